@@ -1,0 +1,1 @@
+"""HTTP surfaces: thin routers per resource, Zhipu (/api/paas/v4) and OpenAI (/v1)."""

@@ -1,0 +1,1 @@
+"""Chat completions on both surfaces: wire schemas, SSE framing, routers."""

@@ -1,0 +1,70 @@
+"""POST /api/paas/v4/chat/completions and POST /v1/chat/completions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse, StreamingResponse
+
+from openmaas.api.chat.schemas import OpenAIChatBody, ZhipuChatBody
+from openmaas.api.chat.wire import OpenAIWire, Wire, ZhipuWire, stream_sse
+from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.auth.principal import Principal
+from openmaas.chat.types import ChatRequest
+from openmaas.errors import ClientGone
+from openmaas.services import Services
+
+zhipu_router = APIRouter(tags=["chat (Zhipu v4)"])
+openai_router = APIRouter(tags=["chat (OpenAI)"])
+T = TypeVar("T")
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@zhipu_router.post("/chat/completions")
+async def zhipu_chat(body: ZhipuChatBody, request: Request, services: ServicesDep,
+                     principal: PrincipalDep):
+    return await _respond(request, services, principal, body.to_chat_request(), ZhipuWire(),
+                          stream=bool(body.stream), openai=False)
+
+
+@openai_router.post("/chat/completions")
+async def openai_chat(body: OpenAIChatBody, request: Request, services: ServicesDep,
+                      principal: PrincipalDep):
+    return await _respond(request, services, principal, body.to_chat_request(),
+                          OpenAIWire(include_usage=body.include_usage),
+                          stream=bool(body.stream), openai=True)
+
+
+async def _respond(request: Request, services: Services, principal: Principal,
+                   chat: ChatRequest, wire: Wire, *, stream: bool, openai: bool):
+    run = await services.chat.open_run(principal, chat)  # every 4xx is raised here, pre-stream
+    if stream:
+        return StreamingResponse(stream_sse(run, wire, openai), media_type="text/event-stream",
+                                 headers=SSE_HEADERS)
+    result = await until_disconnect(request, run.collect())
+    return ORJSONResponse(wire.completion(result))
+
+
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Run `work`, cancelling it (and so the generation) if the client goes away."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+    try:
+        return await task
+    except asyncio.CancelledError:
+        raise ClientGone() from None
+
+
+async def _wait_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

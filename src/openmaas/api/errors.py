@@ -1,0 +1,102 @@
+"""The one error mapper: typed exceptions → the envelope of the surface that was called.
+
+Zhipu surface: `{"error": {"code": "<digits>", "message": ...}}`.
+OpenAI surface (`/v1/...`): `{"error": {"message", "type", "param", "code"}}`.
+Nothing ever leaves as a bare 500 with a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from openmaas.errors import (
+    InternalFailure,
+    InvalidField,
+    InvalidRequest,
+    MissingField,
+    NotFound,
+    PlatformError,
+)
+
+log = logging.getLogger(__name__)
+
+OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                404: "not_found_error", 413: "invalid_request_error", 429: "rate_limit_error"}
+
+
+def is_openai_path(path: str) -> bool:
+    return path.startswith("/v1/") or path == "/v1"
+
+
+def error_body(exc: PlatformError, openai: bool) -> dict:
+    if not openai:
+        return {"error": {"code": exc.code, "message": exc.message}}
+    kind = "insufficient_quota" if exc.code == "1113" else OPENAI_TYPES.get(exc.http_status, "server_error")
+    return {"error": {"message": exc.message, "type": kind, "param": exc.param, "code": exc.code}}
+
+
+def error_headers(exc: PlatformError) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+        headers["retry-after-ms"] = str(int(retry_after * 1000))
+    if exc.retryable is False:
+        headers["x-should-retry"] = "false"
+    return headers
+
+
+def error_response(request: Request, exc: PlatformError) -> ORJSONResponse:
+    return ORJSONResponse(error_body(exc, is_openai_path(request.url.path)),
+                          status_code=exc.http_status, headers=error_headers(exc))
+
+
+def validation_to_platform_error(exc: RequestValidationError) -> PlatformError:
+    errors = exc.errors()
+    if not errors:
+        return InvalidRequest()
+    first = errors[0]
+    if first.get("type") in ("json_invalid", "model_attributes_type") and len(first["loc"]) <= 1:
+        return InvalidRequest("请求体不是合法的 JSON 对象 (request body is not a valid JSON object)")
+    field = _field_path(first.get("loc", ()))
+    if first.get("type") == "missing":
+        return MissingField(field)
+    return InvalidField(field, first.get("msg", ""))
+
+
+def _field_path(loc: tuple) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_platform_error(request: Request, exc: PlatformError) -> ORJSONResponse:
+        return error_response(request, exc)
+
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+        return error_response(request, validation_to_platform_error(exc))
+
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        if exc.status_code == 404:
+            mapped: PlatformError = NotFound(f"API {request.url.path}")
+        else:
+            mapped = InvalidRequest(str(exc.detail))
+            mapped.http_status = exc.status_code
+        return error_response(request, mapped)
+
+    async def on_unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, InternalFailure())
+
+    app.add_exception_handler(PlatformError, on_platform_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

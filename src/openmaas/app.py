@@ -1,0 +1,87 @@
+"""`create_app(settings)`: builds every service, wires the routers, owns the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from openmaas import __version__
+from openmaas.api import async_chat, health, models
+from openmaas.api.body_limit import BodyLimitMiddleware
+from openmaas.api.chat import routes as chat_routes
+from openmaas.api.errors import install_error_handlers
+from openmaas.auth.authenticate import Authenticator
+from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
+from openmaas.billing.usage import UsageRecorder
+from openmaas.catalog.registry import Catalog, CatalogEntry
+from openmaas.chat.async_chat import KIND as ASYNC_CHAT
+from openmaas.chat.async_chat import AsyncChatService
+from openmaas.chat.service import ChatService
+from openmaas.config import Settings
+from openmaas.engines.factory import build_chat_engine
+from openmaas.jobs.queue import JobQueue
+from openmaas.jobs.worker import JobWorker
+from openmaas.services import Services
+from openmaas.store import migrate
+from openmaas.store.db import Database
+
+log = logging.getLogger(__name__)
+ZHIPU_PREFIX = "/api/paas/v4"
+OPENAI_PREFIX = "/v1"
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings.resolved_database_url)
+    sealer = SecretSealer(load_or_create_server_key(settings.secret_key, settings.data_dir))
+    catalog = Catalog([CatalogEntry(m, build_chat_engine(m, settings)) for m in settings.models])
+    usage = UsageRecorder(db)
+    chat = ChatService(catalog, usage)
+    jobs = JobQueue(db, settings.job_lease_seconds)
+    return Services(settings=settings, db=db, sealer=sealer, authenticator=Authenticator(db, sealer),
+                    catalog=catalog, usage=usage, chat=chat, jobs=jobs,
+                    async_chat=AsyncChatService(chat, jobs))
+
+
+def make_worker(services: Services) -> JobWorker:
+    return JobWorker(services.jobs, {ASYNC_CHAT: services.async_chat.run_job},
+                     poll_seconds=services.settings.job_poll_seconds)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    services: Services = app.state.services
+    await run_in_threadpool(migrate.upgrade, services.db.engine)
+    for entry in services.catalog.entries():
+        await entry.engine.start()
+    await services.usage.start()
+    if services.settings.run_jobs_in_process:
+        services.worker = make_worker(services)
+        await services.worker.start()
+    try:
+        yield
+    finally:
+        if services.worker is not None:
+            await services.worker.close()
+        await services.usage.close()
+        for entry in services.catalog.entries():
+            await entry.engine.close()
+        services.db.dispose()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    app = FastAPI(title="OpenMaaS", version=__version__, lifespan=lifespan,
+                  description="Self-hosted model-as-a-service: Zhipu v4 and OpenAI compatible.")
+    app.state.services = build_services(settings)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for prefix in (ZHIPU_PREFIX, OPENAI_PREFIX):
+        app.include_router(models.router, prefix=prefix)
+    app.include_router(chat_routes.zhipu_router, prefix=ZHIPU_PREFIX)
+    app.include_router(chat_routes.openai_router, prefix=OPENAI_PREFIX)
+    app.include_router(async_chat.router, prefix=ZHIPU_PREFIX)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication: API keys (`id.secret`), the Zhipu JWT, and the principal they yield."""

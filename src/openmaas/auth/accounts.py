@@ -1,0 +1,30 @@
+"""Account creation (the billing issue adds registration, verification and tiers)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from openmaas.errors import InvalidField
+from openmaas.store.tables import Account, new_id
+
+
+def create_account(session: Session, name: str, email: str | None = None,
+                   is_admin: bool = False) -> Account:
+    if not name.strip():
+        raise InvalidField("name", "must not be empty")
+    if email and session.scalar(sa.select(Account.id).where(Account.email == email)):
+        raise InvalidField("email", "already registered")
+    account = Account(id=new_id("acct_")[:37], name=name.strip(), email=email, is_admin=is_admin)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def find_account(session: Session, ref: str) -> Account | None:
+    """By id or email."""
+    return session.get(Account, ref) or session.scalar(sa.select(Account).where(Account.email == ref))
+
+
+def count_accounts(session: Session) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(Account)) or 0

@@ -1,0 +1,73 @@
+"""API keys: `id.secret`, the secret shown once, stored as a SHA-256 hash (+ sealed copy).
+
+The secret is 192 bits of randomness, so a fast hash is the right tool for verifying it
+(slow password hashes guard low-entropy inputs and would cost milliseconds per request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from openmaas.auth.sealing import SecretSealer
+from openmaas.errors import InvalidToken, NotFound
+from openmaas.store.tables import Account, ApiKey, utcnow
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly created key: the only moment the full secret exists outside the client."""
+
+    id: str
+    name: str
+    api_key: str  # "id.secret"
+    created_at: datetime
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def issue_key(session: Session, sealer: SecretSealer, account_id: str, name: str = "") -> IssuedKey:
+    key_id = secrets.token_hex(16)
+    secret = secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
+    row = ApiKey(id=key_id, account_id=account_id, name=name, secret_hash=hash_secret(secret),
+                 secret_sealed=sealer.seal(secret), secret_hint=secret[-4:])
+    session.add(row)
+    session.flush()
+    return IssuedKey(id=key_id, name=name, api_key=f"{key_id}.{secret}", created_at=row.created_at)
+
+
+def list_keys(session: Session, account_id: str) -> list[ApiKey]:
+    query = sa.select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at)
+    return list(session.scalars(query))
+
+
+def revoke_key(session: Session, account_id: str, key_id: str) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.account_id != account_id:
+        raise NotFound("api key")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    return row
+
+
+def find_active_key(session: Session, key_id: str) -> tuple[ApiKey, Account]:
+    """The live key and its account, or InvalidToken (unknown, revoked, inactive account)."""
+    found = session.execute(
+        sa.select(ApiKey, Account).join(Account, Account.id == ApiKey.account_id)
+        .where(ApiKey.id == key_id)
+    ).first()
+    if found is None or found[0].revoked_at is not None or found[1].status != "active":
+        raise InvalidToken()
+    return found[0], found[1]
+
+
+def secret_matches(row: ApiKey, secret: str) -> bool:
+    return hmac.compare_digest(row.secret_hash, hash_secret(secret))

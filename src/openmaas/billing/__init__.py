@@ -1,0 +1,1 @@
+"""Usage records now; pricing, the ledger, packs and bills build on them."""

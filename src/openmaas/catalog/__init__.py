@@ -1,0 +1,1 @@
+"""The model catalog: public names and aliases → engine, context window, capabilities."""

@@ -1,0 +1,1 @@
+"""Chat completions: request validation against the model, generation, usage."""

@@ -1,0 +1,63 @@
+"""Internal chat request/result types; wire schemas convert to and from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from openmaas.engines.base import ChatMessage
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """What the caller asked for; the service turns it into engine SamplingParams."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    do_sample: bool = True
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: str
+    messages: list[ChatMessage]
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    request_id: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    request_id: str
+    model: str
+    content: str
+    finish_reason: str
+    usage: Usage
+    created: int
+
+
+def request_to_dict(request: ChatRequest) -> dict:
+    """JSON-safe form, for durable jobs."""
+    from dataclasses import asdict
+
+    return asdict(request)
+
+
+def request_from_dict(data: dict) -> ChatRequest:
+    sampling = dict(data.get("sampling") or {})
+    sampling["stop"] = tuple(sampling.get("stop") or ())
+    return ChatRequest(model=data["model"], messages=[ChatMessage(**m) for m in data["messages"]],
+                       sampling=SamplingOptions(**sampling), request_id=data.get("request_id"),
+                       user_id=data.get("user_id"))

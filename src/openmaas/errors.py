@@ -1,0 +1,152 @@
+"""Every failure the platform reports, as typed exceptions carrying a Zhipu business code.
+
+The API layer maps them to HTTP responses in one place (`api/errors.py`); services
+raise them and never build HTTP objects. The tree:
+
+    PlatformError                      code / http_status / message
+    ├── AuthError                      401, codes 1000–1004
+    ├── InvalidRequest                 400, 1210 (unparseable), 1213 (missing), 1214 (invalid field)
+    │   ├── ModelNotFound              400, 1211
+    │   ├── ModelUnsupported           400, 1212
+    │   └── PromptTooLong              400, 1261
+    ├── NotFound                       404, 1222-style resource lookups (ids scoped to account)
+    ├── PayloadTooLarge                413, 1210
+    ├── RateLimited                    429, 1302 / 1303 / 1305 (+ Retry-After)
+    ├── InsufficientBalance            429, 1113 (not retryable)
+    ├── ClientGone                     499 (logged only: the client is no longer there)
+    └── InternalFailure                500, 500 / 1230
+"""
+
+from __future__ import annotations
+
+
+class PlatformError(Exception):
+    code: str = "500"
+    http_status: int = 500
+    default_message: str = "内部错误 (internal error)"
+    retryable: bool | None = None  # None: let the client decide by status
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.param = param
+        super().__init__(self.message)
+
+
+class AuthError(PlatformError):
+    http_status = 401
+    code = "1000"
+    default_message = "身份验证失败 (authentication failed)"
+
+
+class MissingCredentials(AuthError):
+    code = "1001"
+    default_message = (
+        "Header 中未收到 Authorization 参数，无法进行身份验证 (no Authorization header)"
+    )
+
+
+class InvalidToken(AuthError):
+    code = "1002"
+    default_message = "Authorization Token 非法，请确认 Authorization Token 正确传递 (invalid token)"
+
+
+class ExpiredToken(AuthError):
+    code = "1003"
+    default_message = "Authorization Token 已过期，请重新生成/获取 (token expired)"
+
+
+class TokenVerificationFailed(AuthError):
+    code = "1004"
+    default_message = "通过 Authorization Token 的验证失败 (token verification failed)"
+
+
+class InvalidRequest(PlatformError):
+    http_status = 400
+    code = "1210"
+    default_message = "API 调用参数有误，请检查文档 (invalid request parameters)"
+
+
+class MissingField(InvalidRequest):
+    code = "1213"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"未正常接收到 {field} 参数 (missing field: {field})", param=field)
+
+
+class InvalidField(InvalidRequest):
+    code = "1214"
+
+    def __init__(self, field: str, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(f"{field} 参数非法。请检查文档 (invalid {field}{detail})", param=field)
+
+
+class ModelNotFound(InvalidRequest):
+    code = "1211"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f"模型不存在，请检查模型代码 (model does not exist: {model})", param="model")
+
+
+class ModelUnsupported(InvalidRequest):
+    code = "1212"
+
+    def __init__(self, model: str, method: str) -> None:
+        super().__init__(f"当前模型不支持 {method} 调用方式 ({model} does not support {method})")
+
+
+class PromptTooLong(InvalidRequest):
+    code = "1261"
+
+    def __init__(self, prompt_tokens: int, context_window: int) -> None:
+        super().__init__(
+            f"Prompt 超长 (prompt exceeds max length: {prompt_tokens} tokens, "
+            f"context window {context_window})",
+            param="messages",
+        )
+
+
+class NotFound(PlatformError):
+    http_status = 404
+    code = "1222"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} 不存在 ({what} not found)")
+
+
+class PayloadTooLarge(PlatformError):
+    http_status = 413
+    code = "1210"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"请求体过大 (request body exceeds {limit} bytes)")
+
+
+class RateLimited(PlatformError):
+    http_status = 429
+    code = "1302"
+    default_message = "您当前使用该 API 的并发数过高，请降低并发 (too many concurrent requests)"
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InsufficientBalance(PlatformError):
+    http_status = 429
+    code = "1113"
+    default_message = "您的账户已欠费，请充值后重试 (insufficient balance)"
+    retryable = False
+
+
+class ClientGone(PlatformError):
+    """The client disconnected before the answer was ready (nginx's 499); nobody reads it."""
+
+    http_status = 499
+    code = "1234"
+    default_message = "client closed the request"
+
+
+class InternalFailure(PlatformError):
+    code = "500"
+    http_status = 500

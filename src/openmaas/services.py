@@ -1,0 +1,34 @@
+"""The service container built by `create_app`: everything a request may need, no globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from openmaas.auth.authenticate import Authenticator
+from openmaas.auth.sealing import SecretSealer
+from openmaas.billing.usage import UsageRecorder
+from openmaas.catalog.registry import Catalog
+from openmaas.chat.async_chat import AsyncChatService
+from openmaas.chat.service import ChatService
+from openmaas.config import Settings
+from openmaas.jobs.queue import JobQueue
+from openmaas.jobs.worker import JobWorker
+from openmaas.store.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    sealer: SecretSealer
+    authenticator: Authenticator
+    catalog: Catalog
+    usage: UsageRecorder
+    chat: ChatService
+    jobs: JobQueue
+    async_chat: AsyncChatService
+    worker: JobWorker | None = field(default=None)
+
+    def worker_wake(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()

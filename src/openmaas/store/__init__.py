@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy engine/session factory, ORM tables and Alembic migrations."""
