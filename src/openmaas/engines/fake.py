@@ -20,6 +20,7 @@ from openmaas.engines.base import (
     SamplingParams,
     TextDelta,
 )
+from openmaas.engines.stops import StopMatcher
 
 _TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])")
 
@@ -56,7 +57,8 @@ class FakeChatEngine:
         self.generations += 1
         self.prompts.append(prompt)
         pieces = fake_tokenize(self._next_text(prompt))
-        produced, emitted, reason = 0, "", "stop"
+        stops = StopMatcher(params.stop)
+        produced, reason = 0, "stop"
         try:
             for piece in pieces:
                 if produced >= params.max_tokens:
@@ -65,14 +67,12 @@ class FakeChatEngine:
                 if self.token_delay:
                     await asyncio.sleep(self.token_delay)
                 produced += 1
-                stop_at = _first_stop(emitted + piece, params.stop)
-                if stop_at is not None:
-                    tail = (emitted + piece)[:stop_at][len(emitted):]
-                    if tail:
-                        yield TextDelta(tail)
+                if text := stops.feed(piece):
+                    yield TextDelta(text)
+                if stops.stopped:
                     break
-                emitted += piece
-                yield TextDelta(piece)
+            if tail := stops.flush():
+                yield TextDelta(tail)
             yield Finished(reason, prompt.token_count, produced)
         except (GeneratorExit, asyncio.CancelledError):
             self.cancelled += 1
@@ -84,7 +84,3 @@ class FakeChatEngine:
         last_user = prompt.text.rsplit("<|user|>", 1)[-1].split("\n", 1)[0]
         return f"Echo: {last_user}"
 
-
-def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
-    hits = [text.find(s) for s in stops if s and s in text]
-    return min(hits) if hits else None

@@ -7,11 +7,12 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from openmaas.api.chat.schemas import OpenAIChatBody, ZhipuChatBody
 from openmaas.api.chat.wire import OpenAIWire, Wire, ZhipuWire, stream_sse
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.responses import JSONBody
 from openmaas.auth.principal import Principal
 from openmaas.chat.types import ChatRequest
 from openmaas.errors import ClientGone
@@ -46,7 +47,7 @@ async def _respond(request: Request, services: Services, principal: Principal,
         return StreamingResponse(stream_sse(run, wire, openai), media_type="text/event-stream",
                                  headers=SSE_HEADERS)
     result = await until_disconnect(request, run.collect())
-    return ORJSONResponse(wire.completion(result))
+    return JSONBody(wire.completion(result))
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:

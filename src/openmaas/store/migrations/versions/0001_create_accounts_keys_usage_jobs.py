@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-24 15:43:49.671994
 """
 
-from alembic import op
 import sqlalchemy as sa
-import openmaas.store.tables
+from alembic import op
 
+import openmaas.store.tables
 
 revision = '0001'
 down_revision = None

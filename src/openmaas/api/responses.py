@@ -1,0 +1,13 @@
+"""JSON responses serialised with orjson (our bodies are plain dicts built by wire helpers)."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.responses import Response
+
+
+class JSONBody(Response):
+    media_type = "application/json"
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content)

@@ -1,0 +1,201 @@
+"""Shared fixtures: settings per test, both databases, in-process app, live uvicorn server.
+
+The ladder (STYLE.md): unit tests with fakes → `app_client` (in-process ASGI) →
+`live_server` (real uvicorn on loopback, driven by the real SDKs) → `slow` tests on the
+real weights.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from openmaas.app import create_app
+from openmaas.auth.accounts import create_account
+from openmaas.auth.keys import issue_key
+from openmaas.catalog import weights
+from openmaas.config import DEFAULT_CHAT_MODEL, ModelConfig, Settings
+from openmaas.services import Services
+from openmaas.store import migrate
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+FAKE_MODEL = "fake-chat"
+
+
+def assembled_default_model() -> Path:
+    """The real 0.5B GGUF, assembled by `scripts/test.sh` into the default data dir."""
+    package = weights.package_for("qwen2.5-coder-0.5b-instruct-q4_k_m")
+    path = weights.assembled_path(Settings().models_dir, package)
+    assert path.is_file(), f"{path} missing: run `openmaas models assemble`"
+    return path
+
+
+def fake_models(context_window: int = 256) -> list[ModelConfig]:
+    return [ModelConfig(name=FAKE_MODEL, engine="fake", aliases=["glm-4", "glm-4-flash"],
+                        context_window=context_window, max_output_tokens=128)]
+
+
+def real_models() -> list[ModelConfig]:
+    return [ModelConfig(name=DEFAULT_CHAT_MODEL, path=assembled_default_model(),
+                        aliases=["glm-4", "glm-4-flash", "glm-3-turbo"], context_window=4096)]
+
+
+# --- databases -------------------------------------------------------------------------
+def _pg_exec(sql: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated template database; each test copies it (fast, fully isolated)."""
+    name = f"omtpl_{uuid.uuid4().hex[:10]}"
+    _pg_exec(f'CREATE DATABASE "{name}"')
+    from openmaas.store.db import create_db_engine
+
+    engine = create_db_engine(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    yield name
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(request) -> Iterator[str]:
+    template = request.getfixturevalue("pg_template")
+    name = f"omt_{uuid.uuid4().hex[:12]}"
+    _pg_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'openmaas.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request) -> str:
+    """Runs a test once per supported database."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return request.getfixturevalue(fixture)
+
+
+# --- settings and apps -----------------------------------------------------------------
+@pytest.fixture
+def make_settings(tmp_path: Path, sqlite_url: str):
+    def build(**overrides) -> Settings:
+        values = {"environment": "test", "data_dir": tmp_path / "data", "database_url": sqlite_url,
+                  "models": fake_models(), "job_poll_seconds": 0.05, "secret_key": "test-secret"}
+        return Settings(**(values | overrides))
+
+    return build
+
+
+@dataclass
+class Tenant:
+    account_id: str
+    key_id: str
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+def add_tenant(services: Services, name: str = "tester") -> Tenant:
+    with services.db.session() as session:
+        account = create_account(session, name)
+        key = issue_key(session, services.sealer, account.id, "test")
+    return Tenant(account.id, key.id, key.api_key)
+
+
+@dataclass
+class AppHarness:
+    client: TestClient
+    services: Services
+    tenant: Tenant
+
+    def fake_engine(self, model: str = FAKE_MODEL):
+        return self.services.catalog.resolve(model).engine
+
+
+@pytest.fixture
+def harness(make_settings) -> Iterator[AppHarness]:
+    """In-process app on the fake engine with one tenant."""
+    app = create_app(make_settings())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        services = app.state.services
+        yield AppHarness(client, services, add_tenant(services))
+
+
+# --- live server -----------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    base_url: str
+    services: Services
+    tenant: Tenant
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def zhipu_base(self) -> str:
+        return f"{self.base_url}/api/paas/v4"
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def start_live_server(settings: Settings) -> LiveServer:
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 120
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server failed to start"
+        time.sleep(0.02)
+    services = app.state.services
+    return LiveServer(f"http://127.0.0.1:{port}", services, add_tenant(services), server, thread)
+
+
+@pytest.fixture
+def live_server(make_settings) -> Iterator[LiveServer]:
+    """A real uvicorn server on loopback, fake engine, SQLite."""
+    server = start_live_server(make_settings())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def real_model_server(tmp_path_factory) -> Iterator[LiveServer]:
+    """A real uvicorn server on the real 0.5B Qwen weights (module-scoped: loading costs)."""
+    data = tmp_path_factory.mktemp("real")
+    settings = Settings(environment="test", data_dir=data, database_url=f"sqlite:///{data}/db.sqlite",
+                        models=real_models(), job_poll_seconds=0.05, secret_key="test-secret")
+    server = start_live_server(settings)
+    yield server
+    server.stop()
