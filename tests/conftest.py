@@ -114,8 +114,10 @@ class Tenant:
 
 
 def add_tenant(services: Services, name: str = "tester") -> Tenant:
+    """A registered account (with the registration grant) and one API key."""
     with services.db.session() as session:
         account = create_account(session, name)
+        services.billing.grant_registration(session, account.id)
         key = issue_key(session, services.sealer, account.id, "test")
     return Tenant(account.id, key.id, key.api_key)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,8 @@ from openmaas.api.chat import routes as chat_routes
 from openmaas.api.errors import install_error_handlers
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
+from openmaas.billing.maintenance import run_maintenance
+from openmaas.billing.service import BillingService
 from openmaas.billing.usage import UsageRecorder
 from openmaas.catalog.registry import Catalog, CatalogEntry
 from openmaas.chat.async_chat import KIND as ASYNC_CHAT
@@ -25,6 +28,7 @@ from openmaas.config import Settings
 from openmaas.engines.factory import build_chat_engine
 from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
+from openmaas.limits.factory import build_limiter
 from openmaas.services import Services
 from openmaas.store import migrate
 from openmaas.store.db import Database
@@ -38,12 +42,14 @@ def build_services(settings: Settings) -> Services:
     db = Database(settings.resolved_database_url)
     sealer = SecretSealer(load_or_create_server_key(settings.secret_key, settings.data_dir))
     catalog = Catalog([CatalogEntry(m, build_chat_engine(m, settings)) for m in settings.models])
-    usage = UsageRecorder(db)
-    chat = ChatService(catalog, usage)
+    billing = BillingService(db, settings.billing)
+    limiter = build_limiter(settings)
+    usage = UsageRecorder(db, billing)
+    chat = ChatService(catalog, usage, billing, limiter)
     jobs = JobQueue(db, settings.job_lease_seconds)
     return Services(settings=settings, db=db, sealer=sealer, authenticator=Authenticator(db, sealer),
-                    catalog=catalog, usage=usage, chat=chat, jobs=jobs,
-                    async_chat=AsyncChatService(chat, jobs))
+                    catalog=catalog, billing=billing, limiter=limiter, usage=usage, chat=chat,
+                    jobs=jobs, async_chat=AsyncChatService(chat, jobs))
 
 
 def make_worker(services: Services) -> JobWorker:
@@ -55,18 +61,22 @@ def make_worker(services: Services) -> JobWorker:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     services: Services = app.state.services
     await run_in_threadpool(migrate.upgrade, services.db.engine)
+    await run_in_threadpool(services.billing.seed)
     for entry in services.catalog.entries():
         await entry.engine.start()
     await services.usage.start()
     if services.settings.run_jobs_in_process:
         services.worker = make_worker(services)
         await services.worker.start()
+    maintenance = asyncio.create_task(run_maintenance(services.billing), name="maintenance")
     try:
         yield
     finally:
+        maintenance.cancel()
         if services.worker is not None:
             await services.worker.close()
         await services.usage.close()
+        await services.limiter.close()
         for entry in services.catalog.entries():
             await entry.engine.close()
         services.db.dispose()

@@ -13,6 +13,7 @@ from rich.table import Table
 from openmaas.auth.accounts import count_accounts, create_account, find_account
 from openmaas.auth.keys import issue_key, list_keys, revoke_key
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
+from openmaas.billing.service import BillingService
 from openmaas.catalog import weights
 from openmaas.config import Settings, load_settings
 from openmaas.errors import PlatformError
@@ -67,6 +68,7 @@ def _bootstrap_first_account(db: Database, settings: Settings) -> None:
         if count_accounts(session):
             return
         account = create_account(session, "admin", email="admin@localhost", is_admin=True)
+        BillingService(db, settings.billing).grant_registration(session, account.id)
         key = issue_key(session, _sealer(settings), account.id, "first key")
     console.print(f"[bold green]Created the first account[/bold green] {account.id} (admin)")
     console.print("[bold]API key (shown once):[/bold]")
@@ -84,9 +86,12 @@ def db_upgrade() -> None:
 def users_create(name: str, email: Annotated[str | None, typer.Option()] = None,
                  admin: Annotated[bool, typer.Option("--admin")] = False) -> None:
     """Create an account and print its id."""
+    settings = load_settings()
     try:
-        with _database(load_settings()).session() as session:
+        db = _database(settings)
+        with db.session() as session:
             account = create_account(session, name, email=email, is_admin=admin)
+            BillingService(db, settings.billing).grant_registration(session, account.id)
     except PlatformError as exc:
         _fail(exc)
     console.print(account.id)

@@ -36,6 +36,7 @@ class ModelConfig(BaseModel):
     capabilities: list[str] = Field(default_factory=lambda: ["chat", "stream"])
     owned_by: str = "openmaas"
     description: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)  # engine-specific (fake: token_delay)
 
 
 def default_models() -> list[ModelConfig]:
@@ -48,6 +49,66 @@ def default_models() -> list[ModelConfig]:
             "glm-4, glm-4-flash and glm-3-turbo are aliases of it.",
         )
     ]
+
+
+class PriceConfig(BaseModel):
+    """Prices in 元: per 1,000 input/output tokens, per generated image."""
+
+    input_per_1k: str = "0"
+    output_per_1k: str | None = None  # None: same as input
+    per_image: str = "0"
+
+
+class PackOfferConfig(BaseModel):
+    id: str
+    name: str
+    tokens: int
+    price_yuan: str
+    valid_days: int = 30
+    model: str | None = None
+
+
+def default_prices() -> dict[str, PriceConfig]:
+    # The seed platform's table (GLM-4 0.1 元/千tokens, ...), applied to our aliases.
+    return {
+        "glm-4": PriceConfig(input_per_1k="0.1"),
+        "glm-3-turbo": PriceConfig(input_per_1k="0.005"),
+        "charglm-3": PriceConfig(input_per_1k="0.015"),
+        "embedding-2": PriceConfig(input_per_1k="0.0005"),
+        "cogview-3": PriceConfig(per_image="0.25"),
+        "glm-4-flash": PriceConfig(input_per_1k="0"),  # free, as on the seed platform
+        DEFAULT_CHAT_MODEL: PriceConfig(input_per_1k="0.001"),
+    }
+
+
+def default_pack_offers() -> list[PackOfferConfig]:
+    return [
+        PackOfferConfig(id="general-180m", name="通用资源包 1.8 亿 tokens", tokens=180_000_000,
+                        price_yuan="99", valid_days=365),
+        PackOfferConfig(id="glm4-10m", name="GLM-4 资源包 1000 万 tokens", tokens=10_000_000,
+                        price_yuan="9.9", valid_days=90, model="glm-4"),
+    ]
+
+
+class BillingConfig(BaseModel):
+    enabled: bool = True
+    registration_grant_tokens: int = 1_000_000
+    verification_grant_tokens: int = 2_000_000
+    grant_valid_days: int = 30
+    prices: dict[str, PriceConfig] = Field(default_factory=default_prices)
+    pack_offers: list[PackOfferConfig] = Field(default_factory=default_pack_offers)
+    stale_hold_minutes: int = 60  # holds of crashed processes are released after this
+
+
+class LimitsConfig(BaseModel):
+    """Admission limits. Concurrency defaults are scaled for local engines (the seed's are
+    per GPU cluster); RPM/TPM are per API key over fixed one-minute windows."""
+
+    enabled: bool = True
+    concurrency_by_tier: dict[str, int] = Field(
+        default_factory=lambda: {"V0": 8, "V1": 16, "V2": 32, "V3": 64})
+    rpm_per_key: int = 600
+    tpm_per_key: int = 2_000_000
 
 
 class Settings(BaseSettings):
@@ -66,6 +127,9 @@ class Settings(BaseSettings):
     run_jobs_in_process: bool = True
     job_lease_seconds: float = 30.0
     job_poll_seconds: float = 1.0
+    billing: BillingConfig = Field(default_factory=BillingConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    redis_url: str | None = None  # makes limits exact across several server processes
     bootstrap_account: bool = True  # `serve` creates a first account + key on an empty DB
     log_level: str = "info"
 

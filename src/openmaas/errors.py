@@ -8,7 +8,8 @@ raise them and never build HTTP objects. The tree:
     ├── InvalidRequest                 400, 1210 (unparseable), 1213 (missing), 1214 (invalid field)
     │   ├── ModelNotFound              400, 1211
     │   ├── ModelUnsupported           400, 1212
-    │   └── PromptTooLong              400, 1261
+    │   ├── PromptTooLong              400, 1261
+    │   └── DuplicateRequest           400, 1231 (request_id already charged: never twice)
     ├── NotFound                       404, 1222-style resource lookups (ids scoped to account)
     ├── PayloadTooLarge                413, 1210
     ├── RateLimited                    429, 1302 / 1303 / 1305 (+ Retry-After)
@@ -104,6 +105,14 @@ class PromptTooLong(InvalidRequest):
             f"context window {context_window})",
             param="messages",
         )
+
+
+class DuplicateRequest(InvalidRequest):
+    code = "1231"
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"您已有请求：{request_id} (request_id already used: {request_id})",
+                         param="request_id")
 
 
 class NotFound(PlatformError):

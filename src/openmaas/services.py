@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer
+from openmaas.billing.service import BillingService
 from openmaas.billing.usage import UsageRecorder
 from openmaas.catalog.registry import Catalog
 from openmaas.chat.async_chat import AsyncChatService
@@ -13,6 +14,7 @@ from openmaas.chat.service import ChatService
 from openmaas.config import Settings
 from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
+from openmaas.limits.base import Limiter
 from openmaas.store.db import Database
 
 
@@ -23,6 +25,8 @@ class Services:
     sealer: SecretSealer
     authenticator: Authenticator
     catalog: Catalog
+    billing: BillingService
+    limiter: Limiter
     usage: UsageRecorder
     chat: ChatService
     jobs: JobQueue

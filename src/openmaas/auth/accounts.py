@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from openmaas.errors import InvalidField
-from openmaas.store.tables import Account, new_id
+from openmaas.store.tables import Account, Wallet, new_id
 
 
 def create_account(session: Session, name: str, email: str | None = None,
@@ -17,6 +17,8 @@ def create_account(session: Session, name: str, email: str | None = None,
         raise InvalidField("email", "already registered")
     account = Account(id=new_id("acct_")[:37], name=name.strip(), email=email, is_admin=is_admin)
     session.add(account)
+    session.flush()
+    session.add(Wallet(account_id=account.id, cash_micro=0, held_micro=0))
     session.flush()
     return account
 

@@ -1,30 +1,30 @@
-"""The chat service: model resolution, context checks, generation and usage records.
+"""The chat service: model resolution, context checks, admission, the money path, generation.
 
-`ChatService.open_run` does every check that can fail before a byte is streamed
-(unknown model → 1211, prompt over the window → 1261); the returned `ChatRun` then
-streams events and records exactly one usage row however it ends (finished, failed,
-or closed early by a client that went away).
+`ChatService.open_run` does everything that can fail before a byte is streamed — unknown
+model (1211), prompt over the window (1261), limits (1302/1303), funds (1113) — and the
+returned `ChatRun` then streams events. However the run ends (finished, failed, closed
+early by a client that went away, or never started) it reports exactly one outcome: the
+recorder settles or releases the hold and writes the usage row, and the limiter slot is
+given back.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
+from openmaas.billing.service import BillingService, Hold
 from openmaas.billing.usage import UsageEvent, UsageRecorder
 from openmaas.catalog.registry import Catalog, CatalogEntry
 from openmaas.chat.ids import new_request_id
 from openmaas.chat.types import ChatRequest, ChatResult, SamplingOptions, Usage
-from openmaas.engines.base import (
-    Finished,
-    GenerationEvent,
-    PreparedPrompt,
-    SamplingParams,
-    TextDelta,
-)
+from openmaas.engines.base import Finished, GenerationEvent, PreparedPrompt, SamplingParams, TextDelta
 from openmaas.errors import InvalidField, PlatformError, PromptTooLong
+from openmaas.limits.base import Admission, Limiter, Ticket
 
 DEFAULT_TEMPERATURE = 0.75
 DEFAULT_TOP_P = 0.9
@@ -32,20 +32,31 @@ DEFAULT_TOP_P = 0.9
 
 def to_sampling_params(options: SamplingOptions, max_tokens: int) -> SamplingParams:
     temperature = DEFAULT_TEMPERATURE if options.temperature is None else options.temperature
-    greedy = not options.do_sample or temperature <= 0.0
     return SamplingParams(
         max_tokens=max_tokens,
         temperature=max(temperature, 0.0),
         top_p=DEFAULT_TOP_P if options.top_p is None else min(max(options.top_p, 0.01), 1.0),
-        greedy=greedy,
+        greedy=not options.do_sample or temperature <= 0.0,
         stop=options.stop,
         seed=options.seed,
     )
 
 
 @dataclass
+class RunContext:
+    """What a run needs to report its outcome."""
+
+    principal: Principal
+    endpoint: str
+    recorder: UsageRecorder
+    limiter: Limiter
+    hold: Hold | None = None
+    ticket: Ticket | None = None
+
+
+@dataclass
 class ChatRun:
-    """One admitted generation; iterate `events()` exactly once."""
+    """One admitted generation; iterate `events()` once, or call `abandon()`."""
 
     request_id: str
     model: str
@@ -53,34 +64,50 @@ class ChatRun:
     entry: CatalogEntry
     prompt: PreparedPrompt
     params: SamplingParams
-    principal: Principal
-    endpoint: str
-    recorder: UsageRecorder
+    context: RunContext
+    started: bool = field(default=False)
+    _reported: bool = field(default=False, repr=False)
 
     async def events(self) -> AsyncIterator[GenerationEvent]:
-        started = time.perf_counter()
-        completion_tokens, status, error_code = 0, "cancelled", None
+        self.started = True
+        began = time.perf_counter()
+        completion, status, code = 0, "cancelled", None
         try:
             async for event in self.entry.engine.generate(self.prompt, self.params,
-                                                          owner=self.principal.account_id):
+                                                          owner=self.context.principal.account_id):
                 if isinstance(event, Finished):
-                    completion_tokens, status = event.completion_tokens, "success"
+                    completion, status = event.completion_tokens, "success"
                 elif isinstance(event, TextDelta):
-                    completion_tokens += 1  # running estimate; Finished gives the exact count
+                    completion += event.tokens
                 yield event
         except PlatformError as exc:
-            status, error_code = "error", exc.code
+            status, code = "error", exc.code
             raise
         except Exception:
-            status, error_code = "error", "500"
+            status, code = "error", "500"
             raise
         finally:
-            self.recorder.record(UsageEvent(
-                account_id=self.principal.account_id, api_key_id=self.principal.api_key_id,
-                request_id=self.request_id, endpoint=self.endpoint, model=self.model,
-                prompt_tokens=self.prompt.token_count, completion_tokens=completion_tokens,
-                latency_ms=int((time.perf_counter() - started) * 1000), status=status,
-                error_code=error_code))
+            self._report(status, code, completion, time.perf_counter() - began)
+
+    def abandon(self) -> None:
+        """The client left before the stream began: release everything, charge nothing."""
+        if not self.started:
+            self._report("cancelled", None, 0, 0.0, charge=False)
+
+    def _report(self, status: str, code: str | None, completion: int, seconds: float,
+                charge: bool = True) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        ctx = self.context
+        ctx.limiter.release(ctx.ticket, self.prompt.token_count + completion)
+        ctx.recorder.record(UsageEvent(
+            account_id=ctx.principal.account_id, api_key_id=ctx.principal.api_key_id,
+            request_id=self.request_id, endpoint=ctx.endpoint, model=self.model,
+            prompt_tokens=self.prompt.token_count if charge else 0, completion_tokens=completion,
+            latency_ms=int(seconds * 1000), status=status, error_code=code,
+            reservation_id=ctx.hold.reservation_id if ctx.hold else None,
+            charge=charge and status != "error"))
 
     async def collect(self) -> ChatResult:
         parts: list[str] = []
@@ -95,13 +122,51 @@ class ChatRun:
                           usage=Usage(finish.prompt_tokens, finish.completion_tokens))
 
 
+@dataclass(frozen=True)
+class _Checked:
+    entry: CatalogEntry
+    prompt: PreparedPrompt
+    max_tokens: int
+
+
 class ChatService:
-    def __init__(self, catalog: Catalog, recorder: UsageRecorder) -> None:
+    def __init__(self, catalog: Catalog, recorder: UsageRecorder, billing: BillingService,
+                 limiter: Limiter) -> None:
         self._catalog = catalog
         self._recorder = recorder
+        self._billing = billing
+        self._limiter = limiter
+
+    async def validate(self, request: ChatRequest) -> None:
+        """Every check that needs no funds or slots (used before queueing async work)."""
+        await self._check(request)
 
     async def open_run(self, principal: Principal, request: ChatRequest,
                        endpoint: str = "chat") -> ChatRun:
+        checked = await self._check(request)
+        request_id = request.request_id or new_request_id()
+        context = RunContext(principal, endpoint, self._recorder, self._limiter)
+        bound = checked.prompt.token_count + checked.max_tokens
+        context.ticket = await self._limiter.admit(Admission(principal, checked.entry.name, bound))
+        try:
+            context.hold = await run_in_threadpool(
+                self._billing.reserve, principal.account_id, principal.api_key_id, request_id,
+                request.model, checked.entry.name, checked.prompt.token_count, checked.max_tokens,
+                request.sampling.max_tokens is None)
+        except BaseException:
+            self._limiter.release(context.ticket, 0)
+            raise
+        max_tokens = context.hold.max_tokens if context.hold else checked.max_tokens
+        return ChatRun(request_id=request_id, model=request.model, created=int(time.time()),
+                       entry=checked.entry, prompt=checked.prompt,
+                       params=to_sampling_params(request.sampling, max_tokens), context=context)
+
+    async def complete(self, principal: Principal, request: ChatRequest,
+                       endpoint: str = "chat") -> ChatResult:
+        run = await self.open_run(principal, request, endpoint)
+        return await run.collect()
+
+    async def _check(self, request: ChatRequest) -> _Checked:
         entry = self._catalog.resolve(request.model)
         _check_messages(request)
         prompt = await entry.engine.prepare(request.messages)
@@ -109,16 +174,8 @@ class ChatService:
         if prompt.token_count >= window:
             raise PromptTooLong(prompt.token_count, window)
         room = min(window - prompt.token_count, entry.config.max_output_tokens)
-        max_tokens = room if request.sampling.max_tokens is None else min(request.sampling.max_tokens, room)
-        return ChatRun(request_id=request.request_id or new_request_id(), model=request.model,
-                       created=int(time.time()), entry=entry, prompt=prompt,
-                       params=to_sampling_params(request.sampling, max_tokens),
-                       principal=principal, endpoint=endpoint, recorder=self._recorder)
-
-    async def complete(self, principal: Principal, request: ChatRequest,
-                       endpoint: str = "chat") -> ChatResult:
-        run = await self.open_run(principal, request, endpoint)
-        return await run.collect()
+        wanted = request.sampling.max_tokens
+        return _Checked(entry, prompt, room if wanted is None else min(wanted, room))
 
 
 def _check_messages(request: ChatRequest) -> None:

@@ -41,6 +41,7 @@ class PreparedPrompt:
 @dataclass(frozen=True, slots=True)
 class TextDelta:
     text: str
+    tokens: int = 1  # tokens this delta carries (a held-back stop prefix may merge several)
 
 
 @dataclass(frozen=True, slots=True)

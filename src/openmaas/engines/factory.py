@@ -9,7 +9,8 @@ from openmaas.engines.fake import FakeChatEngine
 
 def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
     if model.engine == "fake":
-        return FakeChatEngine(context_window=model.context_window)
+        return FakeChatEngine(context_window=model.context_window,
+                              token_delay=float(model.options.get("token_delay", 0.0)))
     from openmaas.engines.llamacpp import LlamaCppEngine, resolve_model_path
 
     return LlamaCppEngine(

@@ -169,7 +169,7 @@ class LlamaCppEngine:
         llm.set_seed(params.seed if params.seed is not None else random.getrandbits(31))
         utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(params.stop)
-        produced, reason = 0, "length"
+        produced, unsent, reason = 0, 0, "length"
         tokens = llm.generate(list(job.prompt.tokens), temp=0.0 if params.greedy else params.temperature,
                               top_p=params.top_p, top_k=40, min_p=0.05, repeat_penalty=1.0)
         try:
@@ -180,9 +180,11 @@ class LlamaCppEngine:
                     reason = "stop"
                     break
                 produced += 1
+                unsent += 1
                 text = stops.feed(utf8.decode(llm.detokenize([token])))
                 if text:
-                    job.emit(TextDelta(text))
+                    job.emit(TextDelta(text, unsent))
+                    unsent = 0
                 if stops.stopped:
                     reason = "stop"
                     break
@@ -192,5 +194,5 @@ class LlamaCppEngine:
             tokens.close()
         tail = "" if stops.stopped else stops.feed(utf8.decode(b"", final=True)) + stops.flush()
         if tail:
-            job.emit(TextDelta(tail))
+            job.emit(TextDelta(tail, unsent))
         job.emit(Finished(reason, job.prompt.token_count, produced))

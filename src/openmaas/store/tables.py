@@ -84,6 +84,7 @@ class UsageRecord(Base):
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
     latency_ms: Mapped[int] = mapped_column(default=0)
+    cost_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     status: Mapped[str] = mapped_column(sa.String(16))  # success | error | cancelled
     error_code: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -109,3 +110,164 @@ class Job(Base):
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- billing ---------------------------------------------------------------------------
+# Money is integer micro-yuan (µ元, 1e-6 元) everywhere; tokens are integers.
+
+BigInt = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+
+class Wallet(Base):
+    """Cached cash position of an account; always equal to the ledger's sums (see reconcile)."""
+
+    __tablename__ = "wallets"
+
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), primary_key=True)
+    cash_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # available (holds deducted)
+    held_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    alert_threshold_micro: Mapped[int | None] = mapped_column(sa.BigInteger)
+    alert_pack_tokens: Mapped[int | None] = mapped_column(sa.BigInteger)
+    alert_armed: Mapped[bool] = mapped_column(default=True)
+    pack_alert_armed: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ResourcePack(Base):
+    """Tokens granted or bought; `model` None means usable for every model."""
+
+    __tablename__ = "resource_packs"
+    __table_args__ = (sa.Index("ix_packs_account_expiry", "account_id", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    source: Mapped[str] = mapped_column(sa.String(16))  # grant | purchase | admin
+    model: Mapped[str | None] = mapped_column(sa.String(128))
+    total_tokens: Mapped[int] = mapped_column(sa.BigInteger)
+    remaining_tokens: Mapped[int] = mapped_column(sa.BigInteger)  # available (holds deducted)
+    held_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    expires_at: Mapped[datetime]
+    expired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LedgerEntry(Base):
+    """Append-only. Cash deltas in µ元 and pack-token deltas; never updated or deleted."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (sa.Index("ix_ledger_account_created", "account_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    kind: Mapped[str] = mapped_column(sa.String(24))
+    # topup | admin_credit | redeem | pack_purchase | pack_grant | hold | release | charge | expire
+    cash_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # delta of available cash
+    pack_id: Mapped[str | None] = mapped_column(sa.String(40))
+    pack_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # delta of pack available
+    reservation_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    request_id: Mapped[str | None] = mapped_column(sa.String(128))
+    model: Mapped[str | None] = mapped_column(sa.String(128))
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reservation(Base):
+    """A hold taken before generation; settled once on real usage or released."""
+
+    __tablename__ = "reservations"
+    __table_args__ = (sa.UniqueConstraint("account_id", "request_id", name="uq_reservation_request"),
+                      sa.Index("ix_reservations_state_created", "state", "created_at"))
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    api_key_id: Mapped[str | None] = mapped_column(sa.String(40))
+    request_id: Mapped[str] = mapped_column(sa.String(128))
+    model: Mapped[str] = mapped_column(sa.String(128))
+    state: Mapped[str] = mapped_column(sa.String(12), default="held")  # held | settled | released
+    held_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    held_packs: Mapped[dict[str, Any]] = mapped_column(default=dict)  # pack_id -> tokens
+    max_tokens: Mapped[int] = mapped_column(default=0)  # completion allowance granted
+    price_in: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # µ元 per 1k, snapshot at hold
+    price_out: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    charged_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    charged_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    settled_at: Mapped[datetime | None]
+
+
+class ModelPrice(Base):
+    """Price history: the newest row per model whose effective_from has passed applies."""
+
+    __tablename__ = "model_prices"
+    __table_args__ = (sa.Index("ix_prices_model_from", "model", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    model: Mapped[str] = mapped_column(sa.String(128))
+    input_micro_per_1k: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    output_micro_per_1k: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    image_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    effective_from: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[str | None] = mapped_column(sa.String(40))
+
+
+class PackOffer(Base):
+    """The purchasable pack catalog."""
+
+    __tablename__ = "pack_offers"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    model: Mapped[str | None] = mapped_column(sa.String(128))
+    tokens: Mapped[int] = mapped_column(sa.BigInteger)
+    price_micro: Mapped[int] = mapped_column(sa.BigInteger)
+    valid_days: Mapped[int] = mapped_column(default=30)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class RedemptionCode(Base):
+    __tablename__ = "redemption_codes"
+
+    code_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    amount_micro: Mapped[int] = mapped_column(sa.BigInteger)
+    created_by: Mapped[str | None] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    redeemed_by: Mapped[str | None] = mapped_column(sa.String(40))
+    redeemed_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    message: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Every admin or money action: who, what, on which account, with what details."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    actor_id: Mapped[str | None] = mapped_column(sa.String(40))
+    account_id: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+    action: Mapped[str] = mapped_column(sa.String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageRollup(Base):
+    """Hourly usage per account and model, maintained off the request path by the recorder."""
+
+    __tablename__ = "usage_rollups"
+
+    account_id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    model: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(primary_key=True)
+    requests: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    cost_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)

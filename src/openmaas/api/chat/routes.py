@@ -14,6 +14,7 @@ from openmaas.api.chat.wire import OpenAIWire, Wire, ZhipuWire, stream_sse
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.responses import JSONBody
 from openmaas.auth.principal import Principal
+from openmaas.chat.service import ChatRun
 from openmaas.chat.types import ChatRequest
 from openmaas.errors import ClientGone
 from openmaas.services import Services
@@ -44,10 +45,24 @@ async def _respond(request: Request, services: Services, principal: Principal,
                    chat: ChatRequest, wire: Wire, *, stream: bool, openai: bool):
     run = await services.chat.open_run(principal, chat)  # every 4xx is raised here, pre-stream
     if stream:
-        return StreamingResponse(stream_sse(run, wire, openai), media_type="text/event-stream",
-                                 headers=SSE_HEADERS)
+        return RunStreamingResponse(run, stream_sse(run, wire, openai))
     result = await until_disconnect(request, run.collect())
     return JSONBody(wire.completion(result))
+
+
+class RunStreamingResponse(StreamingResponse):
+    """SSE for one run; if the client left before the stream began, the run is abandoned
+    (its hold released) instead of leaking until the stale-hold sweeper."""
+
+    def __init__(self, run: ChatRun, body) -> None:
+        super().__init__(body, media_type="text/event-stream", headers=SSE_HEADERS)
+        self.run = run
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.run.abandon()
 
 
 async def until_disconnect(request: Request, work: Awaitable[T]) -> T:

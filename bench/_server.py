@@ -1,0 +1,169 @@
+"""Shared helpers for the bench scripts: a live `openmaas serve`-equivalent in a subprocess.
+
+`python bench/_server.py --engine fake|llamacpp ...` migrates a fresh SQLite database in a
+temporary data dir, creates one account + API key (written to `--key-file`), and serves
+`create_app(settings)` with uvicorn exactly as `openmaas serve` does (uvloop + httptools,
+one worker). The parent side is `ServerProcess`: start, wait for /health, stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_MODEL = Path("~/.openmaas/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").expanduser()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def loadavg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class ServerProcess:
+    """`with ServerProcess(...) as server:` → server.base_url, server.api_key, server.pid."""
+
+    def __init__(self, engine: str, *, model_path: Path | None = None, threads: int = 2,
+                 n_ctx: int = 4096, omp_wait_policy: str = "PASSIVE", max_output_tokens: int = 4096,
+                 start_timeout: float = 120.0, extra_env: dict[str, str] | None = None) -> None:
+        self.engine = engine
+        self.model_path = model_path
+        self.threads = threads
+        self.n_ctx = n_ctx
+        self.omp_wait_policy = omp_wait_policy
+        self.max_output_tokens = max_output_tokens
+        self.start_timeout = start_timeout
+        self.extra_env = extra_env or {}
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.api_key = ""
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._proc: subprocess.Popen | None = None
+        self.startup_s = 0.0
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def __enter__(self) -> ServerProcess:
+        self._tmp = tempfile.TemporaryDirectory(prefix="openmaas-bench-")
+        data = Path(self._tmp.name)
+        key_file = data / "api_key"
+        cmd = [sys.executable, str(HERE / "_server.py"), "--engine", self.engine,
+               "--port", str(self.port), "--data-dir", str(data / "data"), "--key-file", str(key_file),
+               "--threads", str(self.threads), "--n-ctx", str(self.n_ctx),
+               "--omp-wait-policy", self.omp_wait_policy,
+               "--max-output-tokens", str(self.max_output_tokens)]
+        if self.model_path is not None:
+            cmd += ["--model-path", str(self.model_path)]
+        env = os.environ | {"OMP_WAIT_POLICY": self.omp_wait_policy} | self.extra_env
+        self._log = open(data / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
+        started = time.perf_counter()
+        self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                self.__exit__(None, None, None)
+                raise RuntimeError("server did not become healthy in time")
+            try:
+                if key_file.is_file() and httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.startup_s = time.perf_counter() - started
+        self.api_key = key_file.read_text().strip()
+        return self
+
+    def log_tail(self, n: int = 4000) -> str:
+        assert self._tmp is not None
+        path = Path(self._tmp.name) / "server.log"
+        return path.read_text(errors="replace")[-n:] if path.is_file() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown (runs lifespan end)
+            try:
+                self._proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(10)
+        self._log.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+# --- the child side ---------------------------------------------------------------------------
+def _serve(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="bench server (internal)")
+    parser.add_argument("--engine", choices=["fake", "llamacpp"], required=True)
+    parser.add_argument("--model-path", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--key-file", type=Path, required=True)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n-ctx", type=int, default=4096)
+    parser.add_argument("--omp-wait-policy", default="PASSIVE")
+    parser.add_argument("--max-output-tokens", type=int, default=4096)
+    args = parser.parse_args(argv)
+    os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy  # before anything loads llama.cpp
+
+    import uvicorn
+
+    from openmaas.app import create_app
+    from openmaas.auth.accounts import create_account
+    from openmaas.auth.keys import issue_key
+    from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
+    from openmaas.config import DEFAULT_CHAT_MODEL, ModelConfig, Settings
+    from openmaas.store import migrate
+    from openmaas.store.db import Database
+
+    if args.engine == "fake":
+        model = ModelConfig(name="fake-chat", engine="fake", aliases=["glm-4"], context_window=args.n_ctx,
+                            max_output_tokens=args.max_output_tokens)
+    else:
+        model = ModelConfig(name=DEFAULT_CHAT_MODEL, path=args.model_path, aliases=["glm-4"],
+                            context_window=args.n_ctx, max_output_tokens=args.max_output_tokens)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(environment="test", data_dir=args.data_dir,
+                        database_url=f"sqlite:///{args.data_dir / 'openmaas.db'}", models=[model],
+                        secret_key="bench-secret", engine_threads=args.threads,
+                        omp_wait_policy=args.omp_wait_policy, run_jobs_in_process=False,
+                        bootstrap_account=False, log_level="warning")
+    db = Database(settings.resolved_database_url)
+    migrate.upgrade(db.engine)
+    sealer = SecretSealer(load_or_create_server_key(settings.secret_key, settings.data_dir))
+    with db.session() as session:
+        account = create_account(session, "bench")
+        key = issue_key(session, sealer, account.id, "bench")
+    db.dispose()
+    args.key_file.write_text(key.api_key)
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,22 @@
+"""Periodic money housekeeping: record pack expiries, release holds of crashed processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from starlette.concurrency import run_in_threadpool
+
+from openmaas.billing.service import BillingService
+
+log = logging.getLogger(__name__)
+
+
+async def run_maintenance(billing: BillingService, interval: float = 60.0) -> None:
+    while True:
+        try:
+            await run_in_threadpool(billing.expire_packs)
+            await run_in_threadpool(billing.release_stale_holds)
+        except Exception:
+            log.exception("billing maintenance failed; retrying next round")
+        await asyncio.sleep(interval)

@@ -1,0 +1,66 @@
+"""The price book: per-model prices with history, seeded from settings, editable by admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from openmaas.billing.audit import audit
+from openmaas.billing.money import Price, yuan_to_micro
+from openmaas.config import PriceConfig
+from openmaas.errors import InvalidField
+from openmaas.store.tables import ModelPrice, utcnow
+
+
+def price_from_config(config: PriceConfig) -> Price:
+    output = config.output_per_1k if config.output_per_1k is not None else config.input_per_1k
+    return Price(yuan_to_micro(config.input_per_1k), yuan_to_micro(output),
+                 yuan_to_micro(config.per_image))
+
+
+def seed_prices(session: Session, prices: dict[str, PriceConfig]) -> None:
+    """Insert configured prices for models that have no price row yet (admins' edits win)."""
+    priced = set(session.scalars(sa.select(ModelPrice.model).distinct()))
+    for model, config in prices.items():
+        if model not in priced:
+            price = price_from_config(config)
+            session.add(ModelPrice(model=model, input_micro_per_1k=price.input_per_1k,
+                                   output_micro_per_1k=price.output_per_1k,
+                                   image_micro=price.per_image, effective_from=datetime(2000, 1, 1)))
+
+
+def current_price(session: Session, model: str, canonical: str | None = None,
+                  now: datetime | None = None) -> Price:
+    """The price of the name the caller used, else of the canonical model, else free."""
+    moment = now or utcnow()
+    for name in (model, canonical):
+        if name is None:
+            continue
+        row = session.scalars(sa.select(ModelPrice)
+                              .where(ModelPrice.model == name, ModelPrice.effective_from <= moment)
+                              .order_by(ModelPrice.effective_from.desc(), ModelPrice.id.desc())
+                              .limit(1)).first()
+        if row is not None:
+            return Price(row.input_micro_per_1k, row.output_micro_per_1k, row.image_micro)
+    return Price()
+
+
+def set_price(session: Session, actor_id: str, model: str, price: Price) -> ModelPrice:
+    if min(price.input_per_1k, price.output_per_1k, price.per_image) < 0:
+        raise InvalidField("price", "must not be negative")
+    row = ModelPrice(model=model, input_micro_per_1k=price.input_per_1k,
+                     output_micro_per_1k=price.output_per_1k, image_micro=price.per_image,
+                     effective_from=utcnow(), changed_by=actor_id)
+    session.add(row)
+    audit(session, actor_id, None, "price.set", model=model, input=price.input_per_1k,
+          output=price.output_per_1k, image=price.per_image)
+    return row
+
+
+def price_history(session: Session, model: str | None = None) -> list[ModelPrice]:
+    query = sa.select(ModelPrice).order_by(ModelPrice.model, ModelPrice.effective_from, ModelPrice.id)
+    if model:
+        query = query.where(ModelPrice.model == model)
+    return list(session.scalars(query))

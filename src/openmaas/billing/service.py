@@ -1,0 +1,282 @@
+"""The billing service: the one money path (rule 1 of DESIGN.md) and the account's money views.
+
+reserve → (generation) → settle (release the hold, charge real usage) or release.
+Each public method is one transaction; errors leave no row behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from openmaas.billing import ledger
+from openmaas.billing.alerts import check_alerts
+from openmaas.billing.audit import audit
+from openmaas.billing.money import Price
+from openmaas.billing.plan import plan_hold, plan_spend
+from openmaas.billing.pricing import current_price, seed_prices
+from openmaas.config import BillingConfig
+from openmaas.errors import DuplicateRequest, InsufficientBalance, InvalidField, NotFound
+from openmaas.store.db import Database
+from openmaas.store.tables import (
+    PackOffer,
+    RedemptionCode,
+    Reservation,
+    ResourcePack,
+    Wallet,
+    new_id,
+    utcnow,
+)
+
+
+@dataclass(frozen=True)
+class Hold:
+    reservation_id: str
+    max_tokens: int  # the completion allowance actually granted
+
+
+@dataclass(frozen=True)
+class PackView:
+    id: str
+    name: str
+    source: str
+    model: str | None
+    total_tokens: int
+    remaining_tokens: int
+    held_tokens: int
+    expires_at: datetime
+    expired: bool
+
+
+@dataclass(frozen=True)
+class BalanceView:
+    cash_micro: int
+    held_micro: int
+    alert_threshold_micro: int | None
+    alert_pack_tokens: int | None
+    packs: list[PackView]
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class BillingService:
+    def __init__(self, db: Database, config: BillingConfig) -> None:
+        self._db = db
+        self.config = config
+
+    # setup -------------------------------------------------------------------------------
+    def seed(self) -> None:
+        with self._db.session() as session:
+            seed_prices(session, self.config.prices)
+            known = set(session.scalars(sa.select(PackOffer.id)))
+            for offer in self.config.pack_offers:
+                if offer.id not in known:
+                    from openmaas.billing.money import yuan_to_micro
+
+                    session.add(PackOffer(id=offer.id, name=offer.name, model=offer.model,
+                                          tokens=offer.tokens, price_micro=yuan_to_micro(offer.price_yuan),
+                                          valid_days=offer.valid_days))
+
+    def grant_registration(self, session: Session, account_id: str) -> None:
+        self._grant(session, account_id, self.config.registration_grant_tokens,
+                    "注册赠送 (registration grant)")
+
+    def grant_verification(self, session: Session, account_id: str) -> None:
+        self._grant(session, account_id, self.config.verification_grant_tokens,
+                    "实名认证赠送 (verification grant)")
+
+    def _grant(self, session: Session, account_id: str, tokens: int, name: str) -> None:
+        if tokens <= 0:
+            return
+        ledger.lock_wallet(session, account_id)
+        ledger.add_pack(session, account_id, name=name, source="grant", tokens=tokens,
+                        expires_at=utcnow() + timedelta(days=self.config.grant_valid_days),
+                        pack_id=new_id("pack_")[:37])
+
+    # the money path ----------------------------------------------------------------------
+    def price_of(self, model: str, canonical: str) -> Price:
+        with self._db.session() as session:
+            return current_price(session, model, canonical)
+
+    def reserve(self, account_id: str, api_key_id: str | None, request_id: str, model: str,
+                canonical: str, prompt_tokens: int, max_tokens: int, flexible: bool) -> Hold | None:
+        """Hold funds for the request's upper bound; None when the model is free."""
+        with self._db.session() as session:
+            price = current_price(session, model, canonical)
+            if price.free or not self.config.enabled:
+                return None
+            wallet = ledger.lock_wallet(session, account_id)
+            now = utcnow()
+            ledger.expire_due_packs(session, account_id, now)
+            packs = ledger.spendable_packs(session, account_id, model, now)
+            plan = plan_hold(ledger.funds_of(packs), wallet.cash_micro, prompt_tokens, max_tokens,
+                             price, flexible)
+            if plan is None:
+                raise InsufficientBalance()
+            reservation = Reservation(id=new_id("res_")[:36], account_id=account_id,
+                                      api_key_id=api_key_id, request_id=request_id, model=model,
+                                      max_tokens=plan.completion_tokens,
+                                      price_in=price.input_per_1k, price_out=price.output_per_1k)
+            session.add(reservation)
+            ledger.apply_hold(session, wallet, {p.id: p for p in packs}, reservation, plan)
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                raise DuplicateRequest(request_id) from exc
+            return Hold(reservation.id, plan.completion_tokens)
+
+    def settle(self, session: Session, reservation_id: str, prompt_tokens: int,
+               completion_tokens: int) -> int:
+        """Release the hold and charge real usage (capped at the hold); returns µ元 charged."""
+        reservation, wallet = self._held(session, reservation_id)
+        if reservation is None:
+            return 0
+        packs = ledger.release_hold(session, wallet, reservation)
+        completion = min(completion_tokens, reservation.max_tokens)
+        price = Price(reservation.price_in, reservation.price_out)
+        plan = plan_spend(ledger.funds_of(packs), prompt_tokens, completion, price)
+        ledger.apply_charge(session, wallet, packs, reservation, plan)
+        reservation.state = "settled"
+        check_alerts(session, wallet)
+        return plan.cash
+
+    def release(self, session: Session, reservation_id: str) -> None:
+        reservation, wallet = self._held(session, reservation_id)
+        if reservation is not None:
+            ledger.release_hold(session, wallet, reservation)
+            reservation.state = "released"
+            reservation.settled_at = utcnow()
+
+    @staticmethod
+    def _held(session: Session, reservation_id: str) -> tuple[Reservation | None, Wallet]:
+        account_id = session.scalar(sa.select(Reservation.account_id)
+                                    .where(Reservation.id == reservation_id))
+        if account_id is None:
+            raise NotFound("reservation")
+        wallet = ledger.lock_wallet(session, account_id)  # lock order: wallet, then reservation
+        reservation = session.scalar(sa.select(Reservation).where(Reservation.id == reservation_id)
+                                     .with_for_update().execution_options(populate_existing=True))
+        if reservation.state != "held":
+            return None, wallet  # settled already: settling twice is a no-op
+        return reservation, wallet
+
+    # sweepers ----------------------------------------------------------------------------
+    def release_stale_holds(self, older_than: timedelta | None = None) -> int:
+        age = older_than or timedelta(minutes=self.config.stale_hold_minutes)
+        with self._db.session() as session:
+            stale = session.scalars(sa.select(Reservation.id).where(
+                Reservation.state == "held", Reservation.created_at < utcnow() - age)).all()
+            for reservation_id in stale:
+                self.release(session, reservation_id)
+            return len(stale)
+
+    def expire_packs(self) -> int:
+        with self._db.session() as session:
+            now = utcnow()
+            accounts = session.scalars(sa.select(ResourcePack.account_id).distinct().where(
+                ResourcePack.expired_at.is_(None), ResourcePack.expires_at <= now)).all()
+            return sum(self._expire_one(session, account_id, now) for account_id in accounts)
+
+    @staticmethod
+    def _expire_one(session: Session, account_id: str, now: datetime) -> int:
+        ledger.lock_wallet(session, account_id)
+        return ledger.expire_due_packs(session, account_id, now)
+
+    # top-ups and packs -------------------------------------------------------------------
+    def admin_credit(self, actor_id: str, account_id: str, amount_micro: int, reason: str) -> None:
+        if not reason.strip():
+            raise InvalidField("reason", "an admin credit needs a reason")
+        with self._db.session() as session:
+            wallet = ledger.lock_wallet(session, account_id)
+            ledger.credit_cash(session, wallet, amount_micro, "admin_credit", reason)
+            check_alerts(session, wallet)
+            audit(session, actor_id, account_id, "balance.admin_credit", amount_micro=amount_micro,
+                  reason=reason)
+
+    def create_redemption_codes(self, actor_id: str, amount_micro: int, count: int) -> list[str]:
+        if amount_micro <= 0:
+            raise InvalidField("amount", "must be positive")
+        if not 1 <= count <= 1000:
+            raise InvalidField("count", "between 1 and 1000")
+        codes = ["-".join(secrets.token_hex(2).upper() for _ in range(4)) for _ in range(count)]
+        with self._db.session() as session:
+            session.add_all(RedemptionCode(code_hash=_code_hash(c), amount_micro=amount_micro,
+                                           created_by=actor_id) for c in codes)
+            audit(session, actor_id, None, "redemption_codes.create", amount_micro=amount_micro,
+                  count=count)
+        return codes
+
+    def redeem(self, account_id: str, code: str) -> int:
+        with self._db.session() as session:
+            wallet = ledger.lock_wallet(session, account_id)
+            claimed = session.execute(
+                sa.update(RedemptionCode)
+                .where(RedemptionCode.code_hash == _code_hash(code), RedemptionCode.redeemed_by.is_(None))
+                .values(redeemed_by=account_id, redeemed_at=utcnow())
+                .returning(RedemptionCode.amount_micro)).scalar()
+            if claimed is None:
+                raise InvalidField("code", "unknown or already redeemed")
+            ledger.credit_cash(session, wallet, claimed, "redeem", "redemption code")
+            check_alerts(session, wallet)
+            audit(session, account_id, account_id, "balance.redeem", amount_micro=claimed)
+            return claimed
+
+    def purchase_pack(self, account_id: str, offer_id: str) -> str:
+        with self._db.session() as session:
+            offer = session.get(PackOffer, offer_id)
+            if offer is None or not offer.active:
+                raise NotFound("pack offer")
+            wallet = ledger.lock_wallet(session, account_id)
+            if wallet.cash_micro < offer.price_micro:
+                raise InsufficientBalance()
+            ledger.debit_cash(session, wallet, offer.price_micro, "pack_purchase", offer.name)
+            pack_id = new_id("pack_")[:37]
+            ledger.add_pack(session, account_id, name=offer.name, source="purchase", tokens=offer.tokens,
+                            model=offer.model, pack_id=pack_id,
+                            expires_at=utcnow() + timedelta(days=offer.valid_days))
+            wallet.pack_alert_armed = True
+            audit(session, account_id, account_id, "pack.purchase", offer_id=offer_id,
+                  price_micro=offer.price_micro)
+            return pack_id
+
+    def offers(self) -> list[PackOffer]:
+        with self._db.session() as session:
+            return list(session.scalars(sa.select(PackOffer).where(PackOffer.active).order_by(PackOffer.price_micro)))
+
+    # views -------------------------------------------------------------------------------
+    def set_alert(self, account_id: str, threshold_micro: int | None, pack_tokens: int | None) -> None:
+        if (threshold_micro is not None and threshold_micro < 0) or (pack_tokens is not None and pack_tokens < 0):
+            raise InvalidField("threshold", "must not be negative")
+        with self._db.session() as session:
+            wallet = ledger.lock_wallet(session, account_id)
+            wallet.alert_threshold_micro, wallet.alert_pack_tokens = threshold_micro, pack_tokens
+            wallet.alert_armed = wallet.pack_alert_armed = True
+            check_alerts(session, wallet)
+            audit(session, account_id, account_id, "alert.set", threshold_micro=threshold_micro,
+                  pack_tokens=pack_tokens)
+
+    def balance(self, account_id: str) -> BalanceView:
+        with self._db.session() as session:
+            ledger.lock_wallet(session, account_id)
+            now = utcnow()
+            ledger.expire_due_packs(session, account_id, now)
+            wallet = session.get(Wallet, account_id)
+            packs = session.scalars(sa.select(ResourcePack).where(ResourcePack.account_id == account_id)
+                                    .order_by(ResourcePack.expires_at)).all()
+            return BalanceView(wallet.cash_micro, wallet.held_micro, wallet.alert_threshold_micro,
+                               wallet.alert_pack_tokens,
+                               [PackView(p.id, p.name, p.source, p.model, p.total_tokens, p.remaining_tokens,
+                                         p.held_tokens, p.expires_at, p.expired_at is not None)
+                                for p in packs])
+
+    def reconcile(self, account_id: str) -> list[ledger.Discrepancy]:
+        with self._db.session() as session:
+            return ledger.reconcile(session, account_id)

@@ -1,0 +1,1 @@
+"""Admission control: concurrency per account and model, RPM/TPM per key."""
