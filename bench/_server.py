@@ -137,10 +137,8 @@ def _serve(argv: list[str] | None = None) -> None:
     from openmaas.app import create_app
     from openmaas.auth.accounts import create_account
     from openmaas.auth.keys import issue_key
-    from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
     from openmaas.config import DEFAULT_CHAT_MODEL, ModelConfig, Settings
     from openmaas.store import migrate
-    from openmaas.store.db import Database
 
     if args.engine == "fake":
         model = ModelConfig(name="fake-chat", engine="fake", aliases=["glm-4"], context_window=args.n_ctx,
@@ -149,20 +147,30 @@ def _serve(argv: list[str] | None = None) -> None:
         model = ModelConfig(name=DEFAULT_CHAT_MODEL, path=args.model_path, aliases=["glm-4"],
                             context_window=args.n_ctx, max_output_tokens=args.max_output_tokens)
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    settings = Settings(environment="test", data_dir=args.data_dir,
-                        database_url=f"sqlite:///{args.data_dir / 'openmaas.db'}", models=[model],
-                        secret_key="bench-secret", engine_threads=args.threads,
-                        omp_wait_policy=args.omp_wait_policy, run_jobs_in_process=False,
-                        bootstrap_account=False, log_level="warning")
-    db = Database(settings.resolved_database_url)
-    migrate.upgrade(db.engine)
-    sealer = SecretSealer(load_or_create_server_key(settings.secret_key, settings.data_dir))
-    with db.session() as session:
+    values = {"environment": "test", "data_dir": args.data_dir,
+              "database_url": f"sqlite:///{args.data_dir / 'openmaas.db'}", "models": [model],
+              "secret_key": "bench-secret", "engine_threads": args.threads,
+              "omp_wait_policy": args.omp_wait_policy, "run_jobs_in_process": False,
+              "bootstrap_account": False, "log_level": "warning"}
+    # Billing stays on (the money path is part of every request) but with funds and limits
+    # that never cap a benchmark.
+    if "billing" in Settings.model_fields:
+        values["billing"] = {"registration_grant_tokens": 10**12}
+    if "limits" in Settings.model_fields:
+        values["limits"] = {"rpm_per_key": 10**9, "tpm_per_key": 10**12,
+                            "concurrency_by_tier": dict.fromkeys(("V0", "V1", "V2", "V3"), 4096)}
+    settings = Settings(**values)
+    app = create_app(settings)
+    services = app.state.services
+    migrate.upgrade(services.db.engine)
+    with services.db.session() as session:
         account = create_account(session, "bench")
-        key = issue_key(session, sealer, account.id, "bench")
-    db.dispose()
+        billing = getattr(services, "billing", None)
+        if billing is not None:
+            billing.grant_registration(session, account.id)
+        key = issue_key(session, services.sealer, account.id, "bench")
     args.key_file.write_text(key.api_key)
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

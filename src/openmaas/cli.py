@@ -173,3 +173,7 @@ def assemble_models(settings: Settings) -> None:
             except PlatformError as exc:
                 _fail(exc)
         console.print(f"[green]verified[/green] {package.filename} (sha256 {package.sha256[:12]}…)")
+
+
+if __name__ == "__main__":
+    app()

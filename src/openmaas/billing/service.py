@@ -249,11 +249,12 @@ class BillingService:
 
     def offers(self) -> list[PackOffer]:
         with self._db.session() as session:
-            return list(session.scalars(sa.select(PackOffer).where(PackOffer.active).order_by(PackOffer.price_micro)))
+            query = sa.select(PackOffer).where(PackOffer.active).order_by(PackOffer.price_micro)
+            return list(session.scalars(query))
 
     # views -------------------------------------------------------------------------------
     def set_alert(self, account_id: str, threshold_micro: int | None, pack_tokens: int | None) -> None:
-        if (threshold_micro is not None and threshold_micro < 0) or (pack_tokens is not None and pack_tokens < 0):
+        if any(v is not None and v < 0 for v in (threshold_micro, pack_tokens)):
             raise InvalidField("threshold", "must not be negative")
         with self._db.session() as session:
             wallet = ledger.lock_wallet(session, account_id)

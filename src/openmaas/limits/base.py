@@ -17,7 +17,8 @@ CONCURRENCY_LEASE_SECONDS = 900  # a crashed process's slots free themselves aft
 
 class ConcurrencyExceeded(RateLimited):
     code = "1302"
-    default_message = "您当前使用该 API 的并发数过高，请降低并发，或联系客服增加限额 (too many concurrent requests)"
+    default_message = ("您当前使用该 API 的并发数过高，请降低并发，或联系客服增加限额 "
+                       "(too many concurrent requests)")
 
 
 class FrequencyExceeded(RateLimited):

@@ -1,0 +1,1 @@
+"""Text embeddings: engines behind one protocol, a dynamic batcher per engine, the service."""

