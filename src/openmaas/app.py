@@ -15,8 +15,10 @@ from openmaas.api import async_chat, health, models
 from openmaas.api.body_limit import BodyLimitMiddleware
 from openmaas.api.chat import routes as chat_routes
 from openmaas.api.errors import install_error_handlers
+from openmaas.api.platform import billing as billing_routes
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
+from openmaas.billing.bills import Bills
 from openmaas.billing.maintenance import run_maintenance
 from openmaas.billing.service import BillingService
 from openmaas.billing.usage import UsageRecorder
@@ -49,6 +51,7 @@ def build_services(settings: Settings) -> Services:
     jobs = JobQueue(db, settings.job_lease_seconds)
     return Services(settings=settings, db=db, sealer=sealer, authenticator=Authenticator(db, sealer),
                     catalog=catalog, billing=billing, limiter=limiter, usage=usage, chat=chat,
+                    bills=Bills(db, settings.billing.bill_utc_offset_hours),
                     jobs=jobs, async_chat=AsyncChatService(chat, jobs))
 
 
@@ -94,4 +97,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(chat_routes.openai_router, prefix=OPENAI_PREFIX)
     app.include_router(async_chat.router, prefix=ZHIPU_PREFIX)
     app.include_router(health.router)
+    app.include_router(billing_routes.router)
     return app

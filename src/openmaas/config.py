@@ -98,6 +98,7 @@ class BillingConfig(BaseModel):
     prices: dict[str, PriceConfig] = Field(default_factory=default_prices)
     pack_offers: list[PackOfferConfig] = Field(default_factory=default_pack_offers)
     stale_hold_minutes: int = 60  # holds of crashed processes are released after this
+    bill_utc_offset_hours: int = 8  # bills' days and months follow Beijing time by default
 
 
 class LimitsConfig(BaseModel):
@@ -109,6 +110,45 @@ class LimitsConfig(BaseModel):
         default_factory=lambda: {"V0": 8, "V1": 16, "V2": 32, "V3": 64})
     rpm_per_key: int = 600
     tpm_per_key: int = 2_000_000
+
+
+class AccountsConfig(BaseModel):
+    """Registration codes, console sessions, passwords and real-name verification uploads."""
+
+    code_ttl_seconds: int = 600
+    code_max_attempts: int = 5
+    code_sends_per_minute: int = 1  # per target (email address or phone number)
+    code_sends_per_hour: int = 10
+    session_ttl_hours: float = 24.0
+    cookie_secure: bool = True  # turn off only for plain-http test clients
+    password_min_length: int = 8
+    # argon2id parameters (argon2-cffi profiles); CHEAPEST is for tests only
+    password_hash_profile: Literal["RFC_9106_LOW_MEMORY", "RFC_9106_HIGH_MEMORY", "CHEAPEST"] = \
+        "RFC_9106_LOW_MEMORY"
+    licence_max_bytes: int = 5 * 1024 * 1024
+
+
+class NotifyConfig(BaseModel):
+    """Where verification codes and balance alerts go: per channel, the log by default."""
+
+    email_backend: Literal["log", "smtp", "webhook"] = "log"
+    sms_backend: Literal["log", "webhook"] = "log"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "openmaas@localhost"
+    smtp_starttls: bool = True
+    webhook_url: str | None = None  # an SMS gateway (or any relay) taking a JSON POST
+    webhook_token: str | None = None  # sent as `Authorization: Bearer <token>`
+    timeout_seconds: float = 10.0
+    dispatch_interval_seconds: float = 5.0  # how often pending notifications are sent
+
+    @model_validator(mode="after")
+    def _webhook_needs_url(self) -> NotifyConfig:
+        if "webhook" in (self.email_backend, self.sms_backend) and not self.webhook_url:
+            raise ValueError("notify.webhook_url is required by the webhook backend")
+        return self
 
 
 class Settings(BaseSettings):
@@ -129,6 +169,8 @@ class Settings(BaseSettings):
     job_poll_seconds: float = 1.0
     billing: BillingConfig = Field(default_factory=BillingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    accounts: AccountsConfig = Field(default_factory=AccountsConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
     redis_url: str | None = None  # makes limits exact across several server processes
     bootstrap_account: bool = True  # `serve` creates a first account + key on an empty DB
     log_level: str = "info"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer
+from openmaas.billing.bills import Bills
 from openmaas.billing.service import BillingService
 from openmaas.billing.usage import UsageRecorder
 from openmaas.catalog.registry import Catalog
@@ -26,6 +27,7 @@ class Services:
     authenticator: Authenticator
     catalog: Catalog
     billing: BillingService
+    bills: Bills
     limiter: Limiter
     usage: UsageRecorder
     chat: ChatService

@@ -25,6 +25,8 @@ from openmaas.config import BillingConfig
 from openmaas.errors import DuplicateRequest, InsufficientBalance, InvalidField, NotFound
 from openmaas.store.db import Database
 from openmaas.store.tables import (
+    ModelPrice,
+    Notification,
     PackOffer,
     RedemptionCode,
     Reservation,
@@ -277,6 +279,16 @@ class BillingService:
                                [PackView(p.id, p.name, p.source, p.model, p.total_tokens, p.remaining_tokens,
                                          p.held_tokens, p.expires_at, p.expired_at is not None)
                                 for p in packs])
+
+    def notifications(self, account_id: str, limit: int = 50) -> list[Notification]:
+        with self._db.session() as session:
+            return list(session.scalars(sa.select(Notification).where(Notification.account_id == account_id)
+                                        .order_by(Notification.id.desc()).limit(limit)))
+
+    def current_prices(self) -> list[tuple[str, Price]]:
+        with self._db.session() as session:
+            models = session.scalars(sa.select(ModelPrice.model).distinct().order_by(ModelPrice.model)).all()
+            return [(model, current_price(session, model)) for model in models]
 
     def reconcile(self, account_id: str) -> list[ledger.Discrepancy]:
         with self._db.session() as session:

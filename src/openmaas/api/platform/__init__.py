@@ -1,0 +1,1 @@
+"""Platform management API (accounts, keys, billing, admin) under /api/platform."""

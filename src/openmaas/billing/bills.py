@@ -1,0 +1,156 @@
+"""Bills, histories and exports. Day and month bills read the hourly rollups, never the raw
+usage table, so they stay fast however many requests an account makes; per-request detail
+and exports read usage rows for a bounded date range.
+
+Days and months are cut at `bill_utc_offset_hours` (Beijing time by default); the hourly
+rollups make any whole-hour offset exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import orjson
+import sqlalchemy as sa
+
+from openmaas.errors import InvalidField
+from openmaas.store.db import Database
+from openmaas.store.tables import LedgerEntry, ResourcePack, UsageRecord, UsageRollup
+
+RECHARGE_KINDS = ("admin_credit", "redeem", "topup")
+MAX_EXPORT_DAYS = 366
+EXPORT_FIELDS = ("created_at", "request_id", "model", "endpoint", "status", "prompt_tokens",
+                 "completion_tokens", "cost_micro", "latency_ms", "api_key_id")
+
+
+@dataclass(frozen=True)
+class BillLine:
+    period: str  # YYYY-MM-DD or YYYY-MM
+    model: str
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_micro: int
+
+
+def parse_month(month: str) -> date:
+    try:
+        return datetime.strptime(month, "%Y-%m").date()
+    except ValueError as exc:
+        raise InvalidField("month", "expected YYYY-MM") from exc
+
+
+def check_range(start: date, end: date) -> None:
+    if end < start:
+        raise InvalidField("end", "must not be before start")
+    if (end - start).days > MAX_EXPORT_DAYS:
+        raise InvalidField("end", f"ranges are limited to {MAX_EXPORT_DAYS} days")
+
+
+class Bills:
+    def __init__(self, db: Database, utc_offset_hours: int) -> None:
+        self._db = db
+        self._offset = timedelta(hours=utc_offset_hours)
+
+    def _utc(self, day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC) - self._offset
+
+    def daily(self, account_id: str, start: date, end: date) -> list[BillLine]:
+        check_range(start, end)
+        return self._grouped(account_id, start, end + timedelta(days=1), "%Y-%m-%d")
+
+    def monthly(self, account_id: str, month: str) -> list[BillLine]:
+        first = parse_month(month)
+        following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return self._grouped(account_id, first, following, "%Y-%m")
+
+    def _grouped(self, account_id: str, start: date, stop: date, fmt: str) -> list[BillLine]:
+        query = (sa.select(UsageRollup.hour, UsageRollup.model, UsageRollup.requests,
+                           UsageRollup.prompt_tokens, UsageRollup.completion_tokens, UsageRollup.cost_micro)
+                 .where(UsageRollup.account_id == account_id, UsageRollup.hour >= self._utc(start),
+                        UsageRollup.hour < self._utc(stop)))
+        totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        with self._db.session() as session:
+            for hour, model, *values in session.execute(query):
+                bucket = totals[((hour + self._offset).strftime(fmt), model)]
+                for i, value in enumerate(values):
+                    bucket[i] += value
+        return [BillLine(period, model, *values) for (period, model), values in sorted(totals.items())]
+
+    def recharges(self, account_id: str) -> list[LedgerEntry]:
+        with self._db.session() as session:
+            return list(session.scalars(sa.select(LedgerEntry).where(
+                LedgerEntry.account_id == account_id, LedgerEntry.kind.in_(RECHARGE_KINDS))
+                .order_by(LedgerEntry.id.desc())))
+
+    def pack_history(self, account_id: str) -> list[dict]:
+        """Each pack with what was charged from it and what expired."""
+        with self._db.session() as session:
+            packs = session.scalars(sa.select(ResourcePack).where(ResourcePack.account_id == account_id)
+                                    .order_by(ResourcePack.created_at)).all()
+            used = dict(session.execute(
+                sa.select(LedgerEntry.pack_id, sa.func.sum(LedgerEntry.pack_tokens))
+                .where(LedgerEntry.account_id == account_id, LedgerEntry.kind == "charge",
+                       LedgerEntry.pack_id.is_not(None)).group_by(LedgerEntry.pack_id)).all())
+            expired = dict(session.execute(
+                sa.select(LedgerEntry.pack_id, sa.func.sum(LedgerEntry.pack_tokens))
+                .where(LedgerEntry.account_id == account_id, LedgerEntry.kind == "expire")
+                .group_by(LedgerEntry.pack_id)).all())
+        return [{"id": p.id, "name": p.name, "source": p.source, "model": p.model,
+                 "total_tokens": p.total_tokens, "remaining_tokens": p.remaining_tokens,
+                 "used_tokens": -int(used.get(p.id, 0)), "expired_tokens": -int(expired.get(p.id, 0)),
+                 "created_at": p.created_at.isoformat(), "expires_at": p.expires_at.isoformat(),
+                 "expired": p.expired_at is not None} for p in packs]
+
+    def usage_rows(self, account_id: str, start: date, end: date) -> Iterator[UsageRecord]:
+        """Validates now, streams later (the rows are read as the response is sent)."""
+        check_range(start, end)
+        query = (sa.select(UsageRecord).where(
+            UsageRecord.account_id == account_id, UsageRecord.created_at >= self._utc(start),
+            UsageRecord.created_at < self._utc(end + timedelta(days=1))).order_by(UsageRecord.id)
+            .execution_options(yield_per=1000))
+        return self._stream(query)
+
+    def _stream(self, query) -> Iterator[UsageRecord]:
+        with self._db.session() as session:
+            yield from session.scalars(query)
+
+    def export(self, account_id: str, start: date, end: date, fmt: str) -> Iterator[bytes]:
+        if fmt not in ("csv", "json"):
+            raise InvalidField("format", "csv or json")
+        rows = self.usage_rows(account_id, start, end)
+        return _csv(rows) if fmt == "csv" else _json(rows)
+
+
+def usage_dict(row: UsageRecord) -> dict:
+    return {field: (getattr(row, field).isoformat() if field == "created_at" else getattr(row, field))
+            for field in EXPORT_FIELDS}
+
+
+def _csv(rows: Iterator[UsageRecord]) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(usage_dict(row))
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def _json(rows: Iterator[UsageRecord]) -> Iterator[bytes]:
+    yield b"["
+    for i, row in enumerate(rows):
+        yield (b"," if i else b"") + orjson.dumps(usage_dict(row))
+    yield b"]"
+
+
+def bill_dict(line: BillLine) -> dict:
+    return asdict(line)
