@@ -28,7 +28,7 @@ def billing(database_url):
 
 
 def new_account(billing: BillingService, grant: bool = True) -> str:
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         account = create_account(session, "payer")
         if grant:
             billing.grant_registration(session, account.id)
@@ -36,7 +36,7 @@ def new_account(billing: BillingService, grant: bool = True) -> str:
 
 
 def settle(billing, reservation_id, prompt, completion) -> int:
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         return billing.settle(session, reservation_id, prompt, completion)
 
 
@@ -58,7 +58,7 @@ def test_registration_grant_is_spent_before_cash(billing):
 def test_spend_order_grants_then_soonest_expiry_then_cash(billing):
     account = new_account(billing, grant=False)
     now = utcnow()
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         ledger.lock_wallet(session, account)
         ledger.add_pack(session, account, name="late", source="purchase", tokens=10,
                         expires_at=now + timedelta(days=90), pack_id="p-late")
@@ -77,7 +77,7 @@ def test_spend_order_grants_then_soonest_expiry_then_cash(billing):
 
 def test_model_specific_pack_only_pays_for_its_model(billing):
     account = new_account(billing, grant=False)
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         ledger.lock_wallet(session, account)
         ledger.add_pack(session, account, name="glm3 only", source="purchase", tokens=100,
                         model="glm-3-turbo", expires_at=utcnow() + timedelta(days=9), pack_id="p3")
@@ -137,7 +137,7 @@ def test_release_charges_nothing(billing):
     billing.admin_credit("admin", account, 10_000, "cash")
     hold = reserve(billing, account, "rel")
     assert billing.balance(account).cash_micro == 7000
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         billing.release(session, hold.reservation_id)
     assert billing.balance(account).cash_micro == 10_000
     assert billing.reconcile(account) == []
@@ -145,13 +145,13 @@ def test_release_charges_nothing(billing):
 
 def test_expired_pack_remainder_is_recorded(billing):
     account = new_account(billing)
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         session.execute(sa.update(ResourcePack).where(ResourcePack.account_id == account)
                         .values(expires_at=utcnow() - timedelta(seconds=1)))
     assert billing.expire_packs() == 1
     view = billing.balance(account)
     assert view.packs[0].expired and view.packs[0].remaining_tokens == 0
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         expiry = session.scalars(sa.select(LedgerEntry).where(LedgerEntry.account_id == account,
                                                               LedgerEntry.kind == "expire")).all()
     assert [e.pack_tokens for e in expiry] == [-1_000_000]
@@ -215,19 +215,19 @@ def test_buying_a_pack_from_balance(billing):
 
 
 def _charges(billing, reservation_id):
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         return session.scalars(sa.select(LedgerEntry).where(
             LedgerEntry.reservation_id == reservation_id, LedgerEntry.kind == "charge")
             .order_by(LedgerEntry.id)).all()
 
 
 def _entry_count(billing, account):
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)
                               .where(LedgerEntry.account_id == account))
 
 
 def _alerts(billing, account):
-    with billing._db.session() as session:
+    with billing.db.session() as session:
         return session.scalar(sa.select(sa.func.count()).select_from(Notification)
                               .where(Notification.account_id == account))

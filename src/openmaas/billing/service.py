@@ -25,6 +25,7 @@ from openmaas.config import BillingConfig
 from openmaas.errors import DuplicateRequest, InsufficientBalance, InvalidField, NotFound
 from openmaas.store.db import Database
 from openmaas.store.tables import (
+    LedgerEntry,
     ModelPrice,
     Notification,
     PackOffer,
@@ -73,6 +74,10 @@ class BillingService:
     def __init__(self, db: Database, config: BillingConfig) -> None:
         self._db = db
         self.config = config
+
+    @property
+    def db(self) -> Database:
+        return self._db
 
     # setup -------------------------------------------------------------------------------
     def seed(self) -> None:
@@ -202,6 +207,25 @@ class BillingService:
             check_alerts(session, wallet)
             audit(session, actor_id, account_id, "balance.admin_credit", amount_micro=amount_micro,
                   reason=reason)
+
+    def credit_topup(self, account_id: str, payment_id: str, amount_micro: int) -> bool:
+        """Credit a verified gateway payment once; False if this payment was credited already."""
+        if amount_micro <= 0:
+            raise InvalidField("amount", "must be positive")
+        with self._db.session() as session:
+            wallet = ledger.lock_wallet(session, account_id)
+            seen = session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry).where(
+                LedgerEntry.account_id == account_id, LedgerEntry.kind == "topup",
+                LedgerEntry.request_id == payment_id))
+            if seen:
+                return False
+            wallet.cash_micro += amount_micro
+            ledger.append(session, account_id, "topup", cash_micro=amount_micro, request_id=payment_id,
+                          note="payment")
+            check_alerts(session, wallet)
+            audit(session, account_id, account_id, "balance.topup", payment_id=payment_id,
+                  amount_micro=amount_micro)
+            return True
 
     def create_redemption_codes(self, actor_id: str, amount_micro: int, count: int) -> list[str]:
         if amount_micro <= 0:
