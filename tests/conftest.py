@@ -25,11 +25,13 @@ from openmaas.auth.accounts import create_account
 from openmaas.auth.keys import issue_key
 from openmaas.catalog import weights
 from openmaas.config import DEFAULT_CHAT_MODEL, ModelConfig, Settings
+from openmaas.embeddings.settings import EmbeddingModelConfig, EmbeddingsSettings
 from openmaas.services import Services
 from openmaas.store import migrate
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 FAKE_MODEL = "fake-chat"
+FAKE_EMBEDDING_MODEL = "fake-embedding"
 
 
 def assembled_default_model() -> Path:
@@ -43,6 +45,13 @@ def assembled_default_model() -> Path:
 def fake_models(context_window: int = 256) -> list[ModelConfig]:
     return [ModelConfig(name=FAKE_MODEL, engine="fake", aliases=["glm-4", "glm-4-flash"],
                         context_window=context_window, max_output_tokens=128)]
+
+
+def fake_embeddings() -> EmbeddingsSettings:
+    """Weight-free embeddings (hashed bag of words) under the default model's names."""
+    return EmbeddingsSettings(models=[EmbeddingModelConfig(
+        name=FAKE_EMBEDDING_MODEL, engine="fake", aliases=["embedding-2"], embedding_id=3,
+        dimensions=64)])
 
 
 def real_models() -> list[ModelConfig]:
@@ -96,7 +105,8 @@ def database_url(request) -> str:
 def make_settings(tmp_path: Path, sqlite_url: str):
     def build(**overrides) -> Settings:
         values = {"environment": "test", "data_dir": tmp_path / "data", "database_url": sqlite_url,
-                  "models": fake_models(), "job_poll_seconds": 0.05, "secret_key": "test-secret"}
+                  "models": fake_models(), "job_poll_seconds": 0.05, "secret_key": "test-secret",
+                  "embeddings": fake_embeddings()}
         return Settings(**(values | overrides))
 
     return build

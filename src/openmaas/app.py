@@ -11,11 +11,20 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from openmaas import __version__
+from openmaas.accounts.wiring import build_account_services
 from openmaas.api import async_chat, health, models
+from openmaas.api import embeddings as embeddings_routes
+from openmaas.api import files as files_routes
+from openmaas.api import knowledge as knowledge_routes
 from openmaas.api.body_limit import BodyLimitMiddleware
 from openmaas.api.chat import routes as chat_routes
 from openmaas.api.errors import install_error_handlers
+from openmaas.api.platform import account as account_routes
+from openmaas.api.platform import admin as admin_routes
+from openmaas.api.platform import auth as auth_routes
 from openmaas.api.platform import billing as billing_routes
+from openmaas.api.platform import keys as keys_routes
+from openmaas.api.platform import verification as verification_routes
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
 from openmaas.billing.bills import Bills
@@ -30,7 +39,10 @@ from openmaas.config import Settings
 from openmaas.engines.factory import build_chat_engine
 from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
+from openmaas.knowledge.wiring import build_content_services
 from openmaas.limits.factory import build_limiter
+from openmaas.notify.dispatcher import run_notification_dispatcher
+from openmaas.search.providers import build_search_provider
 from openmaas.services import Services
 from openmaas.store import migrate
 from openmaas.store.db import Database
@@ -52,11 +64,22 @@ def build_services(settings: Settings) -> Services:
     return Services(settings=settings, db=db, sealer=sealer, authenticator=Authenticator(db, sealer),
                     catalog=catalog, billing=billing, limiter=limiter, usage=usage, chat=chat,
                     bills=Bills(db, settings.billing.bill_utc_offset_hours),
-                    jobs=jobs, async_chat=AsyncChatService(chat, jobs))
+                    jobs=jobs, async_chat=AsyncChatService(chat, jobs),
+                    accounts=build_account_services(settings, db, sealer, billing),
+                    search=build_search_provider(settings),
+                    **content_services(settings, db, usage, billing, limiter))
+
+
+def content_services(settings: Settings, db: Database, usage: UsageRecorder, billing: BillingService,
+                     limiter) -> dict:
+    """Embeddings, files and knowledge bases (knowledge/wiring.py)."""
+    embeddings, files, knowledge = build_content_services(settings, db, usage, billing, limiter)
+    return {"embeddings": embeddings, "files": files, "knowledge": knowledge}
 
 
 def make_worker(services: Services) -> JobWorker:
-    return JobWorker(services.jobs, {ASYNC_CHAT: services.async_chat.run_job},
+    return JobWorker(services.jobs, {ASYNC_CHAT: services.async_chat.run_job,
+                                     **services.knowledge.job_handlers()},
                      poll_seconds=services.settings.job_poll_seconds)
 
 
@@ -68,18 +91,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     for entry in services.catalog.entries():
         await entry.engine.start()
     await services.usage.start()
+    await services.embeddings.start()
+    await services.knowledge.start()
     if services.settings.run_jobs_in_process:
         services.worker = make_worker(services)
         await services.worker.start()
     maintenance = asyncio.create_task(run_maintenance(services.billing), name="maintenance")
+    notifications = asyncio.create_task(run_notification_dispatcher(
+        services.accounts.notifications, services.settings.notify.dispatch_interval_seconds),
+        name="notifications")
     try:
         yield
     finally:
         maintenance.cancel()
+        notifications.cancel()
         if services.worker is not None:
             await services.worker.close()
+        await services.knowledge.close()
+        await services.embeddings.close()
         await services.usage.close()
         await services.limiter.close()
+        if services.search is not None:
+            await services.search.close()
         for entry in services.catalog.entries():
             await entry.engine.close()
         services.db.dispose()
@@ -90,12 +123,19 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Self-hosted model-as-a-service: Zhipu v4 and OpenAI compatible.")
     app.state.services = build_services(settings)
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    upload_limit = settings.files.largest_limit + 1024 * 1024  # multipart overhead
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       path_limits={f"{p}/files": upload_limit for p in (ZHIPU_PREFIX, OPENAI_PREFIX)})
     for prefix in (ZHIPU_PREFIX, OPENAI_PREFIX):
         app.include_router(models.router, prefix=prefix)
     app.include_router(chat_routes.zhipu_router, prefix=ZHIPU_PREFIX)
     app.include_router(chat_routes.openai_router, prefix=OPENAI_PREFIX)
     app.include_router(async_chat.router, prefix=ZHIPU_PREFIX)
+    for prefix in (ZHIPU_PREFIX, OPENAI_PREFIX):
+        for content_router in (embeddings_routes.router, files_routes.router, knowledge_routes.router):
+            app.include_router(content_router, prefix=prefix)
     app.include_router(health.router)
     app.include_router(billing_routes.router)
+    for platform_routes in (auth_routes, account_routes, keys_routes, verification_routes, admin_routes):
+        app.include_router(platform_routes.router)
     return app

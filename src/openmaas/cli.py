@@ -15,6 +15,7 @@ from openmaas.auth.keys import issue_key, list_keys, revoke_key
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
 from openmaas.billing.service import BillingService
 from openmaas.catalog import weights
+from openmaas.cli_accounts import add_account_commands
 from openmaas.cli_billing import billing_app
 from openmaas.config import Settings, load_settings
 from openmaas.errors import PlatformError
@@ -29,6 +30,7 @@ models_app = typer.Typer(help="Model catalog and weights.", no_args_is_help=True
 for sub, name in ((db_app, "db"), (users_app, "users"), (keys_app, "keys"), (models_app, "models")):
     app.add_typer(sub, name=name)
 app.add_typer(billing_app, name="billing")
+add_account_commands(users_app, keys_app)
 console = Console()
 
 

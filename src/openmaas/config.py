@@ -18,6 +18,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from openmaas.embeddings.settings import EmbeddingsSettings
+from openmaas.files.settings import FilesSettings
+from openmaas.knowledge.settings import KnowledgeSettings
+
 DEFAULT_CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
 
@@ -44,9 +48,9 @@ def default_models() -> list[ModelConfig]:
         ModelConfig(
             name=DEFAULT_CHAT_MODEL,
             package="qwen2.5-coder-0.5b-instruct-q4_k_m",
-            aliases=["glm-4", "glm-4-flash", "glm-3-turbo"],
+            aliases=["glm-4", "glm-4-flash", "glm-3-turbo", "charglm-3"],
             description="Qwen2.5-Coder-0.5B-Instruct (Q4_K_M) on the embedded llama.cpp engine; "
-            "glm-4, glm-4-flash and glm-3-turbo are aliases of it.",
+            "glm-4, glm-4-flash, glm-3-turbo and charglm-3 (role-play, with `meta`) are aliases of it.",
         )
     ]
 
@@ -151,6 +155,12 @@ class NotifyConfig(BaseModel):
         return self
 
 
+class WebSearchConfig(BaseModel):
+    searxng_url: str | None = None  # e.g. http://127.0.0.1:8888 (a SearxNG with format=json on)
+    timeout_seconds: float = 10.0
+    default_count: int = 5
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OPENMAAS_", env_nested_delimiter="__")
 
@@ -169,9 +179,13 @@ class Settings(BaseSettings):
     job_poll_seconds: float = 1.0
     billing: BillingConfig = Field(default_factory=BillingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
+    files: FilesSettings = Field(default_factory=FilesSettings)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     redis_url: str | None = None  # makes limits exact across several server processes
+    web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
     bootstrap_account: bool = True  # `serve` creates a first account + key on an empty DB
     log_level: str = "info"
 

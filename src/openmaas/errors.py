@@ -9,13 +9,21 @@ raise them and never build HTTP objects. The tree:
     │   ├── ModelNotFound              400, 1211
     │   ├── ModelUnsupported           400, 1212
     │   ├── PromptTooLong              400, 1261
-    │   └── DuplicateRequest           400, 1231 (request_id already charged: never twice)
+    │   ├── DuplicateRequest           400, 1231 (request_id already charged: never twice)
+    │   ├── InputTooLong               400, 1261 (one embedding input over the model's limit)
+    │   ├── UnsupportedFileType        400, 1214 (param file)
+    │   └── DocumentRejected           400, 1214 (a knowledge document that cannot be ingested)
+    ├── FileTooLarge                   435, 1210 (over the purpose's size limit; HTTP 435 as documented)
+    ├── PermissionDenied               403, 1220 (admin only)
+    │   └── CsrfRejected               403, 1220 (cookie session without the X-CSRF-Token echo)
     ├── NotFound                       404, 1222-style resource lookups (ids scoped to account)
     ├── PayloadTooLarge                413, 1210
     ├── RateLimited                    429, 1302 / 1303 / 1305 (+ Retry-After)
+    │   └── SendingTooOften            429, 1303 (verification codes requested too often)
     ├── InsufficientBalance            429, 1113 (not retryable)
     ├── ClientGone                     499 (logged only: the client is no longer there)
     └── InternalFailure                500, 500 / 1230
+        └── DeliveryFailed             500 (a code or notification could not be sent)
 """
 
 from __future__ import annotations
@@ -115,6 +123,42 @@ class DuplicateRequest(InvalidRequest):
                          param="request_id")
 
 
+class InputTooLong(InvalidRequest):
+    code = "1261"
+
+    def __init__(self, index: int, tokens: int, limit: int) -> None:
+        super().__init__(f"input[{index}] 超长 (input[{index}] has {tokens} tokens; "
+                         f"the model takes at most {limit})", param="input")
+
+
+class UnsupportedFileType(InvalidRequest):
+    code = "1214"
+
+    def __init__(self, filename: str, allowed: str) -> None:
+        super().__init__(f"文件格式不支持 (unsupported file type: {filename!r}; allowed: {allowed})",
+                         param="file")
+
+
+class DocumentRejected(InvalidRequest):
+    """A knowledge document that cannot be ingested; `reason_code` is its failInfo code."""
+
+    code = "1214"
+
+    def __init__(self, message: str, reason_code: int = 10003) -> None:
+        super().__init__(message, param="file")
+        self.reason_code = reason_code
+
+
+class FileTooLarge(PlatformError):
+    http_status = 435
+    code = "1210"
+    retryable = False
+
+    def __init__(self, limit: int, purpose: str) -> None:
+        super().__init__(f"文件大小超出限制 (file larger than {limit} bytes, the limit for "
+                         f"purpose {purpose!r})", param="file")
+
+
 class NotFound(PlatformError):
     http_status = 404
     code = "1222"
@@ -159,3 +203,23 @@ class ClientGone(PlatformError):
 class InternalFailure(PlatformError):
     code = "500"
     http_status = 500
+
+
+class PermissionDenied(PlatformError):
+    http_status = 403
+    code = "1220"
+    default_message = "您无权访问该 API (no permission: administrators only)"
+
+
+class CsrfRejected(PermissionDenied):
+    default_message = ("CSRF 校验失败 (CSRF check failed: echo the openmaas_csrf cookie in the "
+                       "X-CSRF-Token header)")
+
+
+class SendingTooOften(RateLimited):
+    code = "1303"
+    default_message = "验证码发送过于频繁，请稍后再试 (verification codes requested too often)"
+
+
+class DeliveryFailed(InternalFailure):
+    default_message = "消息发送失败，请稍后重试 (the message could not be delivered; try again later)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from openmaas.accounts.wiring import AccountServices
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer
 from openmaas.billing.bills import Bills
@@ -13,9 +14,13 @@ from openmaas.catalog.registry import Catalog
 from openmaas.chat.async_chat import AsyncChatService
 from openmaas.chat.service import ChatService
 from openmaas.config import Settings
+from openmaas.embeddings.service import EmbeddingService
+from openmaas.files.service import FileService
 from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
+from openmaas.knowledge.wiring import KnowledgeServices
 from openmaas.limits.base import Limiter
+from openmaas.search.providers import SearchProvider
 from openmaas.store.db import Database
 
 
@@ -33,6 +38,11 @@ class Services:
     chat: ChatService
     jobs: JobQueue
     async_chat: AsyncChatService
+    accounts: AccountServices
+    embeddings: EmbeddingService
+    files: FileService
+    knowledge: KnowledgeServices
+    search: SearchProvider | None = field(default=None)
     worker: JobWorker | None = field(default=None)
 
     def worker_wake(self) -> None:

@@ -1,4 +1,7 @@
-"""ASGI middleware: refuse request bodies over the configured limit with 413 (code 1210)."""
+"""ASGI middleware: refuse request bodies over the configured limit with 413 (code 1210).
+
+`path_limits` raises the limit for given path prefixes (file uploads); the upload
+handler then applies its own per-purpose limits."""
 
 from __future__ import annotations
 
@@ -10,17 +13,26 @@ from openmaas.errors import PayloadTooLarge
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.path_limits = path_limits or {}
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.path_limits.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope["path"])
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, send, limit)
             return
         if declared is not None:
             await self.app(scope, receive, send)
@@ -32,16 +44,16 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             buffered += len(message.get("body", b""))
-            if buffered > self.max_bytes:
-                await self._reject(scope, send)
+            if buffered > limit:
+                await self._reject(scope, send, limit)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
-        exc = PayloadTooLarge(self.max_bytes)
+    async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
+        exc = PayloadTooLarge(limit)
         body = orjson.dumps(error_body(exc, is_openai_path(scope["path"])))
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"),

@@ -6,7 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from openmaas.api.session_cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from openmaas.auth.console_sessions import check_csrf
 from openmaas.auth.principal import Principal
+from openmaas.errors import PermissionDenied
 from openmaas.services import Services
 
 
@@ -24,3 +27,31 @@ def get_principal(services: ServicesDep,
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+# --- platform management API: API key OR console session ------------------------------
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_account_principal(request: Request, services: ServicesDep,
+                          authorization: Annotated[str | None, Header()] = None) -> Principal:
+    """An API-key bearer, else the console session cookie (CSRF-checked on unsafe methods)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if authorization or not token:
+        return services.authenticator.authenticate(authorization)
+    found = services.accounts.sessions.authenticate(token)
+    if request.method not in SAFE_METHODS:
+        check_csrf(found.csrf_hash, request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER))
+    return found.principal
+
+
+AccountPrincipalDep = Annotated[Principal, Depends(get_account_principal)]
+
+
+def get_admin_principal(principal: AccountPrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise PermissionDenied()
+    return principal
+
+
+AdminPrincipalDep = Annotated[Principal, Depends(get_admin_principal)]

@@ -71,3 +71,18 @@ def find_active_key(session: Session, key_id: str) -> tuple[ApiKey, Account]:
 
 def secret_matches(row: ApiKey, secret: str) -> bool:
     return hmac.compare_digest(row.secret_hash, hash_secret(secret))
+
+
+def find_live_key(session: Session, account_id: str, key_id: str) -> ApiKey:
+    """The account's unrevoked key, locked for update; NotFound for anyone else's or a revoked one."""
+    row = session.get(ApiKey, key_id, with_for_update=True)
+    if row is None or row.account_id != account_id or row.revoked_at is not None:
+        raise NotFound("api key")
+    return row
+
+
+def rotate_key(session: Session, sealer: SecretSealer, account_id: str, key_id: str) -> IssuedKey:
+    """Leaked-key rotation: revoke the key and issue a new one under the same name."""
+    old = find_live_key(session, account_id, key_id)
+    old.revoked_at = utcnow()
+    return issue_key(session, sealer, account_id, old.name)

@@ -45,6 +45,13 @@ class Price:
     def token_cost(self, prompt_tokens: int, completion_tokens: int) -> int:
         return ceil_div(prompt_tokens * self.input_per_1k + completion_tokens * self.output_per_1k, 1000)
 
+    def scaled(self, percent: int) -> Price:
+        """This price at `percent` % (rounded up per 1k, so a discount never makes it free)."""
+        if percent == 100:
+            return self
+        return Price(*(ceil_div(v * percent, 100) for v in (self.input_per_1k, self.output_per_1k,
+                                                           self.per_image)))
+
     @property
     def free(self) -> bool:
         return not (self.input_per_1k or self.output_per_1k or self.per_image)

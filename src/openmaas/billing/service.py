@@ -114,10 +114,13 @@ class BillingService:
             return current_price(session, model, canonical)
 
     def reserve(self, account_id: str, api_key_id: str | None, request_id: str, model: str,
-                canonical: str, prompt_tokens: int, max_tokens: int, flexible: bool) -> Hold | None:
-        """Hold funds for the request's upper bound; None when the model is free."""
+                canonical: str, prompt_tokens: int, max_tokens: int, flexible: bool,
+                price_percent: int = 100) -> Hold | None:
+        """Hold funds for the request's upper bound; None when the model is free.
+
+        `price_percent` discounts the cash price (the Batch API pays 50%)."""
         with self._db.session() as session:
-            price = current_price(session, model, canonical)
+            price = current_price(session, model, canonical).scaled(price_percent)
             if price.free or not self.config.enabled:
                 return None
             wallet = ledger.lock_wallet(session, account_id)

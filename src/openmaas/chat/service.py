@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
@@ -20,8 +21,10 @@ from openmaas.auth.principal import Principal
 from openmaas.billing.service import BillingService, Hold
 from openmaas.billing.usage import UsageEvent, UsageRecorder
 from openmaas.catalog.registry import Catalog, CatalogEntry
+from openmaas.chat.generation import Generation
 from openmaas.chat.ids import new_request_id
-from openmaas.chat.types import ChatRequest, ChatResult, SamplingOptions, Usage
+from openmaas.chat.tools import ToolCall, check_tool_messages
+from openmaas.chat.types import ChatRequest, ChatResult, SamplingOptions, ToolCallsEvent, Usage
 from openmaas.engines.base import Finished, GenerationEvent, PreparedPrompt, SamplingParams, TextDelta
 from openmaas.errors import InvalidField, PlatformError, PromptTooLong
 from openmaas.limits.base import Admission, Limiter, Ticket
@@ -65,6 +68,7 @@ class ChatRun:
     prompt: PreparedPrompt
     params: SamplingParams
     context: RunContext
+    request: ChatRequest
     started: bool = field(default=False)
     _reported: bool = field(default=False, repr=False)
 
@@ -72,14 +76,16 @@ class ChatRun:
         self.started = True
         began = time.perf_counter()
         completion, status, code = 0, "cancelled", None
+        generation = Generation(self.entry.engine, self.prompt, self.params,
+                                self.context.principal.account_id, self.request)
         try:
-            async for event in self.entry.engine.generate(self.prompt, self.params,
-                                                          owner=self.context.principal.account_id):
-                if isinstance(event, Finished):
-                    completion, status = event.completion_tokens, "success"
-                elif isinstance(event, TextDelta):
-                    completion += event.tokens
-                yield event
+            async with aclosing(generation.events()) as events:
+                async for event in events:
+                    if isinstance(event, Finished):
+                        completion, status = event.completion_tokens, "success"
+                    elif isinstance(event, TextDelta):
+                        completion += event.tokens
+                    yield event
         except PlatformError as exc:
             status, code = "error", exc.code
             raise
@@ -111,15 +117,19 @@ class ChatRun:
 
     async def collect(self) -> ChatResult:
         parts: list[str] = []
+        calls: list[ToolCall] | None = None
         finish = Finished("stop", self.prompt.token_count, 0)
         async for event in self.events():
             if isinstance(event, TextDelta):
                 parts.append(event.text)
+            elif isinstance(event, ToolCallsEvent):
+                calls = event.calls
             else:
                 finish = event
         return ChatResult(request_id=self.request_id, model=self.model, content="".join(parts),
                           finish_reason=finish.reason, created=self.created,
-                          usage=Usage(finish.prompt_tokens, finish.completion_tokens))
+                          usage=Usage(finish.prompt_tokens, finish.completion_tokens), tool_calls=calls,
+                          web_search=self.request.web_search)
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,7 @@ class ChatService:
         await self._check(request)
 
     async def open_run(self, principal: Principal, request: ChatRequest,
-                       endpoint: str = "chat") -> ChatRun:
+                       endpoint: str = "chat", price_percent: int = 100) -> ChatRun:
         checked = await self._check(request)
         request_id = request.request_id or new_request_id()
         context = RunContext(principal, endpoint, self._recorder, self._limiter)
@@ -152,24 +162,25 @@ class ChatService:
             context.hold = await run_in_threadpool(
                 self._billing.reserve, principal.account_id, principal.api_key_id, request_id,
                 request.model, checked.entry.name, checked.prompt.token_count, checked.max_tokens,
-                request.sampling.max_tokens is None)
+                request.sampling.max_tokens is None, price_percent)
         except BaseException:
             self._limiter.release(context.ticket, 0)
             raise
         max_tokens = context.hold.max_tokens if context.hold else checked.max_tokens
         return ChatRun(request_id=request_id, model=request.model, created=int(time.time()),
                        entry=checked.entry, prompt=checked.prompt,
-                       params=to_sampling_params(request.sampling, max_tokens), context=context)
+                       params=to_sampling_params(request.sampling, max_tokens), context=context,
+                       request=request)
 
     async def complete(self, principal: Principal, request: ChatRequest,
-                       endpoint: str = "chat") -> ChatResult:
-        run = await self.open_run(principal, request, endpoint)
+                       endpoint: str = "chat", price_percent: int = 100) -> ChatResult:
+        run = await self.open_run(principal, request, endpoint, price_percent)
         return await run.collect()
 
     async def _check(self, request: ChatRequest) -> _Checked:
         entry = self._catalog.resolve(request.model)
         _check_messages(request)
-        prompt = await entry.engine.prepare(request.messages)
+        prompt = await entry.engine.prepare(request.messages, _template_tools(request))
         window = entry.config.context_window
         if prompt.token_count >= window:
             raise PromptTooLong(prompt.token_count, window)
@@ -183,3 +194,11 @@ def _check_messages(request: ChatRequest) -> None:
         raise InvalidField("messages", "must contain at least one message")
     if all(m.role in ("system", "assistant") for m in request.messages):
         raise InvalidField("messages", "must not consist only of system or assistant messages")
+    check_tool_messages(request.messages)
+
+
+def _template_tools(request: ChatRequest) -> list[dict] | None:
+    tools = request.tools
+    if not tools or not tools.functions or tools.choice == "none":
+        return None
+    return [f.template_form() for f in tools.functions]

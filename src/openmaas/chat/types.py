@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from openmaas.chat.structured import TEXT, OutputFormat
+from openmaas.chat.tools import FunctionTool, ToolCall, ToolSpec
 from openmaas.engines.base import ChatMessage
 
 
@@ -26,6 +28,16 @@ class ChatRequest:
     sampling: SamplingOptions = field(default_factory=SamplingOptions)
     request_id: str | None = None
     user_id: str | None = None
+    tools: ToolSpec | None = None
+    output: OutputFormat = TEXT
+    web_search: tuple[dict, ...] = ()  # results given to the model, returned to the caller
+
+
+@dataclass(frozen=True)
+class ToolCallsEvent:
+    """The model called tools (validated against their schemas)."""
+
+    calls: list[ToolCall]
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,8 @@ class ChatResult:
     finish_reason: str
     usage: Usage
     created: int
+    tool_calls: list[ToolCall] | None = None
+    web_search: tuple[dict, ...] = ()
 
 
 def request_to_dict(request: ChatRequest) -> dict:
@@ -58,6 +72,11 @@ def request_to_dict(request: ChatRequest) -> dict:
 def request_from_dict(data: dict) -> ChatRequest:
     sampling = dict(data.get("sampling") or {})
     sampling["stop"] = tuple(sampling.get("stop") or ())
+    tools = data.get("tools")
+    if tools:
+        tools = ToolSpec(tuple(FunctionTool(**f) for f in tools["functions"]), tools["choice"])
+    output = OutputFormat(**data["output"]) if data.get("output") else TEXT
     return ChatRequest(model=data["model"], messages=[ChatMessage(**m) for m in data["messages"]],
                        sampling=SamplingOptions(**sampling), request_id=data.get("request_id"),
-                       user_id=data.get("user_id"))
+                       user_id=data.get("user_id"), tools=tools, output=output,
+                       web_search=tuple(data.get("web_search") or ()))

@@ -29,6 +29,8 @@ class SamplingParams:
     greedy: bool = False
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    grammar: str | None = None  # GBNF the output must follow
+    banned_texts: tuple[str, ...] = ()  # special tokens the model may not emit (e.g. "<tool_call>")
 
 
 @dataclass(frozen=True, slots=True)

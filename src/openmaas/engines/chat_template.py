@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -40,9 +41,18 @@ class ChatTemplate:
 def _as_dict(message: ChatMessage) -> dict[str, Any]:
     data: dict[str, Any] = {"role": message.role, "content": message.content or ""}
     if message.tool_calls:
-        data["tool_calls"] = message.tool_calls
+        data["tool_calls"] = [_with_object_arguments(call) for call in message.tool_calls]
     if message.tool_call_id:
         data["tool_call_id"] = message.tool_call_id
     if message.name:
         data["name"] = message.name
     return data
+
+
+def _with_object_arguments(call: dict[str, Any]) -> dict[str, Any]:
+    """Templates print `arguments | tojson`: give them an object, not a JSON string."""
+    function = dict(call.get("function") or {})
+    if isinstance(function.get("arguments"), str):
+        with contextlib.suppress(json.JSONDecodeError):
+            function["arguments"] = json.loads(function["arguments"])
+    return {**call, "function": function}

@@ -76,6 +76,7 @@ class LlamaCppEngine:
         self._llm: Any = None
         self._tokenizer: Any = None
         self._template: ChatTemplate | None = None
+        self._grammars: dict[str, Any] = {}  # compiled GBNF, used on the inference thread only
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -162,6 +163,33 @@ class LlamaCppEngine:
             job.emit(_END)
         self._llm.close()
 
+    def _grammar(self, gbnf: str | None) -> Any:
+        if gbnf is None:
+            return None
+        if gbnf not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            if len(self._grammars) >= 64:
+                self._grammars.clear()
+            self._grammars[gbnf] = LlamaGrammar.from_string(gbnf, verbose=False)
+        return self._grammars[gbnf]
+
+    def _ban(self, texts: tuple[str, ...]) -> Any:
+        """A logits processor forbidding special tokens such as `<tool_call>`."""
+        if not texts:
+            return None
+        import numpy as np
+        from llama_cpp import LogitsProcessorList
+
+        banned = [ids[0] for t in texts
+                  if len(ids := self._tokenizer.tokenize(t.encode(), False, True)) == 1]
+
+        def forbid(_input_ids, logits):
+            logits[banned] = -np.inf
+            return logits
+
+        return LogitsProcessorList([forbid]) if banned else None
+
     def _decode(self, job: _Generation) -> None:
         import llama_cpp
 
@@ -171,7 +199,9 @@ class LlamaCppEngine:
         stops = StopMatcher(params.stop)
         produced, unsent, reason = 0, 0, "length"
         tokens = llm.generate(list(job.prompt.tokens), temp=0.0 if params.greedy else params.temperature,
-                              top_p=params.top_p, top_k=40, min_p=0.05, repeat_penalty=1.0)
+                              top_p=params.top_p, top_k=40, min_p=0.05, repeat_penalty=1.0,
+                              grammar=self._grammar(params.grammar),
+                              logits_processor=self._ban(params.banned_texts))
         try:
             for token in tokens:
                 if job.cancelled.is_set():

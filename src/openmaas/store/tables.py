@@ -244,6 +244,7 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(sa.String(32))
     message: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(index=True)  # sent by notify.dispatcher
 
 
 class AuditEntry(Base):
@@ -271,3 +272,163 @@ class UsageRollup(Base):
     prompt_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     completion_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     cost_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+# --- files and knowledge bases (files/, knowledge/) -------------------------------------
+_BIGINT_PK = sa.BigInteger().with_variant(sa.Integer, "sqlite")  # SQLite: the rowid itself
+
+
+class StoredFile(Base):
+    """An uploaded file's metadata; the bytes live in the blob store under `blob_key`."""
+
+    __tablename__ = "files"
+    __table_args__ = (sa.Index("ix_files_account_created", "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    purpose: Mapped[str] = mapped_column(sa.String(32))
+    filename: Mapped[str] = mapped_column(sa.String(512))
+    bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    content_type: Mapped[str] = mapped_column(sa.String(128))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    blob_key: Mapped[str] = mapped_column(sa.String(255))
+    status: Mapped[str] = mapped_column(sa.String(16), default="processed")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeBase(Base):
+    __tablename__ = "knowledge_bases"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    embedding_id: Mapped[int | None]
+    embedding_model: Mapped[str] = mapped_column(sa.String(128))
+    dimensions: Mapped[int]
+    customer_identifier: Mapped[str | None] = mapped_column(sa.String(64))
+    background: Mapped[str | None] = mapped_column(sa.String(16))
+    icon: Mapped[str | None] = mapped_column(sa.String(16))
+    bucket_id: Mapped[str | None] = mapped_column(sa.String(64))
+    index_version: Mapped[int] = mapped_column(default=0)  # bumped with every chunk change
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class KnowledgeDocument(Base):
+    __tablename__ = "knowledge_documents"
+    __table_args__ = (sa.Index("ix_kdocs_knowledge_created", "knowledge_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    knowledge_id: Mapped[str] = mapped_column(sa.ForeignKey("knowledge_bases.id"))
+    name: Mapped[str] = mapped_column(sa.String(512))
+    blob_key: Mapped[str] = mapped_column(sa.String(255))
+    content_type: Mapped[str] = mapped_column(sa.String(128))
+    length: Mapped[int] = mapped_column(sa.BigInteger)  # bytes
+    word_num: Mapped[int] = mapped_column(default=0)
+    knowledge_type: Mapped[int] = mapped_column(default=1)
+    sentence_size: Mapped[int | None]
+    custom_separator: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    # queued | parsing | embedding | indexed | failed
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    fail_code: Mapped[int | None]
+    fail_reason: Mapped[str | None] = mapped_column(sa.Text)
+    chunk_count: Mapped[int] = mapped_column(default=0)
+    generation: Mapped[int] = mapped_column(default=0)  # bumped per (re)ingestion; stale jobs stop
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class KnowledgeChunk(Base):
+    """One indexed passage; `id` is also its rowid in the SQLite vector and FTS5 tables."""
+
+    __tablename__ = "knowledge_chunks"
+    __table_args__ = (sa.Index("ix_kchunks_knowledge", "knowledge_id"),
+                      sa.Index("ix_kchunks_document", "document_id"))
+
+    id: Mapped[int] = mapped_column(_BIGINT_PK, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    knowledge_id: Mapped[str] = mapped_column(sa.String(32))
+    document_id: Mapped[str] = mapped_column(sa.String(32))
+    ordinal: Mapped[int]
+    text: Mapped[str] = mapped_column(sa.Text)
+    terms: Mapped[str] = mapped_column(sa.Text)  # BM25 tokens (jieba for Chinese), space-joined
+    embedding: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # float32 little-endian
+
+
+class RetrievalTrace(Base):
+    """What one retrieval saw (candidates, scores before/after fusion and rerank), for debugging."""
+
+    __tablename__ = "retrieval_traces"
+    __table_args__ = (sa.Index("ix_rtraces_account_request", "account_id", "request_id"),)
+
+    id: Mapped[int] = mapped_column(_BIGINT_PK, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    request_id: Mapped[str] = mapped_column(sa.String(128))
+    knowledge_id: Mapped[str] = mapped_column(sa.String(32))
+    trace: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- accounts: passwords, one-time codes, console sessions, real-name verification -------
+
+
+class AccountCredential(Base):
+    """An account's console password (argon2id); accounts made by the CLI may have none."""
+
+    __tablename__ = "account_credentials"
+
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class VerificationCode(Base):
+    """A one-time code sent to an email address or phone number, stored only as an HMAC."""
+
+    __tablename__ = "verification_codes"
+    __table_args__ = (sa.Index("ix_vcodes_target_created", "target", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(sa.String(8))  # email | phone
+    target: Mapped[str] = mapped_column(sa.String(320))
+    purpose: Mapped[str] = mapped_column(sa.String(16))  # register
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime]
+    consumed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A console login; the cookie's token and its CSRF token are stored only as SHA-256 hashes."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    csrf_hash: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class VerificationApplication(Base):
+    """A real-name verification request (personal ID card or enterprise licence) and its review."""
+
+    __tablename__ = "verification_applications"
+    __table_args__ = (sa.Index("ix_vapps_status_created", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # personal | enterprise
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending|approved|rejected
+    subject_name: Mapped[str] = mapped_column(sa.String(200))  # the person or the company
+    identifier_sealed: Mapped[str] = mapped_column(sa.Text)  # ID number / credit code, Fernet-sealed
+    identifier_masked: Mapped[str] = mapped_column(sa.String(32))
+    licence_blob: Mapped[str | None] = mapped_column(sa.String(255))  # relative to data_dir
+    licence_content_type: Mapped[str | None] = mapped_column(sa.String(64))
+    reviewed_by: Mapped[str | None] = mapped_column(sa.String(40))
+    reviewed_at: Mapped[datetime | None]
+    reject_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,7 +16,9 @@ from openmaas.api.responses import JSONBody
 from openmaas.auth.principal import Principal
 from openmaas.chat.service import ChatRun
 from openmaas.chat.types import ChatRequest
+from openmaas.chat.web_search import augment_with_web_search
 from openmaas.errors import ClientGone
+from openmaas.knowledge.retrieval_tool import augment_chat_request
 from openmaas.services import Services
 
 zhipu_router = APIRouter(tags=["chat (Zhipu v4)"])
@@ -29,16 +31,27 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 @zhipu_router.post("/chat/completions")
 async def zhipu_chat(body: ZhipuChatBody, request: Request, services: ServicesDep,
                      principal: PrincipalDep):
-    return await _respond(request, services, principal, body.to_chat_request(), ZhipuWire(),
+    return await _respond(request, services, principal, await _with_knowledge(services, principal, body),
+                          ZhipuWire(),
                           stream=bool(body.stream), openai=False)
 
 
 @openai_router.post("/chat/completions")
 async def openai_chat(body: OpenAIChatBody, request: Request, services: ServicesDep,
                       principal: PrincipalDep):
-    return await _respond(request, services, principal, body.to_chat_request(),
+    return await _respond(request, services, principal, await _with_knowledge(services, principal, body),
                           OpenAIWire(include_usage=body.include_usage),
                           stream=bool(body.stream), openai=True)
+
+
+async def _with_knowledge(services: Services, principal: Principal,
+                          body: ZhipuChatBody | OpenAIChatBody) -> ChatRequest:
+    """A `retrieval` tool puts a knowledge base's top chunks into the prompt (trace kept);
+    a `web_search` tool puts search results there (and into the answer's `web_search`)."""
+    chat = await augment_chat_request(services.knowledge.retrieval, principal,
+                                      body.to_chat_request(), body.tools)
+    return await augment_with_web_search(services.search, chat, body.tools,
+                                         services.settings.web_search.default_count)
 
 
 async def _respond(request: Request, services: Services, principal: Principal,

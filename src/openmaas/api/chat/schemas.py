@@ -10,11 +10,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from openmaas.chat.roleplay import with_roleplay
+from openmaas.chat.structured import parse_response_format
+from openmaas.chat.tools import ToolSpec, parse_choice, parse_function_tools
 from openmaas.chat.types import ChatRequest, SamplingOptions
 from openmaas.engines.base import ChatMessage
 from openmaas.errors import InvalidField, ModelUnsupported
 
 MAX_STOP_SEQUENCES = 4
+TOOL_TYPES = ("function", "retrieval", "web_search", "mcp")
 
 
 class ContentPart(BaseModel):
@@ -83,11 +87,25 @@ class ChatBody(BaseModel):
             raise InvalidField("messages", "must contain at least one message")
         return [m.to_message(i) for i, m in enumerate(self.messages)]
 
-    def refuse_unsupported(self) -> None:
-        if self.tools:
-            raise ModelUnsupported(self.model, "tools")
-        if self.response_format and self.response_format.get("type") not in (None, "text"):
-            raise ModelUnsupported(self.model, "response_format")
+    def tool_spec(self) -> ToolSpec | None:
+        """Function tools (validated) and tool_choice; `retrieval` tools are served on the chat
+        path by knowledge/retrieval_tool.py (routes.py), `web_search` by chat/web_search.py."""
+        if not self.tools:
+            if self.tool_choice not in (None, "auto", "none"):
+                raise InvalidField("tool_choice", "no tools were given")
+            return None
+        for i, tool in enumerate(self.tools):
+            kind = tool.get("type") if isinstance(tool, dict) else None
+            if kind == "mcp":
+                raise ModelUnsupported(self.model, "mcp tools")
+            if kind not in TOOL_TYPES:
+                raise InvalidField(f"tools[{i}].type", f"one of {', '.join(TOOL_TYPES)}")
+        functions = parse_function_tools(self.tools)
+        return ToolSpec(functions, parse_choice(self.tool_choice, functions))
+
+    def common_fields(self) -> dict[str, Any]:
+        return {"model": self.model, "request_id": self.request_id, "tools": self.tool_spec(),
+                "output": parse_response_format(self.response_format)}
 
 
 class ZhipuChatBody(ChatBody):
@@ -98,14 +116,13 @@ class ZhipuChatBody(ChatBody):
     sensitive_word_check: dict[str, Any] | None = None
 
     def to_chat_request(self) -> ChatRequest:
-        self.refuse_unsupported()
         return ChatRequest(
-            model=self.model, messages=self.internal_messages(),
+            messages=with_roleplay(self.internal_messages(), self.meta),
             sampling=SamplingOptions(temperature=self.temperature, top_p=self.top_p,
                                      do_sample=self.do_sample is not False,
                                      max_tokens=self.max_tokens, stop=self.stop_sequences(),
                                      seed=self.seed),
-            request_id=self.request_id, user_id=self.user_id)
+            user_id=self.user_id, **self.common_fields())
 
 
 class StreamOptions(BaseModel):
@@ -120,14 +137,14 @@ class OpenAIChatBody(ChatBody):
     user: str | None = None
 
     def to_chat_request(self) -> ChatRequest:
-        self.refuse_unsupported()
         return ChatRequest(
-            model=self.model, messages=self.internal_messages(),
-            sampling=SamplingOptions(temperature=1.0 if self.temperature is None else self.temperature,
-                                     top_p=1.0 if self.top_p is None else self.top_p,
-                                     max_tokens=self.max_completion_tokens or self.max_tokens,
-                                     stop=self.stop_sequences(), seed=self.seed),
-            request_id=self.request_id, user_id=self.user or self.user_id)
+            messages=self.internal_messages(),
+            sampling=SamplingOptions(
+                temperature=1.0 if self.temperature is None else self.temperature,
+                top_p=1.0 if self.top_p is None else self.top_p,
+                max_tokens=self.max_completion_tokens or self.max_tokens,
+                stop=self.stop_sequences(), seed=self.seed),
+            user_id=self.user or self.user_id, **self.common_fields())
 
     @property
     def include_usage(self) -> bool:

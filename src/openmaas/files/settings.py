@@ -1,0 +1,29 @@
+"""File settings (`settings.files`): where blobs live, purposes, size limits, file types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+MB = 1024 * 1024
+KNOWN_PURPOSES = ["fine-tune", "retrieval", "batch", "code-interpreter", "agent",
+                  "voice-clone-input", "file-extract"]
+DOCUMENT_EXTENSIONS = [".txt", ".md", ".markdown", ".pdf", ".docx", ".csv", ".html", ".htm"]
+
+
+class FilesSettings(BaseModel):
+    blob_dir: Path | None = None  # default: <data_dir>/blobs
+    purposes: list[str] = Field(default_factory=lambda: list(KNOWN_PURPOSES))
+    default_max_bytes: int = 100 * MB  # the documented limit (HTTP 435 beyond it)
+    max_bytes_by_purpose: dict[str, int] = Field(default_factory=dict)
+    extensions_by_purpose: dict[str, list[str]] = Field(default_factory=lambda: {
+        "batch": [".jsonl"], "fine-tune": [".jsonl"], "retrieval": list(DOCUMENT_EXTENSIONS)})
+    max_files_per_account: int = 10_000
+
+    def limit_for(self, purpose: str) -> int:
+        return self.max_bytes_by_purpose.get(purpose, self.default_max_bytes)
+
+    @property
+    def largest_limit(self) -> int:
+        return max([self.default_max_bytes, *self.max_bytes_by_purpose.values()])

@@ -1,0 +1,1 @@
+"""Knowledge bases: parse → chunk → embed → index; hybrid retrieval, rerank, traces."""

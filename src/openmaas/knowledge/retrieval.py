@@ -1,0 +1,225 @@
+"""Hybrid retrieval: dense + BM25, reciprocal rank fusion, optional cross-encoder rerank.
+
+For each knowledge base: embed the question (the base's model, "query" side), take the
+top `candidates` by cosine and by BM25 (jieba terms), fuse by RRF
+(Σ 1/(rrf_k + rank)), hydrate the texts, and — for English, where the cross-encoder
+applies — rerank the first `rerank_candidates`. Every retrieval leaves a trace (terms,
+candidates and scores before and after fusion and rerank, timings) readable by its
+request id, for debugging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
+
+from openmaas.auth.principal import Principal
+from openmaas.chat.ids import new_request_id
+from openmaas.embeddings.service import EmbeddingService
+from openmaas.errors import InvalidField, NotFound
+from openmaas.knowledge.bases import owned_base
+from openmaas.knowledge.index import ChunkIndex, Hit
+from openmaas.knowledge.rerank import Reranker
+from openmaas.knowledge.settings import KnowledgeSettings
+from openmaas.knowledge.terms import terms
+from openmaas.store.db import Database
+from openmaas.store.tables import (
+    KnowledgeBase,
+    KnowledgeChunk,
+    KnowledgeDocument,
+    RetrievalTrace,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+Method = Literal["hybrid", "dense", "keyword"]
+MAX_QUERY_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class RetrievalQuery:
+    knowledge_ids: list[str]
+    query: str
+    top_k: int | None = None
+    method: Method = "hybrid"
+    rerank: bool | None = None  # None: the settings decide (auto: English only)
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Passage:
+    chunk_id: int
+    knowledge_id: str
+    document_id: str
+    document_name: str
+    ordinal: int
+    text: str
+    score: float
+
+
+@dataclass
+class RetrievalResult:
+    request_id: str
+    passages: list[Passage]
+    trace: dict[str, Any] = field(default_factory=dict)
+
+
+def rrf(rankings: list[list[Hit]], k: int) -> list[tuple[int, float]]:
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _hits(hits: list[Hit]) -> list[dict[str, Any]]:
+    return [{"chunk_id": h.chunk_id, "score": round(h.score, 6)} for h in hits]
+
+
+class RetrievalService:
+    def __init__(self, db: Database, index: ChunkIndex, embeddings: EmbeddingService,
+                 reranker: Reranker | None, settings: KnowledgeSettings) -> None:
+        self._db = db
+        self._index = index
+        self._embeddings = embeddings
+        self._reranker = reranker
+        self.settings = settings
+        self._stored = itertools.count()
+
+    async def retrieve(self, principal: Principal, query: RetrievalQuery,
+                       store_trace: bool = True) -> RetrievalResult:
+        question = (query.query or "").strip()
+        if not question:
+            raise InvalidField("query", "must not be empty")
+        question = question[:MAX_QUERY_CHARS]
+        top_k = query.top_k or self.settings.top_k
+        if not 1 <= top_k <= 100:
+            raise InvalidField("top_k", "1 to 100")
+        bases = await run_in_threadpool(self._bases, principal, query.knowledge_ids)
+        began = time.perf_counter()
+        timings: dict[str, float] = {}
+        words = await run_in_threadpool(terms, question)
+        dense, keyword = await self._candidates(bases, question, words, query.method, timings)
+        fused = rrf([r for r in (dense, keyword) if r], self.settings.rrf_k)
+        wanted = max(top_k, self.settings.rerank_candidates)
+        passages = await run_in_threadpool(self._hydrate, principal, [c for c, _ in fused[:wanted]])
+        fused_score = dict(fused)
+        ranked = [_with_score(p, fused_score[p.chunk_id]) for p in passages]
+        ranked, rerank_trace = await self._maybe_rerank(question, ranked, query.rerank, timings)
+        final = ranked[:top_k]
+        timings["total"] = (time.perf_counter() - began) * 1000
+        request_id = query.request_id or new_request_id()
+        trace = {
+            "request_id": request_id, "query": question, "method": query.method,
+            "knowledge_ids": [b.id for b in bases], "terms": words,
+            "dense": _hits(dense), "keyword": _hits(keyword),
+            "fused": [{"chunk_id": c, "rrf": round(s, 6)} for c, s in fused[:wanted]],
+            "rerank": rerank_trace,
+            "final": [{"chunk_id": p.chunk_id, "document_id": p.document_id,
+                       "document_name": p.document_name, "score": round(p.score, 6),
+                       "text": p.text[:300]} for p in final],
+            "timings_ms": {k: round(v, 2) for k, v in timings.items()},
+        }
+        if store_trace:
+            await run_in_threadpool(self._store_trace, principal, request_id, trace)
+        return RetrievalResult(request_id, final, trace)
+
+    def _bases(self, principal: Principal, knowledge_ids: list[str]) -> list[KnowledgeBase]:
+        if not knowledge_ids:
+            raise InvalidField("knowledge_id", "required")
+        with self._db.session() as session:
+            return [owned_base(session, principal, kid) for kid in dict.fromkeys(knowledge_ids)]
+
+    async def _candidates(self, bases: list[KnowledgeBase], question: str, words: list[str],
+                          method: Method, timings: dict[str, float]) -> tuple[list[Hit], list[Hit]]:
+        n = self.settings.candidates
+        dense: list[Hit] = []
+        keyword: list[Hit] = []
+        vectors = {}
+        if method in ("hybrid", "dense"):
+            started = time.perf_counter()
+            for model in {b.embedding_model for b in bases}:
+                vectors[model] = (await self._embeddings.embed(model, [question], "query"))[0]
+            timings["embed"] = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        jobs = []
+        for base in bases:
+            if method in ("hybrid", "dense"):
+                jobs.append(("dense", run_in_threadpool(self._index.dense, base.id,
+                                                        vectors[base.embedding_model], n, base.dimensions)))
+            if method in ("hybrid", "keyword"):
+                jobs.append(("keyword", run_in_threadpool(self._index.keyword, base.id, words, n)))
+        results = await asyncio.gather(*(job for _, job in jobs))
+        for (kind, _), hits in zip(jobs, results, strict=True):
+            (dense if kind == "dense" else keyword).extend(hits)
+        timings["search"] = (time.perf_counter() - started) * 1000
+        dense.sort(key=lambda h: -h.score)
+        keyword.sort(key=lambda h: -h.score)
+        return dense[:n], keyword[:n]
+
+    def _hydrate(self, principal: Principal, chunk_ids: list[int]) -> list[Passage]:
+        if not chunk_ids:
+            return []
+        with self._db.session() as session:
+            rows = session.execute(
+                sa.select(KnowledgeChunk.id, KnowledgeChunk.knowledge_id, KnowledgeChunk.document_id,
+                          KnowledgeChunk.ordinal, KnowledgeChunk.text, KnowledgeDocument.name)
+                .join(KnowledgeDocument, KnowledgeDocument.id == KnowledgeChunk.document_id)
+                .where(KnowledgeChunk.id.in_(chunk_ids),
+                       KnowledgeChunk.account_id == principal.account_id)).all()
+        by_id = {r.id: Passage(r.id, r.knowledge_id, r.document_id, r.name, r.ordinal, r.text, 0.0)
+                 for r in rows}
+        return [by_id[c] for c in chunk_ids if c in by_id]  # unknown ids (stale index) drop out
+
+    async def _maybe_rerank(self, question: str, ranked: list[Passage], wanted: bool | None,
+                            timings: dict[str, float]) -> tuple[list[Passage], dict[str, Any]]:
+        head = ranked[:self.settings.rerank_candidates]
+        mode = self.settings.rerank
+        use = wanted if wanted is not None else mode != "never"
+        if (not use or self._reranker is None or not head
+                or (wanted is None and mode == "auto"
+                    and not self._reranker.applies_to(question, [p.text for p in head]))):
+            return ranked, {"applied": False}
+        started = time.perf_counter()
+        scores = await run_in_threadpool(self._reranker.score, question, [p.text for p in head])
+        timings["rerank"] = (time.perf_counter() - started) * 1000
+        order = sorted(range(len(head)), key=lambda i: -float(scores[i]))
+        reranked = [_with_score(head[i], float(scores[i])) for i in order]
+        trace = {"applied": True, "model": "ms-marco-MiniLM-L-12-v2",
+                 "scores": [{"chunk_id": head[i].chunk_id, "score": round(float(scores[i]), 4)}
+                            for i in order]}
+        return reranked + ranked[len(head):], trace
+
+    # traces -----------------------------------------------------------------------------
+    def _store_trace(self, principal: Principal, request_id: str, trace: dict[str, Any]) -> None:
+        try:
+            with self._db.session() as session:
+                session.add(RetrievalTrace(account_id=principal.account_id, request_id=request_id,
+                                           knowledge_id=trace["knowledge_ids"][0], trace=trace))
+                if next(self._stored) % 200 == 0:
+                    cutoff = utcnow() - timedelta(days=self.settings.trace_retention_days)
+                    session.execute(sa.delete(RetrievalTrace).where(RetrievalTrace.created_at < cutoff))
+        except Exception:  # a lost trace must not fail the request it describes
+            log.exception("storing retrieval trace %s failed", request_id)
+
+    def get_trace(self, principal: Principal, request_id: str) -> dict[str, Any]:
+        with self._db.session() as session:
+            row = session.scalar(sa.select(RetrievalTrace).where(
+                RetrievalTrace.account_id == principal.account_id,
+                RetrievalTrace.request_id == request_id).order_by(RetrievalTrace.id.desc()).limit(1))
+        if row is None:
+            raise NotFound("retrieval trace")
+        return row.trace
+
+
+def _with_score(passage: Passage, score: float) -> Passage:
+    return Passage(passage.chunk_id, passage.knowledge_id, passage.document_id,
+                   passage.document_name, passage.ordinal, passage.text, score)

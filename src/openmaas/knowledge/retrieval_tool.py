@@ -1,0 +1,113 @@
+"""The chat `retrieval` tool: top chunks of a knowledge base put into the prompt.
+
+`{"type": "retrieval", "retrieval": {"knowledge_id": "...", "prompt_template": "..."}}`
+→ the last user message is replaced by the template with `{{knowledge}}` (the numbered
+passages, each with its document name, so the answer can cite [n]) and `{{question}}`
+(the original message). The default template follows the platform's: answer from the
+document only, say so when the answer is not in it, do not repeat the question; it is
+Chinese for Chinese questions and English otherwise. The retrieval trace is stored
+under the chat request's id (see RetrievalService.get_trace).
+
+Call `augment_chat_request()` on the chat path before the request is opened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from openmaas.auth.principal import Principal
+from openmaas.chat.ids import new_request_id
+from openmaas.chat.types import ChatRequest
+from openmaas.engines.base import ChatMessage
+from openmaas.errors import InvalidField, MissingField
+from openmaas.knowledge.retrieval import Passage, RetrievalQuery, RetrievalService
+
+DEFAULT_TEMPLATE_ZH = (
+    '从文档\n"""\n{{knowledge}}\n"""\n中找问题\n"""\n{{question}}\n"""\n'
+    "的答案。找到答案就仅使用文档语句回答问题，并用 [编号] 注明引用的文档片段；"
+    "找不到答案就用自身知识回答并且告诉用户该信息不是来自文档。\n不要复述问题，直接开始回答。")
+DEFAULT_TEMPLATE_EN = (
+    'Documents:\n"""\n{{knowledge}}\n"""\nQuestion:\n"""\n{{question}}\n"""\n'
+    "Answer the question using only the documents above and cite the passages you used as "
+    "[n]. If the answer is not in the documents, answer from your own knowledge and say "
+    "that it does not come from the documents. Do not repeat the question.")
+_PLACEHOLDER = re.compile(r"\{\{\s*(knowledge|question)\s*\}\}")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+@dataclass(frozen=True)
+class RetrievalTool:
+    knowledge_id: str
+    prompt_template: str | None = None
+    top_k: int | None = None
+
+
+def find_retrieval_tool(tools: list[dict[str, Any]] | None) -> RetrievalTool | None:
+    """The first `retrieval` tool in a request's tools list (validated), or None."""
+    for index, tool in enumerate(tools or []):
+        if not isinstance(tool, dict) or tool.get("type") != "retrieval":
+            continue
+        spec = tool.get("retrieval")
+        if not isinstance(spec, dict) or not spec.get("knowledge_id"):
+            raise MissingField(f"tools[{index}].retrieval.knowledge_id")
+        template = spec.get("prompt_template")
+        if template is not None and not isinstance(template, str):
+            raise InvalidField(f"tools[{index}].retrieval.prompt_template", "must be a string")
+        top_k = spec.get("top_k")
+        return RetrievalTool(str(spec["knowledge_id"]), template or None,
+                             int(top_k) if isinstance(top_k, int | str) and str(top_k).isdigit() else None)
+    return None
+
+
+def non_retrieval_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    return [t for t in tools or [] if not (isinstance(t, dict) and t.get("type") == "retrieval")]
+
+
+def format_knowledge(passages: list[Passage], max_chars: int) -> str:
+    blocks, used = [], 0
+    for number, passage in enumerate(passages, start=1):
+        block = f"[{number}] 《{passage.document_name}》\n{passage.text.strip()}"
+        if blocks and used + len(block) > max_chars:
+            break
+        blocks.append(block[:max_chars])
+        used += len(block)
+    return "\n\n".join(blocks)
+
+
+def render_template(template: str | None, knowledge: str, question: str) -> str:
+    if template is None:
+        template = DEFAULT_TEMPLATE_ZH if _CJK.search(question) else DEFAULT_TEMPLATE_EN
+    values = {"knowledge": knowledge, "question": question}
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
+
+
+async def augment_messages(retrieval: RetrievalService, principal: Principal,
+                           messages: list[ChatMessage], tool: RetrievalTool,
+                           request_id: str) -> list[ChatMessage]:
+    """Messages with the last user turn rewritten through the template (trace stored)."""
+    last = next((i for i in range(len(messages) - 1, -1, -1) if messages[i].role == "user"), None)
+    if last is None or not (messages[last].content or "").strip():
+        raise InvalidField("messages", "the retrieval tool needs a user message to answer")
+    question = messages[last].content or ""
+    result = await retrieval.retrieve(principal, RetrievalQuery(
+        knowledge_ids=[tool.knowledge_id], query=question, top_k=tool.top_k, request_id=request_id))
+    knowledge = format_knowledge(result.passages, retrieval.settings.max_knowledge_chars)
+    prompt = render_template(tool.prompt_template, knowledge, question)
+    rewritten = list(messages)
+    rewritten[last] = dataclasses.replace(messages[last], content=prompt)
+    return rewritten
+
+
+async def augment_chat_request(retrieval: RetrievalService, principal: Principal,
+                               request: ChatRequest, tools: list[dict[str, Any]] | None) -> ChatRequest:
+    """The chat hook: a request with a retrieval tool comes back with its prompt augmented
+    and a request id fixed (so the trace can be found under the response's id)."""
+    tool = find_retrieval_tool(tools)
+    if tool is None:
+        return request
+    request_id = request.request_id or new_request_id()
+    messages = await augment_messages(retrieval, principal, request.messages, tool, request_id)
+    return dataclasses.replace(request, messages=messages, request_id=request_id)

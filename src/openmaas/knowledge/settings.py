@@ -1,0 +1,33 @@
+"""Knowledge settings (`settings.knowledge`): chunking, limits, index backend, retrieval."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class KnowledgeSettings(BaseModel):
+    # chunking (per document overridable through `sentence_size` / `custom_separator`)
+    chunk_size: int = Field(default=300, ge=20, le=4000)  # characters
+    chunk_overlap: int = Field(default=60, ge=0)  # characters carried into the next chunk
+    # limits (the failure reasons the SDK documents)
+    max_document_chars: int = 500_000  # 50 万字 per document → failInfo 10002
+    max_knowledge_bases: int = 100
+    capacity_bytes: int = 1024 ** 3  # 1 GB per account → failInfo 10001
+    capacity_words: int = 50_000_000
+    max_docx_uncompressed: int = 200 * 1024 * 1024  # zip-bomb guard
+    max_docx_ratio: int = 200  # uncompressed/compressed per member
+    # index
+    index: Literal["auto", "sqlite-vec", "portable", "milvus"] = "auto"
+    milvus_uri: str | None = None  # e.g. http://host:19530, or a milvus-lite file path
+    dense_oversample: int = 4  # binary-quantised candidates per wanted dense hit (rescored)
+    dense_min_candidates: int = 100
+    # retrieval
+    top_k: int = 5  # chunks put into the prompt
+    candidates: int = 30  # per method, before fusion
+    rrf_k: int = 60
+    rerank: Literal["auto", "always", "never"] = "auto"  # auto: English queries only
+    rerank_candidates: int = 20
+    max_knowledge_chars: int = 6000  # of retrieved text per prompt
+    trace_retention_days: int = 7

@@ -1,0 +1,1 @@
+"""Web search providers for the chat `web_search` tool."""
