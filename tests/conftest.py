@@ -56,7 +56,7 @@ def fake_embeddings() -> EmbeddingsSettings:
 
 def real_models() -> list[ModelConfig]:
     return [ModelConfig(name=DEFAULT_CHAT_MODEL, path=assembled_default_model(),
-                        aliases=["glm-4", "glm-4-flash", "glm-3-turbo"], context_window=4096)]
+                        aliases=["glm-4", "glm-4-flash", "glm-3-turbo", "charglm-3"], context_window=4096)]
 
 
 # --- databases -------------------------------------------------------------------------

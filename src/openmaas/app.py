@@ -13,9 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from openmaas import __version__
 from openmaas.accounts.wiring import build_account_services
 from openmaas.api import async_chat, health, models
+from openmaas.api import batches as batches_routes
 from openmaas.api import embeddings as embeddings_routes
 from openmaas.api import files as files_routes
 from openmaas.api import knowledge as knowledge_routes
+from openmaas.api.batch_lines import batch_job_handlers
 from openmaas.api.body_limit import BodyLimitMiddleware
 from openmaas.api.chat import routes as chat_routes
 from openmaas.api.errors import install_error_handlers
@@ -27,6 +29,7 @@ from openmaas.api.platform import keys as keys_routes
 from openmaas.api.platform import verification as verification_routes
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
+from openmaas.batch.service import BatchService
 from openmaas.billing.bills import Bills
 from openmaas.billing.maintenance import run_maintenance
 from openmaas.billing.service import BillingService
@@ -74,12 +77,14 @@ def content_services(settings: Settings, db: Database, usage: UsageRecorder, bil
                      limiter) -> dict:
     """Embeddings, files and knowledge bases (knowledge/wiring.py)."""
     embeddings, files, knowledge = build_content_services(settings, db, usage, billing, limiter)
-    return {"embeddings": embeddings, "files": files, "knowledge": knowledge}
+    return {"embeddings": embeddings, "files": files, "knowledge": knowledge,
+            "batches": BatchService(db, files)}
 
 
 def make_worker(services: Services) -> JobWorker:
     return JobWorker(services.jobs, {ASYNC_CHAT: services.async_chat.run_job,
-                                     **services.knowledge.job_handlers()},
+                                     **services.knowledge.job_handlers(),
+                                     **batch_job_handlers(services)},
                      poll_seconds=services.settings.job_poll_seconds)
 
 
@@ -134,8 +139,10 @@ def create_app(settings: Settings) -> FastAPI:
     for prefix in (ZHIPU_PREFIX, OPENAI_PREFIX):
         for content_router in (embeddings_routes.router, files_routes.router, knowledge_routes.router):
             app.include_router(content_router, prefix=prefix)
+        app.include_router(batches_routes.router, prefix=prefix)
     app.include_router(health.router)
     app.include_router(billing_routes.router)
+    app.include_router(billing_routes.admin_router)
     for platform_routes in (auth_routes, account_routes, keys_routes, verification_routes, admin_routes):
         app.include_router(platform_routes.router)
     return app

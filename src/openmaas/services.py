@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from openmaas.accounts.wiring import AccountServices
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer
+from openmaas.batch.service import BatchService
 from openmaas.billing.bills import Bills
 from openmaas.billing.service import BillingService
 from openmaas.billing.usage import UsageRecorder
@@ -42,6 +43,7 @@ class Services:
     embeddings: EmbeddingService
     files: FileService
     knowledge: KnowledgeServices
+    batches: BatchService
     search: SearchProvider | None = field(default=None)
     worker: JobWorker | None = field(default=None)
 

@@ -22,7 +22,7 @@ def test_text_encodings():
 
 
 def test_csv_rows_become_sentences():
-    text = parse("t.csv", "name,city\nAlice,Paris\nBob,Berlin\n".encode())
+    text = parse("t.csv", b"name,city\nAlice,Paris\nBob,Berlin\n")
     assert text.splitlines() == ["name: Alice; city: Paris。", "name: Bob; city: Berlin。"]
 
 

@@ -20,7 +20,7 @@ from openmaas.billing.alerts import check_alerts
 from openmaas.billing.audit import audit
 from openmaas.billing.money import Price
 from openmaas.billing.plan import plan_hold, plan_spend
-from openmaas.billing.pricing import current_price, seed_prices
+from openmaas.billing.pricing import current_price, price_history, seed_prices, set_price
 from openmaas.config import BillingConfig
 from openmaas.errors import DuplicateRequest, InsufficientBalance, InvalidField, NotFound
 from openmaas.store.db import Database
@@ -306,6 +306,14 @@ class BillingService:
                                [PackView(p.id, p.name, p.source, p.model, p.total_tokens, p.remaining_tokens,
                                          p.held_tokens, p.expires_at, p.expired_at is not None)
                                 for p in packs])
+
+    def set_price(self, actor_id: str, model: str, price: Price) -> None:
+        with self._db.session() as session:
+            set_price(session, actor_id, model, price)
+
+    def price_history(self, model: str | None = None) -> list[ModelPrice]:
+        with self._db.session() as session:
+            return price_history(session, model)
 
     def notifications(self, account_id: str, limit: int = 50) -> list[Notification]:
         with self._db.session() as session:

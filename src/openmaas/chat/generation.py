@@ -16,6 +16,8 @@ from contextlib import aclosing
 from dataclasses import replace
 
 from openmaas.chat.tools import (
+    ANSWER_NUDGE,
+    PROSE_GRAMMAR,
     TOOL_CALL_TOKEN,
     ToolCall,
     ToolSpec,
@@ -25,7 +27,14 @@ from openmaas.chat.tools import (
     tool_call_verdict,
 )
 from openmaas.chat.types import ChatRequest, ToolCallsEvent
-from openmaas.engines.base import ChatEngine, Finished, PreparedPrompt, SamplingParams, TextDelta
+from openmaas.engines.base import (
+    ChatEngine,
+    ChatMessage,
+    Finished,
+    PreparedPrompt,
+    SamplingParams,
+    TextDelta,
+)
 
 Event = TextDelta | ToolCallsEvent | Finished
 NO_TOOL_CALLS = (TOOL_CALL_TOKEN,)
@@ -113,13 +122,23 @@ class Generation:
         yield TextDelta(text, tokens)  # cut short by max_tokens: report what there is
         yield finish
 
-    def _text_only(self) -> AsyncIterator[Event]:
-        params = replace(self.params, banned_texts=NO_TOOL_CALLS)
-        return self.engine.generate(self.prompt, params, self.owner)
+    async def _text_only(self) -> AsyncIterator[Event]:
+        """The model wants to repeat answered calls: make it answer in prose instead. The
+        nudge is ours, so usage keeps reporting the caller's prompt tokens."""
+        messages = [*self.request.messages, ChatMessage("system", ANSWER_NUDGE)]
+        tools = [f.template_form() for f in self.request.tools.functions]
+        prompt = await self.engine.prepare(messages, tools)
+        params = replace(self.params, banned_texts=NO_TOOL_CALLS, grammar=PROSE_GRAMMAR)
+        async with aclosing(self.engine.generate(prompt, params, self.owner)) as stream:
+            async for event in stream:
+                if isinstance(event, Finished):
+                    event = Finished(event.reason, self.prompt.token_count, event.completion_tokens)
+                yield event
 
     def _repeats(self, calls: list[ToolCall]) -> bool:
         """True when every call was already made (and answered) earlier in the conversation."""
         earlier = [c for m in self.request.messages if m.role == "assistant"
                    for c in (m.tool_calls or []) if isinstance(c, dict)]
-        return bool(earlier) and all(any(same_call(e, c.name, c.arguments) for e in earlier)
+        functions = {f.name: f for f in self.request.tools.functions}
+        return bool(earlier) and all(any(same_call(e, c, functions[c.name]) for e in earlier)
                                      for c in calls)

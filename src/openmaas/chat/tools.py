@@ -141,6 +141,10 @@ def _object_schema(parameters: dict[str, Any]) -> dict[str, Any]:
 TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
 FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S)
 MARKERS = ("<tool_call>", '```json{"name"', '{"name"')
+# An answer in prose: it may not open with JSON, a tag, a fence or a list of calls.
+PROSE_GRAMMAR = r"root ::= [^{<\x60\x5b \t\n] [^\x00]*"
+ANSWER_NUDGE = ("Answer the user's last question now, in natural language, using the tool results "
+                "above. Do not call any tool. 请直接用自然语言回答，不要再调用工具。")
 
 
 def new_call_id() -> str:
@@ -150,13 +154,27 @@ def new_call_id() -> str:
 def parse_tool_calls(text: str, functions: tuple[FunctionTool, ...]) -> list[ToolCall]:
     """Calls found in tagged, fenced or bare JSON; each must name a tool and match its schema."""
     by_name = {f.name: f for f in functions}
-    pieces = TAGGED.findall(text) or FENCED.findall(text) or [text.strip()]
+    pieces = TAGGED.findall(text) or FENCED.findall(text) or json_objects(text)
     calls = []
     for piece in pieces:
         call = _parse_one(piece, by_name)
         if call is not None:
             calls.append(call)
     return calls
+
+
+def json_objects(text: str) -> list[str]:
+    """Bare JSON objects one after another (small models list calls line by line)."""
+    decoder, found, position = json.JSONDecoder(strict=False), [], 0
+    while (start := text.find("{", position)) >= 0:
+        try:
+            _, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            position = start + 1
+            continue
+        found.append(text[start:end])
+        position = end
+    return found or [text.strip()]
 
 
 def _parse_one(piece: str, by_name: dict[str, FunctionTool]) -> ToolCall | None:
@@ -191,13 +209,19 @@ def tool_call_verdict(prefix: str) -> bool | None:
     return False
 
 
-def same_call(a: dict[str, Any], name: str, arguments: str) -> bool:
-    function = a.get("function") or {}
-    if function.get("name") != name:
+def same_call(earlier: dict[str, Any], call: ToolCall, function: FunctionTool) -> bool:
+    """An earlier call to the same function with the same required arguments (a small model
+    re-asking with only an optional argument changed is still asking the same thing)."""
+    previous = earlier.get("function") or {}
+    if previous.get("name") != call.name:
         return False
-    previous = function.get("arguments")
     try:
-        previous = json.loads(previous) if isinstance(previous, str) else previous
-        return previous == json.loads(arguments)
+        before = previous.get("arguments")
+        before = json.loads(before) if isinstance(before, str) else before
+        now = json.loads(call.arguments)
     except (json.JSONDecodeError, TypeError):
         return False
+    if not isinstance(before, dict) or not isinstance(now, dict):
+        return before == now
+    keys = function.parameters.get("required") or sorted(set(before) | set(now))
+    return all(before.get(k) == now.get(k) for k in keys)

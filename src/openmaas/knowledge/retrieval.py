@@ -188,14 +188,19 @@ class RetrievalService:
                 or (wanted is None and mode == "auto"
                     and not self._reranker.applies_to(question, [p.text for p in head]))):
             return ranked, {"applied": False}
+        # Only passages the cross-encoder understands are reordered, among the slots they
+        # held; the others (e.g. Chinese passages for an English question) keep theirs.
+        slots = [i for i, p in enumerate(head) if wanted or self._reranker.reranks(p.text)]
         started = time.perf_counter()
-        scores = await run_in_threadpool(self._reranker.score, question, [p.text for p in head])
+        scores = await run_in_threadpool(self._reranker.score, question, [head[i].text for i in slots])
         timings["rerank"] = (time.perf_counter() - started) * 1000
-        order = sorted(range(len(head)), key=lambda i: -float(scores[i]))
-        reranked = [_with_score(head[i], float(scores[i])) for i in order]
+        order = sorted(range(len(slots)), key=lambda j: -float(scores[j]))
+        reranked = list(head)
+        for slot, j in zip(slots, order, strict=True):
+            reranked[slot] = _with_score(head[slots[j]], float(scores[j]))
         trace = {"applied": True, "model": "ms-marco-MiniLM-L-12-v2",
-                 "scores": [{"chunk_id": head[i].chunk_id, "score": round(float(scores[i]), 4)}
-                            for i in order]}
+                 "scores": [{"chunk_id": head[slots[j]].chunk_id, "score": round(float(scores[j]), 4)}
+                            for j in order]}
         return reranked + ranked[len(head):], trace
 
     # traces -----------------------------------------------------------------------------

@@ -432,3 +432,52 @@ class VerificationApplication(Base):
     reviewed_at: Mapped[datetime | None]
     reject_reason: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- batches ---------------------------------------------------------------------------
+class Batch(Base):
+    """A Batch API job (reference §13): one durable job runs its input file's lines in order."""
+
+    __tablename__ = "batches"
+    __table_args__ = (sa.Index("ix_batches_account_created", "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    api_key_id: Mapped[str | None] = mapped_column(sa.String(40))
+    endpoint: Mapped[str] = mapped_column(sa.String(64))
+    input_file_id: Mapped[str] = mapped_column(sa.String(64))
+    completion_window: Mapped[str | None] = mapped_column(sa.String(16))
+    model: Mapped[str] = mapped_column(sa.String(128))
+    status: Mapped[str] = mapped_column(sa.String(16), default="validating")
+    auto_delete_input_file: Mapped[bool] = mapped_column(default=False)
+    meta: Mapped[dict[str, Any] | None] = mapped_column("metadata", sa.JSON)
+    total: Mapped[int] = mapped_column(default=0)
+    completed: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    next_index: Mapped[int] = mapped_column(default=0)  # requests done: the resume cursor
+    prompt_tokens: Mapped[int] = mapped_column(BigInt, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInt, default=0)
+    output_file_id: Mapped[str | None] = mapped_column(sa.String(64))
+    error_file_id: Mapped[str | None] = mapped_column(sa.String(64))
+    errors: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    in_progress_at: Mapped[datetime | None]
+    finalizing_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    expired_at: Mapped[datetime | None]
+    cancelling_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+
+
+class BatchResult(Base):
+    """One finished request of a running batch (its output or error line); the key makes a
+    line impossible to record twice. Rows are folded into the output files, then deleted."""
+
+    __tablename__ = "batch_results"
+
+    batch_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    ok: Mapped[bool]
+    line: Mapped[str] = mapped_column(sa.Text)

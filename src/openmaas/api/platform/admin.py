@@ -57,7 +57,8 @@ def reject(application_id: str, body: Rejection, services: ServicesDep, admin: A
 @router.get("/verifications/{application_id}/licence")
 def licence(application_id: str, services: ServicesDep, admin: AdminPrincipalDep):
     data, content_type = services.accounts.verification.licence(application_id)
-    return Response(data, media_type=content_type, headers={"Cache-Control": "no-store"})
+    return Response(data, media_type=content_type,
+                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/audit")

@@ -13,10 +13,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.deps import AccountPrincipalDep as PrincipalDep
+from openmaas.api.deps import AdminPrincipalDep, ServicesDep
 from openmaas.api.responses import JSONBody
 from openmaas.billing.bills import bill_dict, usage_dict
-from openmaas.billing.money import micro_to_yuan, yuan_to_micro
+from openmaas.billing.money import Price, micro_to_yuan, yuan_to_micro
 from openmaas.errors import InvalidField
 
 router = APIRouter(prefix="/api/platform/billing", tags=["platform: billing"])
@@ -146,3 +147,57 @@ async def prices(services: ServicesDep, principal: PrincipalDep):
     return JSONBody({"data": [{"model": model, "input_per_1k": money(p.input_per_1k),
                                "output_per_1k": money(p.output_per_1k), "per_image": money(p.per_image)}
                               for model, p in rows]})
+
+
+# --- admin: prices, redemption codes, credits (each audited) ---------------------------------
+admin_router = APIRouter(prefix="/api/platform/admin/billing", tags=["platform: admin billing"])
+
+
+class PriceBody(BaseModel):
+    input_per_1k: str = Field(max_length=32)
+    output_per_1k: str | None = Field(default=None, max_length=32)
+    per_image: str = Field(default="0", max_length=32)
+
+
+class CodesBody(BaseModel):
+    amount_yuan: str = Field(max_length=32)
+    count: int = Field(default=1, ge=1, le=1000)
+
+
+class CreditBody(BaseModel):
+    amount_yuan: str = Field(max_length=32)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@admin_router.get("/prices")
+async def price_history(services: ServicesDep, admin: AdminPrincipalDep, model: str | None = None):
+    rows = await run_in_threadpool(services.billing.price_history, model)
+    return JSONBody({"data": [{"model": r.model, "input_per_1k": money(r.input_micro_per_1k),
+                               "output_per_1k": money(r.output_micro_per_1k),
+                               "per_image": money(r.image_micro), "changed_by": r.changed_by,
+                               "effective_from": r.effective_from.isoformat()} for r in rows]})
+
+
+@admin_router.put("/prices/{model}")
+async def set_model_price(model: str, body: PriceBody, services: ServicesDep, admin: AdminPrincipalDep):
+    price = Price(parse_yuan("input_per_1k", body.input_per_1k),
+                  parse_yuan("output_per_1k", body.output_per_1k or body.input_per_1k),
+                  parse_yuan("per_image", body.per_image))
+    await run_in_threadpool(services.billing.set_price, admin.account_id, model, price)
+    return JSONBody({"model": model, "input_per_1k": money(price.input_per_1k),
+                     "output_per_1k": money(price.output_per_1k), "per_image": money(price.per_image)})
+
+
+@admin_router.post("/redemption-codes")
+async def create_codes(body: CodesBody, services: ServicesDep, admin: AdminPrincipalDep):
+    amount = parse_yuan("amount_yuan", body.amount_yuan)
+    codes = await run_in_threadpool(services.billing.create_redemption_codes, admin.account_id, amount,
+                                    body.count)
+    return JSONBody({"amount": money(amount), "codes": codes})
+
+
+@admin_router.post("/accounts/{account_id}/credit")
+async def credit_account(account_id: str, body: CreditBody, services: ServicesDep, admin: AdminPrincipalDep):
+    amount = parse_yuan("amount_yuan", body.amount_yuan)
+    await run_in_threadpool(services.billing.admin_credit, admin.account_id, account_id, amount, body.reason)
+    return JSONBody({"account_id": account_id, "credited": money(amount)})

@@ -1,0 +1,152 @@
+"""Create, retrieve, list and cancel batches; every query scoped to the caller's account.
+
+`create` checks everything first (endpoint, window, metadata, then the whole input file)
+and only then writes the batch row and its job in one transaction: a rejected batch
+leaves nothing behind. The job's id is the batch's id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from openmaas.auth.principal import Principal
+from openmaas.batch.input import (
+    InputSummary,
+    check_metadata,
+    endpoint_kind,
+    validate_input,
+    window_hours,
+)
+from openmaas.batch.progress import BatchProgress
+from openmaas.batch.runner import BatchRunner
+from openmaas.batch.types import KIND, MAX_REQUESTS, RUNNABLE, BatchPage, BatchSpec, LineExecutor
+from openmaas.errors import InvalidField, InvalidRequest, NotFound
+from openmaas.files.service import FileService
+from openmaas.store.db import Database
+from openmaas.store.tables import Batch, Job, new_id, utcnow
+
+MAX_PAGE = 100
+
+
+class BatchNotCancellable(InvalidRequest):
+    code = "1214"
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"batch 已结束，无法取消 (a {status} batch cannot be cancelled)",
+                         param="batch_id")
+
+
+class BatchService:
+    def __init__(self, db: Database, files: FileService, max_requests: int = MAX_REQUESTS) -> None:
+        self._db = db
+        self._files = files
+        self.max_requests = max_requests
+        self.progress = BatchProgress(db)
+
+    def runner(self, executor: LineExecutor) -> BatchRunner:
+        """The job handler, given how to run one line (the API layer's wire replay)."""
+        return BatchRunner(self.progress, self._files, executor)
+
+    def create(self, principal: Principal, spec: BatchSpec) -> Batch:
+        endpoint_kind(spec.endpoint)
+        hours = window_hours(spec.completion_window)
+        check_metadata(spec.metadata)
+        summary = self._validate_file(principal, spec)
+        batch = _new_batch(principal, spec, summary, hours)
+        job = Job(id=batch.id, account_id=principal.account_id, api_key_id=principal.api_key_id,
+                  kind=KIND, payload={"batch_id": batch.id})
+        with self._db.session() as session:
+            session.add_all([batch, job])
+        return batch
+
+    def get(self, principal: Principal, batch_id: str) -> Batch:
+        with self._db.session() as session:
+            batch = self._owned(session, principal, batch_id)
+            _adopt_failed_jobs(session, [batch])
+            return batch
+
+    def list(self, principal: Principal, after: str | None = None, limit: int = 20) -> BatchPage:
+        """Newest first; `after` is the last id of the previous page (an empty page ends it)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidField("limit", f"between 1 and {MAX_PAGE}")
+        query = sa.select(Batch).where(Batch.account_id == principal.account_id)
+        with self._db.session() as session:
+            if after:
+                query = query.where(_before(self._cursor(session, principal, after)))
+            rows = list(session.scalars(
+                query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit + 1)))
+            _adopt_failed_jobs(session, rows[:limit])
+        return BatchPage(rows[:limit], len(rows) > limit)
+
+    def cancel(self, principal: Principal, batch_id: str) -> Batch:
+        """validating / in_progress → cancelling; the runner stops after the current line."""
+        with self._db.session() as session:
+            batch = self._owned(session, principal, batch_id, lock=True)
+            if batch.status in ("validating", "in_progress"):
+                batch.status, batch.cancelling_at = "cancelling", utcnow()
+            elif batch.status in ("completed", "failed", "expired"):
+                raise BatchNotCancellable(batch.status)
+            return batch
+
+    def _validate_file(self, principal: Principal, spec: BatchSpec) -> InputSummary:
+        try:
+            row, stream = self._files.open_content(principal, spec.input_file_id)
+        except NotFound:
+            raise InvalidField("input_file_id", f"no file {spec.input_file_id!r} in this account") from None
+        with stream:
+            if row.purpose != "batch":
+                raise InvalidField("input_file_id", f"the file's purpose is {row.purpose!r}; upload "
+                                                    "batch input with purpose batch")
+            return validate_input(stream, spec.endpoint, self.max_requests)
+
+    @staticmethod
+    def _owned(session: Session, principal: Principal, batch_id: str, lock: bool = False) -> Batch:
+        query = sa.select(Batch).where(Batch.id == batch_id, Batch.account_id == principal.account_id)
+        batch = session.scalar(query.with_for_update() if lock else query)
+        if batch is None:
+            raise NotFound("batch")
+        return batch
+
+    @staticmethod
+    def _cursor(session: Session, principal: Principal, after: str) -> Batch:
+        cursor = session.scalar(sa.select(Batch).where(
+            Batch.id == after, Batch.account_id == principal.account_id))
+        if cursor is None:
+            raise InvalidField("after", "unknown batch id")
+        return cursor
+
+
+def _new_batch(principal: Principal, spec: BatchSpec, summary: InputSummary, hours: int) -> Batch:
+    now = utcnow()
+    return Batch(id=new_id("batch_"), account_id=principal.account_id,
+                 api_key_id=principal.api_key_id, endpoint=spec.endpoint,
+                 input_file_id=spec.input_file_id, completion_window=spec.completion_window,
+                 model=summary.model, status="validating",
+                 auto_delete_input_file=spec.auto_delete_input_file, meta=spec.metadata or None,
+                 total=summary.total, completed=0, failed=0, next_index=0, prompt_tokens=0,
+                 completion_tokens=0, created_at=now, expires_at=now + timedelta(hours=hours))
+
+
+def _before(cursor: Batch):
+    key = sa.tuple_(Batch.created_at, Batch.id)
+    bound = sa.tuple_(sa.literal(cursor.created_at, Batch.created_at.type), sa.literal(cursor.id))
+    return key < bound
+
+
+def _adopt_failed_jobs(session: Session, batches: Sequence[Batch]) -> None:
+    """A batch whose job the queue gave up on (interrupted too often) is failed too."""
+    running = {b.id: b for b in batches if b.status in RUNNABLE}
+    if not running:
+        return
+    failed = session.execute(sa.select(Job.id, Job.error_code, Job.error_message).where(
+        Job.id.in_(running), Job.state == "failed")).all()
+    for job_id, code, message in failed:
+        batch = running[job_id]
+        batch.status, batch.failed_at = "failed", utcnow()
+        batch.errors = {"object": "list", "data": [
+            {"code": code or "500", "message": message or "the batch job failed", "param": None,
+             "line": None}]}

@@ -1,0 +1,72 @@
+"""A batch survives a restart: the reclaimed job continues after the last recorded line."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import sqlalchemy as sa
+
+from openmaas.store.tables import Batch, Job
+from tests.batch.conftest import ZHIPU, chat_line, jsonl, parse_jsonl
+from tests.conftest import LiveServer, Tenant, start_live_server
+
+TOTAL = 12
+
+
+def read_batch(server: LiveServer, batch_id: str) -> Batch:
+    with server.services.db.session() as session:
+        return session.get(Batch, batch_id)
+
+
+def submit(server: LiveServer) -> str:
+    headers = server.tenant.headers
+    lines = [chat_line(f"r{i}", f"question number {i}") for i in range(TOTAL)]
+    upload = httpx.post(f"{server.zhipu_base}/files", headers=headers,
+                        files={"file": ("in.jsonl", jsonl(lines))}, data={"purpose": "batch"})
+    created = httpx.post(f"{server.zhipu_base}/batches", headers=headers, json={
+        "input_file_id": upload.json()["id"], "endpoint": "/v4/chat/completions",
+        "completion_window": None, "auto_delete_input_file": True})
+    assert created.status_code == 200, created.text
+    return created.json()["id"]
+
+
+def wait_status(server: LiveServer, tenant: Tenant, batch_id: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = httpx.get(f"{server.base_url}{ZHIPU}/batches/{batch_id}", headers=tenant.headers).json()
+        if batch["status"] == "completed":
+            return batch
+        assert time.monotonic() < deadline, batch
+        time.sleep(0.05)
+
+
+def test_restart_mid_batch_resumes_without_redoing_lines(make_settings, database_url):
+    settings = make_settings(database_url=database_url, job_lease_seconds=1.0)
+    first = start_live_server(settings)
+    first.services.catalog.resolve("fake-chat").engine.token_delay = 0.05
+    batch_id = submit(first)
+    while read_batch(first, batch_id).next_index < 3:
+        time.sleep(0.02)
+    first.stop()  # mid-line: the in-flight line is cancelled, the job's lease lapses
+    done_before = read_batch(first, batch_id).next_index
+    assert 3 <= done_before < TOTAL
+
+    second = start_live_server(settings)
+    try:
+        batch = wait_status(second, first.tenant, batch_id)
+        engine = second.services.catalog.resolve("fake-chat").engine
+        assert engine.generations == TOTAL - done_before  # finished lines were not run again
+        assert batch["request_counts"] == {"total": TOTAL, "completed": TOTAL, "failed": 0}
+        output = httpx.get(f"{second.zhipu_base}/files/{batch['output_file_id']}/content",
+                           headers=first.tenant.headers)
+        lines = parse_jsonl(output.content)
+        assert [line["custom_id"] for line in lines] == [f"r{i}" for i in range(TOTAL)]
+        assert [line["response"]["body"]["choices"][0]["message"]["content"] for line in lines] == [
+            f"Echo: question number {i}" for i in range(TOTAL)]
+        with second.services.db.session() as session:
+            job = session.get(Job, batch_id)
+            assert (job.state, job.attempts) == ("succeeded", 2)
+            assert session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 1
+    finally:
+        second.stop()
