@@ -1,11 +1,12 @@
 """The offline retrieval corpus: hand-written fact passages + templated look-alikes.
 
-bench/data/qa_en.jsonl and qa_zh.jsonl hold 62 passages written for this benchmark, each
-with a question that paraphrases it and the answer string that must appear in a
-retrieved chunk. Around them, deterministic templates write look-alike distractors
-(other islands, other firms, other towns: same vocabulary, different facts) so that
-neither keyword overlap nor topical similarity alone finds the answer. English bulk
-text comes from the Python documentation topics shipped in the standard library
+bench/data/qa_en.jsonl and qa_zh.jsonl hold 62 passages written for this benchmark,
+each with a question that paraphrases it and the answer string that must appear in a
+retrieved chunk; qa_lookup.jsonl adds 22 keyword-style queries (an identifier, a name,
+a code: how people also search) over the same passages. Around them, deterministic
+templates write look-alike distractors (other islands, firms, towns: same vocabulary,
+different facts), so neither word overlap nor topic alone finds the answer. English
+bulk text comes from the Python documentation topics in the standard library
 (pydoc_data). Everything is offline and reproducible (fixed seed).
 """
 
@@ -40,7 +41,8 @@ EN_TEMPLATES = [
     "The {place} bakery rests its rye dough for {n} minutes and finishes the loaves with caraway and a "
     "brush of salted butter.",
 ]
-ZH_PLACES = ["柳溪镇", "石桥村", "云水镇", "梅岭乡", "黄沙湾", "松林镇", "龙潭村", "杏花镇", "鹤鸣乡", "枫林镇"]
+ZH_PLACES = ["柳溪镇", "石桥村", "云水镇", "梅岭乡", "黄沙湾",
+             "松林镇", "龙潭村", "杏花镇", "鹤鸣乡", "枫林镇"]
 ZH_NAMES = ["王建国", "李秀英", "陈志强", "刘海燕", "周文斌", "吴晓梅", "孙立军", "郑丽华"]
 ZH_THINGS = ["芝麻饼", "米酒", "腊肉", "竹编", "青团", "豆腐干", "蜜橘", "土陶"]
 ZH_TEMPLATES = [
@@ -60,6 +62,7 @@ class Question:
     lang: str
     question: str
     answer: str
+    style: str = "paraphrase"  # paraphrase: reworded; lookup: names an identifier or entity
 
 
 def _load(path: Path) -> list[dict]:
@@ -118,5 +121,7 @@ def build(seed: int = 7, distractors_per_lang: int = 160,
             paragraphs = passages + share
             rng.shuffle(paragraphs)
             documents.append((f"{lang}-{topic}.txt", "\n\n".join(paragraphs)))
+    for item in _load(DATA / "qa_lookup.jsonl"):
+        questions.append(Question(item["lang"], item["question"], item["answer"], "lookup"))
     documents += _python_docs(python_doc_chars)
     return documents, questions

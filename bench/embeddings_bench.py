@@ -50,7 +50,8 @@ engine = build_embedding_engine(config); engine.load()
 engine.embed(texts[:2], "query")
 single = []
 for i in range(48):
-    t = time.perf_counter(); engine.embed([texts[i % len(texts)]], "query"); single.append(time.perf_counter() - t)
+    t = time.perf_counter(); engine.embed([texts[i % len(texts)]], "query")
+    single.append(time.perf_counter() - t)
 batch16 = []
 for i in range(6):
     chunk = [texts[(i + j) % len(texts)] for j in range(16)]

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _server import DEFAULT_MODEL, ServerProcess, cpu_seconds, loadavg
+from _server import DEFAULT_MODEL, ServerProcess, cpu_seconds, loadavg, thread_cpu_seconds
 
 DEFAULT_PROMPT = ("Write a complete Python module that implements a red-black tree with insert, delete, "
                   "search, in-order traversal and a pretty printer. Include docstrings and type hints "
@@ -194,8 +194,11 @@ def run_server(args: argparse.Namespace) -> dict:
         stream_chat(client, server, WARMUP_PROMPT, 4)
         time.sleep(0.2)
         cpu0, client0 = cpu_seconds(server.pid), process_cpu()
+        threads0 = thread_cpu_seconds(server.pid)
         result = stream_chat(client, server, args.prompt, args.max_tokens)
         result["cpu_s"] = cpu_seconds(server.pid) - cpu0
+        threads1 = thread_cpu_seconds(server.pid)
+        result["loop_cpu_s"] = threads1.get(server.pid, 0.0) - threads0.get(server.pid, 0.0)
         result["client_cpu_s"] = process_cpu() - client0
         result["startup_s"] = server.startup_s
         result["ttft_probes_ms"] = probes
@@ -286,6 +289,8 @@ def main() -> int:
                   f"{statistics.median(ttfts(rows)):9.1f} {len(ttfts(rows)):4d} "
                   f"{median(rows, 'total_s'):8.2f} "
                   f"{1000 * median(rows, 'cpu_s') / n:10.2f}")
+    print(f"{'  of which the event-loop thread':34s} {'':4s} {'':13s} {'':9s} {'':4s} {'':8s} "
+          f"{1000 * median(server_rows, 'loop_cpu_s') / n:10.2f}")
     print(f"{'  (+ the httpx client process)':34s} {'':4s} {'':13s} {'':9s} {'':4s} {'':8s} "
           f"{1000 * median(server_rows, 'client_cpu_s') / n:10.2f}")
     print(f"(decode tok/s min/max: direct {min(r['decode_tps'] for r in direct_rows):.2f}/"

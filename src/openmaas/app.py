@@ -16,6 +16,7 @@ from openmaas.api import async_chat, health, models
 from openmaas.api import batches as batches_routes
 from openmaas.api import embeddings as embeddings_routes
 from openmaas.api import files as files_routes
+from openmaas.api import fine_tuning as fine_tuning_routes
 from openmaas.api import knowledge as knowledge_routes
 from openmaas.api.batch_lines import batch_job_handlers
 from openmaas.api.body_limit import BodyLimitMiddleware
@@ -40,6 +41,7 @@ from openmaas.chat.async_chat import AsyncChatService
 from openmaas.chat.service import ChatService
 from openmaas.config import Settings
 from openmaas.engines.factory import build_chat_engine
+from openmaas.finetune.wiring import build_finetune, finetune_job_handlers
 from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
 from openmaas.knowledge.wiring import build_content_services
@@ -49,6 +51,8 @@ from openmaas.search.providers import build_search_provider
 from openmaas.services import Services
 from openmaas.store import migrate
 from openmaas.store.db import Database
+from openmaas.web import install_console
+from openmaas.web.console_api import CONSOLE_API_PREFIX
 
 log = logging.getLogger(__name__)
 ZHIPU_PREFIX = "/api/paas/v4"
@@ -64,13 +68,15 @@ def build_services(settings: Settings) -> Services:
     usage = UsageRecorder(db, billing)
     chat = ChatService(catalog, usage, billing, limiter)
     jobs = JobQueue(db, settings.job_lease_seconds)
+    content = content_services(settings, db, usage, billing, limiter)
     return Services(settings=settings, db=db, sealer=sealer, authenticator=Authenticator(db, sealer),
                     catalog=catalog, billing=billing, limiter=limiter, usage=usage, chat=chat,
                     bills=Bills(db, settings.billing.bill_utc_offset_hours),
                     jobs=jobs, async_chat=AsyncChatService(chat, jobs),
                     accounts=build_account_services(settings, db, sealer, billing),
                     search=build_search_provider(settings),
-                    **content_services(settings, db, usage, billing, limiter))
+                    finetune=build_finetune(settings, db, catalog, content["files"], billing),
+                    **content)
 
 
 def content_services(settings: Settings, db: Database, usage: UsageRecorder, billing: BillingService,
@@ -84,7 +90,8 @@ def content_services(settings: Settings, db: Database, usage: UsageRecorder, bil
 def make_worker(services: Services) -> JobWorker:
     return JobWorker(services.jobs, {ASYNC_CHAT: services.async_chat.run_job,
                                      **services.knowledge.job_handlers(),
-                                     **batch_job_handlers(services)},
+                                     **batch_job_handlers(services),
+                                     **finetune_job_handlers(services.finetune)},
                      poll_seconds=services.settings.job_poll_seconds)
 
 
@@ -130,7 +137,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     upload_limit = settings.files.largest_limit + 1024 * 1024  # multipart overhead
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
-                       path_limits={f"{p}/files": upload_limit for p in (ZHIPU_PREFIX, OPENAI_PREFIX)})
+                       path_limits={f"{p}/files": upload_limit
+                                    for p in (ZHIPU_PREFIX, OPENAI_PREFIX, CONSOLE_API_PREFIX)})
     for prefix in (ZHIPU_PREFIX, OPENAI_PREFIX):
         app.include_router(models.router, prefix=prefix)
     app.include_router(chat_routes.zhipu_router, prefix=ZHIPU_PREFIX)
@@ -140,9 +148,12 @@ def create_app(settings: Settings) -> FastAPI:
         for content_router in (embeddings_routes.router, files_routes.router, knowledge_routes.router):
             app.include_router(content_router, prefix=prefix)
         app.include_router(batches_routes.router, prefix=prefix)
+        app.include_router(fine_tuning_routes.router, prefix=prefix)
+    app.include_router(fine_tuning_routes.openai_router, prefix=OPENAI_PREFIX)
     app.include_router(health.router)
     app.include_router(billing_routes.router)
     app.include_router(billing_routes.admin_router)
     for platform_routes in (auth_routes, account_routes, keys_routes, verification_routes, admin_routes):
         app.include_router(platform_routes.router)
+    install_console(app)  # /console pages, their static assets and the cookie-authenticated console API
     return app

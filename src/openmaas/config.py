@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 from openmaas.embeddings.settings import EmbeddingsSettings
 from openmaas.files.settings import FilesSettings
+from openmaas.finetune.settings import FineTuneSettings
 from openmaas.knowledge.settings import KnowledgeSettings
 
 DEFAULT_CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -181,6 +182,7 @@ class Settings(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     embeddings: EmbeddingsSettings = Field(default_factory=EmbeddingsSettings)
     files: FilesSettings = Field(default_factory=FilesSettings)
+    finetune: FineTuneSettings = Field(default_factory=FineTuneSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)

@@ -17,6 +17,7 @@ from openmaas.chat.service import ChatService
 from openmaas.config import Settings
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.files.service import FileService
+from openmaas.finetune.service import FineTuneService
 from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
 from openmaas.knowledge.wiring import KnowledgeServices
@@ -44,6 +45,7 @@ class Services:
     files: FileService
     knowledge: KnowledgeServices
     batches: BatchService
+    finetune: FineTuneService
     search: SearchProvider | None = field(default=None)
     worker: JobWorker | None = field(default=None)
 

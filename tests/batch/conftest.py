@@ -107,7 +107,7 @@ class BatchHarness(AppHarness):
                                         .order_by(UsageRecord.id)))
 
 
-def _harness(settings) -> Iterator[BatchHarness]:
+def batch_harness(settings) -> Iterator[BatchHarness]:
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         services = app.state.services
@@ -117,20 +117,20 @@ def _harness(settings) -> Iterator[BatchHarness]:
 @pytest.fixture
 def bh(make_settings) -> Iterator[BatchHarness]:
     """In-process app on SQLite with two tenants."""
-    yield from _harness(make_settings())
+    yield from batch_harness(make_settings())
 
 
 @pytest.fixture
 def db_bh(make_settings, database_url) -> Iterator[BatchHarness]:
     """The same, once per database (SQLite and PostgreSQL)."""
-    yield from _harness(make_settings(database_url=database_url))
+    yield from batch_harness(make_settings(database_url=database_url))
 
 
 @pytest.fixture(scope="module")
 def module_bh(tmp_path_factory) -> Iterator[BatchHarness]:
     """One SQLite app for a whole module (for tests that leave nothing behind)."""
     data = tmp_path_factory.mktemp("batches")
-    yield from _harness(Settings(environment="test", data_dir=data / "data",
+    yield from batch_harness(Settings(environment="test", data_dir=data / "data",
                                  database_url=f"sqlite:///{data / 'openmaas.db'}",
                                  models=fake_models(), embeddings=fake_embeddings(),
                                  job_poll_seconds=0.05, secret_key="test-secret"))

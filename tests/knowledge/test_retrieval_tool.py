@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from zhipuai import ZhipuAI
 
 from openmaas.knowledge.index import Hit
-from openmaas.knowledge.retrieval import rrf
+from openmaas.knowledge.retrieval import relative_fusion, rrf
 from tests.knowledge.test_knowledge_api import FACTS, ZH_FACTS
 from tests.sdk._support import wait_for
 
@@ -34,7 +35,7 @@ def test_default_template_puts_sources_and_question_in_the_prompt(kh):
     trace = kh.call("GET", f"/knowledge/traces/{request_id}").json()
     assert trace["query"] == "Who keeps the lighthouse?" and trace["final"]
     assert {"dense", "keyword", "fused", "rerank", "timings_ms"} <= set(trace)
-    assert trace["fused"][0]["rrf"] > 0
+    assert trace["fused"][0]["score"] > 0
 
 
 def test_chinese_question_gets_the_chinese_template(kh):
@@ -77,9 +78,12 @@ def test_empty_knowledge_base_still_answers(kh):
     assert "anything there?" in last_prompt(kh)
 
 
-def test_rrf_rewards_agreement():
-    fused = rrf([[Hit(1, 0.9), Hit(2, 0.8)], [Hit(2, 7.0), Hit(3, 5.0)]], k=60)
-    assert [c for c, _ in fused] == [2, 1, 3]
+def test_fusions_reward_agreement():
+    dense, keyword = [Hit(1, 0.9), Hit(2, 0.8), Hit(4, 0.1)], [Hit(2, 7.0), Hit(3, 5.0), Hit(5, 1.0)]
+    assert [c for c, _ in rrf([dense, keyword], k=60)][:3] == [2, 1, 3]
+    relative = relative_fusion([(0.6, dense), (0.4, keyword)])
+    assert [c for c, _ in relative][:3] == [2, 1, 3]
+    assert dict(relative)[2] == pytest.approx(0.6 * 0.875 + 0.4 * 1.0)
 
 
 def test_sdks_send_the_retrieval_tool(live_server):

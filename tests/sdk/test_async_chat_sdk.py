@@ -32,8 +32,8 @@ def poll_success(client: ZhipuAI, task_id: str, timeout: float = 15.0) -> AsyncC
     return wait_for(done, timeout=timeout, interval=0.05)
 
 
-def test_submit_then_poll_until_success(live_server, zhipu):
-    live_server.services.catalog.resolve("fake-chat").engine.enqueue("async answer here")
+def test_submit_then_poll_until_success(engine, zhipu):
+    engine.enqueue("async answer here")
     task = zhipu.chat.asyncCompletions.create(model="glm-4", messages=HELLO, request_id="async-req-1")
     assert isinstance(task, AsyncTaskStatus)
     assert task.task_status == "PROCESSING" and task.id and task.model == "glm-4"
@@ -49,12 +49,16 @@ def test_submit_then_poll_until_success(live_server, zhipu):
     assert result.usage.total_tokens == result.usage.prompt_tokens + 3
 
 
-def test_async_submit_validates_before_queueing(live_server, zhipu):
-    with pytest.raises(zhipuai.APIRequestFailedError) as caught:
-        zhipu.chat.asyncCompletions.create(model="no-such-model", messages=HELLO)
-    assert caught.value.response.json()["error"]["code"] == "1211"
-    with live_server.services.db.session() as session:
-        assert session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
+def test_async_submit_validates_before_queueing(sdk_server, tenant, zhipu):
+    for kwargs, code in (({"model": "no-such-model", "messages": HELLO}, "1211"),
+                         ({"model": "glm-4", "messages": [{"role": "user", "content": "w " * 400}]},
+                          "1261")):
+        with pytest.raises(zhipuai.APIRequestFailedError) as caught:
+            zhipu.chat.asyncCompletions.create(**kwargs)
+        assert caught.value.response.json()["error"]["code"] == code
+    with sdk_server.services.db.session() as session:
+        queued = sa.select(sa.func.count()).select_from(Job).where(Job.account_id == tenant.account_id)
+        assert session.scalar(queued) == 0
 
 
 def test_unknown_task_is_404(zhipu):
@@ -63,11 +67,11 @@ def test_unknown_task_is_404(zhipu):
     assert caught.value.status_code == 404
 
 
-def test_another_account_cannot_read_the_task(live_server, zhipu):
+def test_another_account_cannot_read_the_task(sdk_server, engine, zhipu):
     task = zhipu.chat.asyncCompletions.create(model="glm-4", messages=HELLO)
     poll_success(zhipu, task.id)
-    other = add_tenant(live_server.services, "someone-else")
-    intruder = client_for(live_server, other.api_key)
+    other = add_tenant(sdk_server.services, "someone-else")
+    intruder = client_for(sdk_server, other.api_key)
     try:
         with pytest.raises(zhipuai.APIStatusError) as caught:
             intruder.chat.asyncCompletions.retrieve_completion_result(task.id)

@@ -11,12 +11,8 @@ from openmaas.engines.fake import fake_tokenize
 HELLO = [{"role": "user", "content": "Say hello"}]
 
 
-def engine_of(server):
-    return server.services.catalog.resolve("fake-chat").engine
-
-
-def test_create(live_server, oai):
-    engine_of(live_server).enqueue("Hello from the fake engine.")
+def test_create(engine, oai):
+    engine.enqueue("Hello from the fake engine.")
     completion = oai.chat.completions.create(model="glm-4", messages=HELLO)
     assert completion.object == "chat.completion"
     assert completion.id.startswith("chatcmpl-")
@@ -28,9 +24,9 @@ def test_create(live_server, oai):
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
 
 
-def test_stream_with_include_usage(live_server, oai):
+def test_stream_with_include_usage(engine, oai):
     scripted = "One, two, three, four."
-    engine_of(live_server).enqueue(scripted)
+    engine.enqueue(scripted)
     chunks = list(oai.chat.completions.create(model="glm-4", messages=HELLO, stream=True,
                                               stream_options={"include_usage": True}))
     content_chunks = [c for c in chunks if c.choices]
@@ -44,8 +40,8 @@ def test_stream_with_include_usage(live_server, oai):
     assert {c.object for c in chunks} == {"chat.completion.chunk"}
 
 
-def test_stream_without_include_usage_has_no_usage_only_chunk(live_server, oai):
-    engine_of(live_server).enqueue("a b")
+def test_stream_without_include_usage_has_no_usage_only_chunk(engine, oai):
+    engine.enqueue("a b")
     chunks = list(oai.chat.completions.create(model="glm-4", messages=HELLO, stream=True))
     assert all(c.choices for c in chunks)
     assert chunks[-1].choices[0].finish_reason == "stop"
@@ -57,15 +53,15 @@ def test_models_list(oai):
     assert models["glm-4"].object == "model" and models["glm-4"].owned_by
 
 
-def test_unknown_model_is_bad_request_with_code(oai, live_server):
-    before = engine_of(live_server).generations
+def test_unknown_model_is_bad_request_with_code(oai, engine):
+    before = engine.generations
     with pytest.raises(openai.BadRequestError) as caught:
         oai.chat.completions.create(model="no-such-model", messages=HELLO)
     assert caught.value.status_code == 400
     assert caught.value.code == "1211"
     assert caught.value.param == "model"
     assert caught.value.type == "invalid_request_error"
-    assert engine_of(live_server).generations == before
+    assert engine.generations == before
 
 
 def test_prompt_over_window_is_1261(oai):
@@ -75,8 +71,8 @@ def test_prompt_over_window_is_1261(oai):
     assert caught.value.code == "1261"
 
 
-def test_bad_key_is_authentication_error(live_server):
-    client = OpenAI(api_key="nope.nope", base_url=live_server.openai_base, max_retries=0)
+def test_bad_key_is_authentication_error(sdk_server):
+    client = OpenAI(api_key="nope.nope", base_url=sdk_server.openai_base, max_retries=0)
     try:
         with pytest.raises(openai.AuthenticationError) as caught:
             client.models.list()
@@ -86,8 +82,8 @@ def test_bad_key_is_authentication_error(live_server):
 
 
 @pytest.mark.parametrize("temperature", [0, 0.0, 1.7, 2])
-def test_openai_temperature_range_is_accepted(live_server, oai, temperature):
-    engine_of(live_server).enqueue("fine")
+def test_openai_temperature_range_is_accepted(engine, oai, temperature):
+    engine.enqueue("fine")
     completion = oai.chat.completions.create(model="glm-4", messages=HELLO,
                                              temperature=temperature, top_p=1)
     assert completion.choices[0].message.content == "fine"
@@ -99,8 +95,7 @@ def test_temperature_over_two_is_rejected(oai):
     assert caught.value.code == "1214"
 
 
-def test_developer_role_and_max_completion_tokens(live_server, oai):
-    engine = engine_of(live_server)
+def test_developer_role_and_max_completion_tokens(engine, oai):
     engine.enqueue("one two three four five")
     completion = oai.chat.completions.create(
         model="glm-4", max_completion_tokens=2,

@@ -13,6 +13,7 @@ from zhipuai.core._base_type import Omit
 
 from openmaas.auth.keys import revoke_key
 from openmaas.engines.fake import fake_tokenize
+from openmaas.errors import NotFound
 from tests.conftest import add_tenant
 
 TUTORIAL = [{"role": "user", "content": "你好"}]
@@ -34,12 +35,12 @@ def zhipu_jwt(key_id: str, secret: str | None, *, exp_ms: int, algorithm: str = 
 
 
 @pytest.fixture
-def bearer_client(live_server):
+def bearer_client(sdk_server):
     """A zhipuai client that sends exactly the bearer token it is given."""
     clients: list[ZhipuAI] = []
 
     def build(token: str) -> ZhipuAI:
-        client = ZhipuAI(api_key=token, base_url=live_server.zhipu_base, max_retries=0)
+        client = ZhipuAI(api_key=token, base_url=sdk_server.zhipu_base, max_retries=0)
         clients.append(client)
         return client
 
@@ -53,8 +54,7 @@ def error_of(exc: zhipuai.APIStatusError) -> dict:
 
 
 # --- the happy path -----------------------------------------------------------------------
-def test_tutorial_snippet(live_server, zhipu):
-    engine = live_server.services.catalog.resolve("fake-chat").engine
+def test_tutorial_snippet(engine, zhipu):
     engine.enqueue("你好！有什么可以帮你的吗？")
     started = int(time.time())
     response = zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL)
@@ -71,9 +71,9 @@ def test_tutorial_snippet(live_server, zhipu):
     assert "你好" in engine.prompts[-1].text
 
 
-def test_stream_deltas_join_to_scripted_text(live_server, zhipu):
+def test_stream_deltas_join_to_scripted_text(engine, zhipu):
     scripted = "Streaming works, one token at a time."
-    live_server.services.catalog.resolve("fake-chat").engine.enqueue(scripted)
+    engine.enqueue(scripted)
     chunks = list(zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL, stream=True))
     assert len(chunks) > 3
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == scripted
@@ -86,8 +86,8 @@ def test_stream_deltas_join_to_scripted_text(live_server, zhipu):
     assert len({c.id for c in chunks}) == 1
 
 
-def test_stream_stops_at_max_tokens_with_length(live_server, zhipu):
-    live_server.services.catalog.resolve("fake-chat").engine.enqueue("a b c d e f g h")
+def test_stream_stops_at_max_tokens_with_length(engine, zhipu):
+    engine.enqueue("a b c d e f g h")
     chunks = list(zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL, stream=True,
                                                 max_tokens=3))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "a b c"
@@ -95,18 +95,18 @@ def test_stream_stops_at_max_tokens_with_length(live_server, zhipu):
     assert chunks[-1].usage.completion_tokens == 3
 
 
-def test_sdk_clamped_sampling_is_accepted(live_server, zhipu):
+def test_sdk_clamped_sampling_is_accepted(engine, zhipu):
     # The SDK rewrites temperature=0 → 0.01 + do_sample=false and top_p=1 → 0.99 (§6.1).
-    live_server.services.catalog.resolve("fake-chat").engine.enqueue("ok")
+    engine.enqueue("ok")
     response = zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL, temperature=0,
                                              top_p=1, stop=["\n\n"], request_id="req-clamped-1")
     assert response.choices[0].message.content == "ok"
     assert response.request_id == "req-clamped-1"
 
 
-def test_jwt_mode(live_server):
-    live_server.services.catalog.resolve("fake-chat").engine.enqueue("signed in with a JWT")
-    client = ZhipuAI(api_key=live_server.tenant.api_key, base_url=live_server.zhipu_base,
+def test_jwt_mode(sdk_server, tenant, engine):
+    engine.enqueue("signed in with a JWT")
+    client = ZhipuAI(api_key=tenant.api_key, base_url=sdk_server.zhipu_base,
                      disable_token_cache=False, max_retries=0)
     try:
         sent = client.auth_headers["Authorization"].removeprefix("Bearer ")
@@ -117,10 +117,10 @@ def test_jwt_mode(live_server):
     assert response.choices[0].message.content == "signed in with a JWT"
 
 
-def test_hand_built_jwt_with_ms_expiry_is_accepted(live_server, bearer_client):
-    key_id, secret = split_key(live_server.tenant.api_key)
+def test_hand_built_jwt_with_ms_expiry_is_accepted(tenant, engine, bearer_client):
+    key_id, secret = split_key(tenant.api_key)
     token = zhipu_jwt(key_id, secret, exp_ms=now_ms() + 60_000)
-    live_server.services.catalog.resolve("fake-chat").engine.enqueue("hand-built")
+    engine.enqueue("hand-built")
     response = bearer_client(token).chat.completions.create(model="glm-4", messages=TUTORIAL)
     assert response.choices[0].message.content == "hand-built"
 
@@ -150,51 +150,50 @@ def test_unknown_or_garbage_token_is_1002(bearer_client, token):
     expect_auth_error(bearer_client(token), "1002")
 
 
-def test_known_key_id_with_wrong_secret_is_1002(live_server, bearer_client):
-    key_id, _ = split_key(live_server.tenant.api_key)
+def test_known_key_id_with_wrong_secret_is_1002(tenant, bearer_client):
+    key_id, _ = split_key(tenant.api_key)
     expect_auth_error(bearer_client(f"{key_id}.wrong-secret"), "1002")
 
 
-def test_jwt_signed_with_wrong_secret_is_1004(live_server, bearer_client):
-    key_id, _ = split_key(live_server.tenant.api_key)
+def test_jwt_signed_with_wrong_secret_is_1004(tenant, bearer_client):
+    key_id, _ = split_key(tenant.api_key)
     token = zhipu_jwt(key_id, "definitely-not-the-secret", exp_ms=now_ms() + 60_000)
     expect_auth_error(bearer_client(token), "1004")
 
 
-def test_expired_jwt_is_1003(live_server, bearer_client):
-    key_id, secret = split_key(live_server.tenant.api_key)
+def test_expired_jwt_is_1003(tenant, bearer_client):
+    key_id, secret = split_key(tenant.api_key)
     token = zhipu_jwt(key_id, secret, exp_ms=now_ms() - 60_000)  # a minute ago, in ms
     expect_auth_error(bearer_client(token), "1003")
 
 
-def test_jwt_within_clock_skew_is_accepted(live_server, bearer_client):
-    key_id, secret = split_key(live_server.tenant.api_key)
+def test_jwt_within_clock_skew_is_accepted(tenant, engine, bearer_client):
+    key_id, secret = split_key(tenant.api_key)
     token = zhipu_jwt(key_id, secret, exp_ms=now_ms() - 1_000)  # 1 s late: inside the skew
     response = bearer_client(token).chat.completions.create(model="glm-4", messages=TUTORIAL)
     assert response.choices[0].message.content == "Echo: 你好"
 
 
-def test_alg_none_token_is_refused(live_server, bearer_client):
-    key_id, _ = split_key(live_server.tenant.api_key)
+def test_alg_none_token_is_refused(tenant, bearer_client):
+    key_id, _ = split_key(tenant.api_key)
     token = jwt.encode({"api_key": key_id, "exp": now_ms() + 60_000, "timestamp": now_ms()},
                        None, algorithm="none")
     expect_auth_error(bearer_client(token), ("1002", "1004"))
 
 
-def test_other_hmac_algorithm_is_refused(live_server, bearer_client):
-    key_id, secret = split_key(live_server.tenant.api_key)
+def test_other_hmac_algorithm_is_refused(tenant, bearer_client):
+    key_id, secret = split_key(tenant.api_key)
     token = zhipu_jwt(key_id, secret, exp_ms=now_ms() + 60_000, algorithm="HS512")
     expect_auth_error(bearer_client(token), ("1002", "1004"))
 
 
-def test_revoked_key_is_refused_raw_and_jwt(live_server, zhipu):
-    live_server.services.catalog.resolve("fake-chat").engine.enqueue("still here")
+def test_revoked_key_is_refused_raw_and_jwt(sdk_server, tenant, engine, zhipu):
+    engine.enqueue("still here")
     assert zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL).choices
-    tenant = live_server.tenant
-    with live_server.services.db.session() as session:
+    with sdk_server.services.db.session() as session:
         revoke_key(session, tenant.account_id, tenant.key_id)
     expect_auth_error(zhipu, "1002")
-    jwt_client = ZhipuAI(api_key=tenant.api_key, base_url=live_server.zhipu_base,
+    jwt_client = ZhipuAI(api_key=tenant.api_key, base_url=sdk_server.zhipu_base,
                          disable_token_cache=False, max_retries=0)
     try:
         expect_auth_error(jwt_client, ("1002", "1004"))
@@ -202,21 +201,18 @@ def test_revoked_key_is_refused_raw_and_jwt(live_server, zhipu):
         jwt_client.close()
 
 
-def test_one_account_cannot_revoke_another_accounts_key(live_server, zhipu):
-    from openmaas.errors import NotFound
-
-    other = add_tenant(live_server.services, "other")
-    with pytest.raises(NotFound), live_server.services.db.session() as session:
-        revoke_key(session, other.account_id, live_server.tenant.key_id)
-    live_server.services.catalog.resolve("fake-chat").engine.enqueue("unaffected")
+def test_one_account_cannot_revoke_another_accounts_key(sdk_server, tenant, engine, zhipu):
+    other = add_tenant(sdk_server.services, "other")
+    with pytest.raises(NotFound), sdk_server.services.db.session() as session:
+        revoke_key(session, other.account_id, tenant.key_id)
+    engine.enqueue("unaffected")
     assert zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL).choices[0].message.content \
         == "unaffected"
 
 
 # --- request errors surface as the SDK's exception classes (§4.2) --------------------------
 @pytest.fixture
-def no_generation(live_server) -> Iterator[None]:
-    engine = live_server.services.catalog.resolve("fake-chat").engine
+def no_generation(engine) -> Iterator[None]:
     before = engine.generations
     yield
     assert engine.generations == before, "a refused request must not reach the engine"

@@ -15,5 +15,5 @@ async def list_models(services: ServicesDep, principal: PrincipalDep):
     data = [{"id": name, "object": "model", "created": 0, "owned_by": entry.config.owned_by,
              "root": entry.name, "context_window": entry.config.context_window,
              "capabilities": entry.config.capabilities}
-            for name, entry in services.catalog.public_names()]
+            for name, entry in services.catalog.public_names(principal.account_id)]
     return JSONBody({"object": "list", "data": data})

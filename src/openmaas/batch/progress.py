@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import BinaryIO
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from openmaas.batch.types import RUNNABLE
 from openmaas.store.db import Database
@@ -18,6 +19,10 @@ from openmaas.store.tables import Batch, BatchResult, utcnow
 READ_CHUNK = 500
 FINAL_TIMESTAMPS = {"completed": "completed_at", "failed": "failed_at", "expired": "expired_at",
                     "cancelled": "cancelled_at"}
+
+
+class TakenOver(Exception):
+    """Another worker recorded this line first (our lease had lapsed): stop quietly."""
 
 
 class BatchProgress:
@@ -37,8 +42,16 @@ class BatchProgress:
     def record(self, batch_id: str, position: int, ok: bool, line: str, prompt_tokens: int,
                completion_tokens: int) -> str:
         """Store one finished line and advance the cursor; returns the batch's status now."""
+        try:
+            return self._record(batch_id, position, ok, line, prompt_tokens, completion_tokens)
+        except IntegrityError:
+            raise TakenOver(batch_id) from None
+
+    def _record(self, batch_id: str, position: int, ok: bool, line: str, prompt_tokens: int,
+                completion_tokens: int) -> str:
         with self._db.session() as session:
             session.add(BatchResult(batch_id=batch_id, position=position, ok=ok, line=line))
+            session.flush()
             session.execute(sa.update(Batch).where(Batch.id == batch_id).values(
                 completed=Batch.completed + int(ok), failed=Batch.failed + int(not ok),
                 next_index=position + 1, prompt_tokens=Batch.prompt_tokens + prompt_tokens,

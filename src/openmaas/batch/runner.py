@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
 from openmaas.batch.input import read_requests
-from openmaas.batch.progress import BatchProgress
+from openmaas.batch.progress import BatchProgress, TakenOver
 from openmaas.batch.types import OUTPUT_PURPOSE, BatchRequest, LineExecutor, LineOutcome
 from openmaas.errors import NotFound, PlatformError
 from openmaas.files.service import FileService, Upload
@@ -63,6 +63,9 @@ class BatchRunner:
             if status == "in_progress":
                 status = await self._run_lines(principal, batch)
             final = await self._finalize(principal, batch, status)
+        except TakenOver:
+            log.warning("batch %s: another worker took the job over; stopping", batch.id)
+            return {"status": "taken over"}
         except PlatformError as exc:
             await run_in_threadpool(self._progress.fail, batch.id, exc.code, exc.message, exc.param)
             return {"status": "failed"}

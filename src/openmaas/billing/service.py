@@ -165,6 +165,34 @@ class BillingService:
             reservation.state = "released"
             reservation.settled_at = utcnow()
 
+    def charge_tokens(self, account_id: str, api_key_id: str | None, request_id: str, model: str,
+                      canonical: str, tokens: int, hold_id: str | None = None) -> int:
+        """Release `hold_id` (if still held) and charge `tokens` at the model's input price, in
+        one transaction; once per `request_id` (a repeat charges nothing). For work billed
+        after it ran, such as fine-tuning (dataset tokens × epochs). Returns µ元 charged."""
+        with self._db.session() as session:
+            if hold_id:
+                self.release(session, hold_id)
+            price = current_price(session, model, canonical)
+            wallet = ledger.lock_wallet(session, account_id)
+            charged = session.scalar(sa.select(Reservation.id).where(
+                Reservation.account_id == account_id, Reservation.request_id == request_id))
+            if tokens <= 0 or price.free or not self.config.enabled or charged:
+                return 0
+            packs = ledger.spendable_packs(session, account_id, model, utcnow())
+            plan = plan_spend(ledger.funds_of(packs), tokens, 0, price)
+            reservation = Reservation(id=new_id("res_")[:36], account_id=account_id, api_key_id=api_key_id,
+                                      request_id=request_id, model=model, max_tokens=0,
+                                      price_in=price.input_per_1k, price_out=price.output_per_1k)
+            session.add(reservation)
+            session.flush()
+            ledger.apply_charge(session, wallet, packs, reservation, plan)
+            reservation.state = "settled"
+            check_alerts(session, wallet)
+            audit(session, account_id, account_id, "tokens.charge", request_id=request_id, model=model,
+                  tokens=tokens, cash_micro=plan.cash, pack_tokens=plan.pack_tokens)
+            return plan.cash
+
     @staticmethod
     def _held(session: Session, reservation_id: str) -> tuple[Reservation | None, Wallet]:
         account_id = session.scalar(sa.select(Reservation.account_id)

@@ -33,7 +33,7 @@ class AsyncChatService:
         self._jobs = jobs
 
     async def submit(self, principal: Principal, request: ChatRequest) -> AsyncTask:
-        await self._chat.validate(request)  # model + prompt checked now; funds when it runs
+        await self._chat.validate(request, principal.account_id)  # model + prompt now; funds when it runs
         task_id = new_request_id()
         request_id = request.request_id or task_id
         payload = request_to_dict(request) | {"request_id": request_id}

@@ -147,13 +147,13 @@ class ChatService:
         self._billing = billing
         self._limiter = limiter
 
-    async def validate(self, request: ChatRequest) -> None:
+    async def validate(self, request: ChatRequest, account_id: str | None = None) -> None:
         """Every check that needs no funds or slots (used before queueing async work)."""
-        await self._check(request)
+        await self._check(request, account_id)
 
     async def open_run(self, principal: Principal, request: ChatRequest,
                        endpoint: str = "chat", price_percent: int = 100) -> ChatRun:
-        checked = await self._check(request)
+        checked = await self._check(request, principal.account_id)
         request_id = request.request_id or new_request_id()
         context = RunContext(principal, endpoint, self._recorder, self._limiter)
         bound = checked.prompt.token_count + checked.max_tokens
@@ -177,8 +177,8 @@ class ChatService:
         run = await self.open_run(principal, request, endpoint, price_percent)
         return await run.collect()
 
-    async def _check(self, request: ChatRequest) -> _Checked:
-        entry = self._catalog.resolve(request.model)
+    async def _check(self, request: ChatRequest, account_id: str | None = None) -> _Checked:
+        entry = self._catalog.resolve(request.model, account_id)  # the account's fine-tuned models too
         _check_messages(request)
         prompt = await entry.engine.prepare(request.messages, _template_tools(request))
         window = entry.config.context_window

@@ -31,6 +31,7 @@ class SamplingParams:
     seed: int | None = None
     grammar: str | None = None  # GBNF the output must follow
     banned_texts: tuple[str, ...] = ()  # special tokens the model may not emit (e.g. "<tool_call>")
+    adapter: str | None = None  # a LoRA adapter (GGUF) applied for this request (fine-tuned models)
 
 
 @dataclass(frozen=True, slots=True)

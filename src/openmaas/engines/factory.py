@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from openmaas.config import ModelConfig, Settings
 from openmaas.engines.base import ChatEngine
 from openmaas.engines.fake import FakeChatEngine
@@ -11,11 +13,13 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
     if model.engine == "fake":
         return FakeChatEngine(context_window=model.context_window,
                               token_delay=float(model.options.get("token_delay", 0.0)))
+    # OpenMP reads its wait policy once, when llama.cpp's library is first loaded.
+    os.environ.setdefault("OMP_WAIT_POLICY", settings.omp_wait_policy)
     from openmaas.engines.llamacpp import LlamaCppEngine, resolve_model_path
 
     return LlamaCppEngine(
         model_path=resolve_model_path(model, settings),
         context_window=model.context_window,
         threads=settings.engine_threads,
-        omp_wait_policy=settings.omp_wait_policy,
+        parallel=int(model.options.get("parallel", 4)),
     )

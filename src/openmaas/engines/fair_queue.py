@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -23,13 +24,16 @@ class FairQueue(Generic[T]):
             self._by_owner.setdefault(owner, deque()).append(item)
             self._ready.notify()
 
-    def get(self, timeout: float | None = None) -> T | None:
+    def get(self, timeout: float | None = None, accept: Callable[[T], bool] | None = None) -> T | None:
+        """The next item in rotation; None on timeout, or when `accept` refuses it (it stays)."""
         with self._ready:
-            if not self._by_owner and not self._ready.wait(timeout):
+            if not self._by_owner and timeout != 0 and not self._ready.wait(timeout):
                 return None
             if not self._by_owner:
                 return None
             owner, items = next(iter(self._by_owner.items()))
+            if accept is not None and not accept(items[0]):
+                return None
             item = items.popleft()
             del self._by_owner[owner]
             if items:  # the owner goes to the back of the rotation

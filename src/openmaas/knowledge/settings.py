@@ -26,6 +26,8 @@ class KnowledgeSettings(BaseModel):
     # retrieval
     top_k: int = 5  # chunks put into the prompt
     candidates: int = 30  # per method, before fusion
+    fusion: Literal["relative", "rrf"] = "relative"  # relative: min-max scores, weighted sum
+    dense_weight: float = Field(default=0.6, ge=0.0, le=1.0)  # relative fusion: BM25 gets 1 - this
     rrf_k: int = 60
     rerank: Literal["auto", "always", "never"] = "auto"  # auto: English queries only
     rerank_candidates: int = 20

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -75,5 +76,12 @@ class Database:
                 session.rollback()
                 raise
 
-    def dispose(self) -> None:
+    def dispose(self, grace_seconds: float = 5.0) -> None:
+        """Close every connection. Work that a cancelled task left running in a thread still
+        holds one: give it a moment to hand it back, or it returns to the discarded pool
+        and leaks (never closed)."""
+        deadline = time.monotonic() + grace_seconds
+        checked_out = getattr(self.engine.pool, "checkedout", lambda: 0)
+        while checked_out() and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.engine.dispose()

@@ -481,3 +481,63 @@ class BatchResult(Base):
     position: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     ok: Mapped[bool]
     line: Mapped[str] = mapped_column(sa.Text)
+
+
+# --- fine-tuning -----------------------------------------------------------------------
+class FineTuningJob(Base):
+    """A fine-tuning job (reference §12); its durable `jobs` row shares the id."""
+
+    __tablename__ = "fine_tuning_jobs"
+    __table_args__ = (sa.Index("ix_fine_tuning_jobs_account_created", "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    api_key_id: Mapped[str | None] = mapped_column(sa.String(40))
+    request_id: Mapped[str | None] = mapped_column(sa.String(128))
+    model: Mapped[str] = mapped_column(sa.String(128))  # the name the caller used
+    base_model: Mapped[str] = mapped_column(sa.String(128))  # the catalog's canonical name
+    training_file: Mapped[str] = mapped_column(sa.String(64))
+    validation_file: Mapped[str | None] = mapped_column(sa.String(64))
+    suffix: Mapped[str | None] = mapped_column(sa.String(64))
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(default=dict)  # resolved values
+    status: Mapped[str] = mapped_column(sa.String(24), default="validating_files")
+    fine_tuned_model: Mapped[str | None] = mapped_column(sa.String(255))
+    train_examples: Mapped[int] = mapped_column(default=0)
+    validation_examples: Mapped[int] = mapped_column(default=0)
+    estimated_tokens: Mapped[int] = mapped_column(BigInt, default=0)  # dataset tokens × epochs
+    trained_tokens: Mapped[int] = mapped_column(BigInt, default=0)
+    hold_id: Mapped[str | None] = mapped_column(sa.String(40))  # billing reservation
+    error: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class FineTuningEvent(Base):
+    """Progress of a fine-tuning job: messages and per-step metrics (step, loss, val loss)."""
+
+    __tablename__ = "fine_tuning_events"
+    __table_args__ = (sa.Index("ix_fine_tuning_events_job", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(sa.String(64))
+    level: Mapped[str] = mapped_column(sa.String(8), default="info")
+    type: Mapped[str] = mapped_column(sa.String(16), default="message")  # message | metrics
+    message: Mapped[str] = mapped_column(sa.Text)
+    data: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FineTunedModel(Base):
+    """A fine-tuned model of one account: served as its base model plus a LoRA adapter."""
+
+    __tablename__ = "fine_tuned_models"
+    __table_args__ = (sa.Index("ix_fine_tuned_models_account", "account_id"),)
+
+    name: Mapped[str] = mapped_column(sa.String(255), primary_key=True)  # ft:<base>:<suffix>:<job>
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    base_model: Mapped[str] = mapped_column(sa.String(128))
+    job_id: Mapped[str] = mapped_column(sa.String(64))
+    adapter_path: Mapped[str] = mapped_column(sa.Text)  # GGUF LoRA adapter
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

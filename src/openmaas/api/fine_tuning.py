@@ -1,0 +1,124 @@
+"""Fine-tuning (reference §12), on both surfaces: /api/paas/v4/fine_tuning/... and /v1/fine_tuning/...
+
+POST /fine_tuning/jobs, GET /fine_tuning/jobs?after=&limit= (newest first),
+GET /fine_tuning/jobs/{id}, GET /fine_tuning/jobs/{id}/events?after=&limit=,
+POST /fine_tuning/jobs/{id}/cancel, DELETE /fine_tuning/jobs/{id},
+DELETE /fine_tuning/fine_tuned_models/{model}; and the OpenAI SDK's DELETE /v1/models/{model}.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.responses import JSONBody
+from openmaas.chat.ids import new_request_id
+from openmaas.finetune.types import JobSpec
+from openmaas.store.tables import FineTuningEvent, FineTuningJob
+
+router = APIRouter(tags=["fine-tuning"])
+openai_router = APIRouter(tags=["fine-tuning"])
+Auto = Literal["auto"]
+
+
+class HyperparametersBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    n_epochs: int | Auto = "auto"
+    batch_size: int | Auto = "auto"
+    learning_rate_multiplier: float | Auto = "auto"
+
+
+class FineTuneCreateBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=128)
+    training_file: str = Field(min_length=1, max_length=64)
+    validation_file: str | None = Field(default=None, max_length=64)
+    hyperparameters: HyperparametersBody | None = None
+    suffix: str | None = None
+    request_id: str | None = Field(default=None, max_length=128)
+
+    def to_spec(self) -> JobSpec:
+        hyper = self.hyperparameters or HyperparametersBody()
+        return JobSpec(model=self.model, training_file=self.training_file,
+                       validation_file=self.validation_file or None, n_epochs=hyper.n_epochs,
+                       batch_size=hyper.batch_size, learning_rate_multiplier=hyper.learning_rate_multiplier,
+                       suffix=self.suffix or None, request_id=self.request_id)
+
+
+def _seconds(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment else None
+
+
+def job_object(row: FineTuningJob) -> dict[str, Any]:
+    return {"id": row.id, "object": "fine_tuning.job", "request_id": row.request_id or row.id,
+            "created_at": _seconds(row.created_at), "finished_at": _seconds(row.finished_at),
+            "model": row.model, "fine_tuned_model": row.fine_tuned_model, "status": row.status,
+            "training_file": row.training_file, "validation_file": row.validation_file,
+            "result_files": [], "trained_tokens": row.trained_tokens,
+            "estimated_tokens": row.estimated_tokens, "hyperparameters": row.hyperparameters,
+            "error": row.error, "organization_id": row.account_id, "seed": 0, "suffix": row.suffix}
+
+
+def event_object(row: FineTuningEvent) -> dict[str, Any]:
+    return {"object": "fine_tuning.job.event", "id": f"ftevent-{row.id}", "type": row.type,
+            "created_at": _seconds(row.created_at), "level": row.level, "message": row.message,
+            "data": row.data or {}}
+
+
+def _page(objects: list[dict[str, Any]], has_more: bool) -> JSONBody:
+    return JSONBody({"object": "list", "data": objects, "has_more": has_more})
+
+
+@router.post("/fine_tuning/jobs")
+async def create_job(body: FineTuneCreateBody, services: ServicesDep, principal: PrincipalDep):
+    row = await services.finetune.create(principal, body.to_spec())
+    services.worker_wake()
+    return JSONBody(job_object(row))
+
+
+@router.get("/fine_tuning/jobs")
+async def list_jobs(services: ServicesDep, principal: PrincipalDep, after: str | None = None,
+                    limit: int = 20):
+    page = await run_in_threadpool(services.finetune.list, principal, after or None, limit)
+    return _page([job_object(r) for r in page.rows], page.has_more)
+
+
+@router.get("/fine_tuning/jobs/{job_id}")
+async def retrieve_job(job_id: str, services: ServicesDep, principal: PrincipalDep):
+    return JSONBody(job_object(await run_in_threadpool(services.finetune.get, principal, job_id)))
+
+
+@router.get("/fine_tuning/jobs/{job_id}/events")
+async def list_events(job_id: str, services: ServicesDep, principal: PrincipalDep,
+                      after: str | None = None, limit: int = 20):
+    page = await run_in_threadpool(services.finetune.events, principal, job_id, after or None, limit)
+    return _page([event_object(r) for r in page.rows], page.has_more)
+
+
+@router.post("/fine_tuning/jobs/{job_id}/cancel")
+async def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep):
+    return JSONBody(job_object(await run_in_threadpool(services.finetune.cancel, principal, job_id)))
+
+
+@router.delete("/fine_tuning/jobs/{job_id}")
+async def delete_job(job_id: str, services: ServicesDep, principal: PrincipalDep):
+    return JSONBody(job_object(await run_in_threadpool(services.finetune.delete, principal, job_id)))
+
+
+@router.delete("/fine_tuning/fine_tuned_models/{model}")
+async def delete_model(model: str, services: ServicesDep, principal: PrincipalDep):
+    name = await run_in_threadpool(services.finetune.delete_model, principal, model)
+    return JSONBody({"request_id": new_request_id(), "model_name": name, "delete_status": "deleted"})
+
+
+@openai_router.delete("/models/{model}")
+async def delete_model_openai(model: str, services: ServicesDep, principal: PrincipalDep):
+    name = await run_in_threadpool(services.finetune.delete_model, principal, model)
+    return JSONBody({"id": name, "object": "model", "deleted": True})

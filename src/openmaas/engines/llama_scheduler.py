@@ -1,0 +1,194 @@
+"""Continuous batching on the inference thread.
+
+Up to `slots` requests decode together in one `llama_decode` per step: each has its own
+sequence id (its own KV cache), sampler chain (temperature, top-p, grammar, banned
+tokens, seed), stop strings and cancellation flag. New requests join between steps —
+their prompts are prefilled in chunks alongside the running decodes — and finished ones
+leave. A slot keeps the KV of its last request, so a follow-up turn that shares the
+prefix (a multi-turn chat) prefills only what is new. A LoRA adapter applies to the
+whole context, so a batch is homogeneous in adapter: a request for another adapter
+waits for the running ones to drain.
+"""
+
+from __future__ import annotations
+
+import codecs
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import llama_cpp as C
+
+from openmaas.engines.base import Finished, PreparedPrompt, SamplingParams, TextDelta
+from openmaas.engines.fair_queue import FairQueue
+from openmaas.engines.llama_runtime import Adapters, Batch, Pieces, Runtime, build_sampler
+from openmaas.engines.llamacpp import END
+from openmaas.engines.stops import StopMatcher
+from openmaas.errors import InternalFailure
+
+
+class Job(Protocol):
+    prompt: PreparedPrompt
+    params: SamplingParams
+    cancelled: threading.Event
+
+    def emit(self, item: Any) -> None: ...
+
+
+@dataclass
+class Slot:
+    seq_id: int
+    cached: list[int] = field(default_factory=list)  # tokens whose KV this sequence holds
+    adapter: str | None = None
+    busy: bool = False
+
+
+@dataclass
+class Sequence:
+    job: Job
+    slot: Slot
+    feed: list[int]  # tokens to put into the KV cache next (prompt rest, then the last sample)
+    sampler: Any
+    stops: StopMatcher
+    utf8: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+    produced: int = 0
+    unsent: int = 0
+    logits_at: int | None = None
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class Scheduler:
+    def __init__(self, runtime: Runtime, queue: FairQueue, banned_ids) -> None:
+        self._rt = runtime
+        self._queue = queue
+        self._banned_ids = banned_ids  # texts -> token ids
+        self._slots = [Slot(i) for i in range(runtime.slots)]
+        self._active: list[Sequence] = []
+        self._batch = Batch(runtime.n_batch)
+        self._pieces = Pieces(runtime.vocab)
+        self._adapters = Adapters(runtime)
+
+    def run(self, stopping: threading.Event) -> None:
+        try:
+            while not stopping.is_set():
+                self._admit()
+                if self._active:
+                    self._step()
+        finally:
+            for seq in list(self._active):
+                self._drop(seq, InternalFailure("the engine is shutting down"))
+            self._batch.free()
+            self._adapters.free()
+
+    # admission -----------------------------------------------------------------------------
+    def _admit(self) -> None:
+        wait = 0.2 if not self._active else 0
+        while any(not s.busy for s in self._slots):
+            job = self._queue.get(timeout=wait, accept=self._fits_adapter)
+            wait = 0
+            if job is None:
+                return
+            if job.cancelled.is_set():
+                job.emit(END)
+                continue
+            try:
+                self._start(job)
+            except Exception as exc:  # a bad grammar or adapter fails this request only
+                job.emit(exc if isinstance(exc, InternalFailure) else InternalFailure(str(exc)))
+                job.emit(END)
+
+    def _fits_adapter(self, job: Job) -> bool:
+        return not self._active or job.params.adapter == self._adapters.current
+
+    def _start(self, job: Job) -> None:
+        if not self._active:
+            self._adapters.use(job.params.adapter)
+        prompt = list(job.prompt.tokens)
+        slot = max((s for s in self._slots if not s.busy),
+                   key=lambda s: common_prefix(s.cached, prompt) if s.adapter == job.params.adapter else -1)
+        keep = common_prefix(slot.cached, prompt) if slot.adapter == job.params.adapter else 0
+        keep = min(keep, len(prompt) - 1)  # the last prompt token must be decoded for logits
+        C.llama_memory_seq_rm(self._rt.memory, slot.seq_id, keep, -1)
+        slot.cached, slot.adapter, slot.busy = prompt[:keep], job.params.adapter, True
+        params = job.params
+        seed = params.seed if params.seed is not None else random.getrandbits(31)
+        sampler = build_sampler(self._rt, params, seed, self._banned_ids(params.banned_texts))
+        self._active.append(Sequence(job, slot, prompt[keep:], sampler, StopMatcher(params.stop)))
+
+    # one decode step -------------------------------------------------------------------------
+    def _step(self) -> None:
+        for seq in [s for s in self._active if s.job.cancelled.is_set()]:
+            self._drop(seq, None)
+        if not self._active:
+            return
+        self._fill_batch()
+        if self._batch.decode(self._rt) != 0:
+            for seq in list(self._active):
+                self._drop(seq, InternalFailure("llama.cpp could not decode the batch"))
+            return
+        for seq in list(self._active):
+            if seq.logits_at is not None:
+                self._consume(seq, C.llama_sampler_sample(seq.sampler, self._rt.ctx, seq.logits_at))
+
+    def _fill_batch(self) -> None:
+        """Running decodes first (one token each), then prompt chunks in the room left."""
+        batch, budget = self._batch, self._batch.capacity
+        batch.clear()
+        for seq in sorted(self._active, key=lambda s: len(s.feed) > 1):
+            take = seq.feed[:budget]
+            seq.logits_at = None
+            for i, token in enumerate(take):
+                last = i == len(seq.feed) - 1
+                index = batch.add(token, len(seq.slot.cached) + i, seq.slot.seq_id, last)
+                if last:
+                    seq.logits_at = index
+            seq.slot.cached.extend(take)
+            seq.feed = seq.feed[len(take):]
+            budget -= len(take)
+
+    def _consume(self, seq: Sequence, token: int) -> None:
+        if C.llama_vocab_is_eog(self._rt.vocab, token):
+            self._finish(seq, "stop")
+            return
+        seq.produced += 1
+        seq.unsent += 1
+        text = seq.stops.feed(seq.utf8.decode(self._pieces(token)))
+        if text:
+            seq.job.emit(TextDelta(text, seq.unsent))
+            seq.unsent = 0
+        if seq.stops.stopped:
+            self._finish(seq, "stop")
+        elif seq.produced >= seq.job.params.max_tokens:
+            self._finish(seq, "length")
+        else:
+            seq.feed = [token]
+
+    # leaving ---------------------------------------------------------------------------------
+    def _finish(self, seq: Sequence, reason: str) -> None:
+        if not seq.stops.stopped:
+            tail = seq.stops.feed(seq.utf8.decode(b"", final=True)) + seq.stops.flush()
+            if tail:
+                seq.job.emit(TextDelta(tail, seq.unsent))
+        seq.job.emit(Finished(reason, seq.job.prompt.token_count, seq.produced))
+        self._release(seq)
+        seq.job.emit(END)
+
+    def _drop(self, seq: Sequence, error: Exception | None) -> None:
+        if error is not None:
+            seq.job.emit(error)
+        self._release(seq)
+        seq.job.emit(END)
+
+    def _release(self, seq: Sequence) -> None:
+        C.llama_sampler_free(seq.sampler)
+        seq.slot.busy = False
+        self._active.remove(seq)

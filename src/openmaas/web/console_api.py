@@ -1,0 +1,99 @@
+"""The wire endpoints the console needs, reachable with the console session (cookie + CSRF).
+
+The chat, models, knowledge and files endpoints take API keys (Bearer). These routes put the
+signed-in account's principal (`AccountPrincipalDep`: session cookie, CSRF-checked on unsafe
+methods) in front of the *same* handler functions, so every rule — billing, limits,
+validation, tenancy, error codes — is the one the API applies. Paths mirror the Zhipu
+surface under /console/api.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+
+from openmaas.api import files as files_routes
+from openmaas.api import knowledge as knowledge_routes
+from openmaas.api import models as models_routes
+from openmaas.api.chat import routes as chat_routes
+from openmaas.api.chat.schemas import ZhipuChatBody
+from openmaas.api.deps import AccountPrincipalDep, ServicesDep
+from openmaas.api.knowledge import KnowledgeBody, RetrieveBody
+from openmaas.api.responses import JSONBody
+
+CONSOLE_API_PREFIX = "/console/api"
+router = APIRouter(prefix=CONSOLE_API_PREFIX, include_in_schema=False)
+
+
+@router.get("/models")
+async def list_models(services: ServicesDep, principal: AccountPrincipalDep):
+    return await models_routes.list_models(services, principal)
+
+
+@router.get("/catalog")
+def catalog(services: ServicesDep, principal: AccountPrincipalDep):
+    """What the catalog serves (read-only; it is configured in settings): chat and embedding models."""
+    chat = [{"name": e.name, "engine": e.config.engine, "aliases": e.config.aliases,
+             "context_window": e.config.context_window, "max_output_tokens": e.config.max_output_tokens,
+             "capabilities": e.config.capabilities, "description": e.config.description}
+            for e in services.catalog.entries()]
+    embedding = [{"name": m.name, "engine": m.config.engine, "aliases": m.config.aliases,
+                  "embedding_id": m.config.embedding_id, "dimensions": m.config.dimensions,
+                  "languages": m.config.languages, "description": m.config.description}
+                 for m in services.embeddings.catalog.entries()]
+    return JSONBody({"chat": chat, "embedding": embedding})
+
+
+@router.post("/chat/completions")
+async def chat_completions(body: ZhipuChatBody, request: Request, services: ServicesDep,
+                           principal: AccountPrincipalDep):
+    return await chat_routes.zhipu_chat(body, request, services, principal)
+
+
+# knowledge bases (fixed paths before /knowledge/{knowledge_id}) ---------------------------
+@router.get("/knowledge")
+async def list_knowledge(services: ServicesDep, principal: AccountPrincipalDep,
+                         page: int = Query(default=1, ge=1), size: int = Query(default=50, ge=1, le=100)):
+    return await knowledge_routes.query_knowledge(services, principal, page, size)
+
+
+@router.post("/knowledge")
+async def create_knowledge(body: KnowledgeBody, services: ServicesDep, principal: AccountPrincipalDep):
+    return await knowledge_routes.create_knowledge(body, services, principal)
+
+
+@router.post("/knowledge/retrieve")
+async def retrieve(body: RetrieveBody, services: ServicesDep, principal: AccountPrincipalDep):
+    return await knowledge_routes.retrieve(body, services, principal)
+
+
+@router.get("/knowledge/traces/{request_id}")
+async def retrieval_trace(request_id: str, services: ServicesDep, principal: AccountPrincipalDep):
+    return await knowledge_routes.retrieval_trace(request_id, services, principal)
+
+
+@router.get("/knowledge/{knowledge_id}")
+async def knowledge_detail(knowledge_id: str, services: ServicesDep, principal: AccountPrincipalDep):
+    return await knowledge_routes.knowledge_detail(knowledge_id, services, principal)
+
+
+@router.delete("/knowledge/{knowledge_id}")
+async def delete_knowledge(knowledge_id: str, services: ServicesDep, principal: AccountPrincipalDep):
+    return await knowledge_routes.delete_knowledge(knowledge_id, services, principal)
+
+
+# documents: upload and list share /files, as on the wire ----------------------------------
+@router.post("/files")
+async def upload_file(request: Request, services: ServicesDep, principal: AccountPrincipalDep):
+    return await files_routes.upload_file(request, services, principal)
+
+
+@router.get("/files")
+async def list_documents(services: ServicesDep, principal: AccountPrincipalDep, knowledge_id: str,
+                         page: int = Query(default=1, ge=1), limit: int = Query(default=50, ge=1, le=100)):
+    return await files_routes.list_files(services, principal, knowledge_id=knowledge_id, page=page,
+                                         limit=limit)
+
+
+@router.delete("/document/{document_id}")
+async def delete_document(document_id: str, services: ServicesDep, principal: AccountPrincipalDep):
+    return await knowledge_routes.delete_document(document_id, services, principal)

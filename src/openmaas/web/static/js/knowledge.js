@@ -1,0 +1,171 @@
+// Knowledge bases: create, upload documents (XHR for upload progress), per-document indexing
+// status and errors (polled while any is pending), and a retrieval test that shows the trace.
+import { $, api, el, errorFrom, fillTable, fmtInt, fmtTime, headersFor, onSubmit, showError, t, toast } from "./api.js";
+
+const STAT = { 0: ["knowledge.pending", "badge warn"], 1: ["knowledge.indexed", "badge ok"], 2: ["knowledge.failed", "badge bad"] };
+let current = null;
+let pollTimer = 0;
+
+// Lists the bases and shows one: `selectId`, else the one shown, else the first.
+async function loadBases(selectId) {
+  const { list } = await api("GET", "/console/api/knowledge?size=100");
+  const wanted = selectId ?? current?.id;
+  current = list.find((b) => b.id === wanted) || list[0] || null;
+  const items = list.map((base) => {
+    const button = el("button", { type: "button", "aria-current": String(base.id === current?.id) },
+      el("span", { text: base.name }), el("span", { class: "muted", text: t("knowledge.doc_count", { count: base.document_size }) }));
+    button.addEventListener("click", () => loadBases(base.id).catch(showError));
+    return el("li", {}, button);
+  });
+  $("#kb-list").replaceChildren(...(items.length ? items : [el("li", { class: "muted", text: t("knowledge.no_bases") })]));
+  $("#kb-detail").hidden = !current;
+  $("#kb-empty").hidden = Boolean(current);
+  if (!current) return;
+  if ($("#kb-name").dataset.id !== current.id) {
+    $("#passages").replaceChildren();
+    $("#trace-box").hidden = true;
+    $("#uploads").replaceChildren();
+  }
+  $("#kb-name").textContent = current.name;
+  $("#kb-name").dataset.id = current.id;
+  $("#kb-meta").textContent = [current.description, current.embedding_model, t("knowledge.words_count", { count: fmtInt(current.word_num) })]
+    .filter(Boolean).join(" · ");
+  await loadDocuments();
+}
+
+function statusBadge(doc) {
+  const [key, cls] = STAT[doc.embedding_stat] || STAT[0];
+  const label = doc.embedding_stat === 0 && doc.status ? `${t(key)} · ${doc.status}` : t(key);
+  return el("span", { class: cls, "data-testid": "doc-status", text: label });
+}
+
+function documentRow(doc) {
+  const remove = el("button", { class: "btn small danger", type: "button", text: t("common.delete") });
+  remove.addEventListener("click", async () => {
+    if (!confirm(t("knowledge.delete_doc_confirm", { name: doc.name }))) return;
+    try {
+      await api("DELETE", `/console/api/document/${encodeURIComponent(doc.id)}`);
+      await loadDocuments();
+    } catch (error) {
+      showError(error);
+    }
+  });
+  const failure = doc.failInfo ? `${doc.failInfo.embedding_msg} (${doc.failInfo.embedding_code})` : "";
+  return el("tr", { dataset: { documentId: doc.id } },
+    el("td", {}, doc.name, el("div", { class: "muted", text: fmtTime(doc.created_at) })), el("td", {}, statusBadge(doc)),
+    el("td", { class: "num", text: fmtInt(doc.chunk_count) }), el("td", { class: "num", text: fmtInt(doc.word_num) }),
+    el("td", { class: "error", text: failure }), el("td", {}, remove));
+}
+
+async function loadDocuments(polling = false) {
+  clearTimeout(pollTimer);
+  if (!current) return;
+  const page = await api("GET", `/console/api/files?knowledge_id=${encodeURIComponent(current.id)}&limit=100`);
+  fillTable($("#doc-table"), page.list.map(documentRow), t("knowledge.no_documents"));
+  const pending = page.list.some((d) => d.embedding_stat === 0);
+  if (pending) pollTimer = setTimeout(() => loadDocuments(true).catch(showError), 1000);
+  else if (polling) await loadBases(); // indexing finished: refresh the word and document counts
+}
+
+// fetch() cannot report upload progress; XMLHttpRequest can.
+function uploadOne(file) {
+  const bar = el("progress", { max: 100, value: 0 });
+  const label = el("span", { text: file.name });
+  const row = el("div", { class: "upload", "data-testid": "upload-progress" }, label, bar);
+  $("#uploads").append(row);
+  const form = new FormData();
+  form.append("purpose", "retrieval");
+  form.append("knowledge_id", current.id);
+  form.append("file", file);
+  return new Promise((resolve) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/console/api/files");
+    for (const [name, value] of Object.entries(headersFor("POST"))) xhr.setRequestHeader(name, value);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
+    });
+    xhr.addEventListener("load", async () => {
+      bar.value = 100;
+      if (xhr.status >= 200 && xhr.status < 300) {
+        const body = JSON.parse(xhr.responseText);
+        const failed = body.failedInfos || [];
+        label.textContent = failed.length ? `${file.name}: ${failed[0].failReason}` : t("knowledge.uploaded", { name: file.name });
+        if (failed.length) label.className = "error";
+      } else {
+        const error = await errorFrom(new Response(xhr.responseText, { status: xhr.status }));
+        label.textContent = `${file.name}: ${error.message} (${error.code})`;
+        label.className = "error";
+      }
+      resolve();
+    });
+    xhr.addEventListener("error", () => {
+      label.textContent = `${file.name}: ${t("common.failed")}`;
+      label.className = "error";
+      resolve();
+    });
+    xhr.send(form);
+  });
+}
+
+function traceChips(trace) {
+  const chips = [];
+  const add = (text) => chips.push(el("span", { class: "badge", text }));
+  add(`${t("knowledge.method")}: ${trace.method}`);
+  if (trace.terms?.length) add(`${t("knowledge.terms")}: ${trace.terms.join(" ")}`);
+  add(t("knowledge.candidates", { dense: (trace.dense || []).length, keyword: (trace.keyword || []).length, fused: (trace.fused || []).length }));
+  for (const [name, ms] of Object.entries(trace.timings_ms || {})) add(`${name} ${Math.round(Number(ms) * 10) / 10} ms`);
+  if (trace.rerank) add(`rerank: ${trace.rerank.applied ? trace.rerank.model || "on" : "off"}`);
+  return chips;
+}
+
+async function retrieve(data) {
+  const body = { knowledge_ids: [current.id], query: data.get("query").trim(), recall_method: data.get("recall_method") };
+  if (data.get("top_k")) body.top_k = Number(data.get("top_k"));
+  const result = await api("POST", "/console/api/knowledge/retrieve", body);
+  $("#passages").replaceChildren(...(result.data.length
+    ? result.data.map((p) => el("li", {},
+      el("strong", { text: p.metadata.doc_name }), el("span", { class: "muted", text: ` · ${t("knowledge.score")} ${p.score}` }),
+      el("div", { class: "text", text: p.text })))
+    : [el("li", { class: "muted", text: t("knowledge.no_passages") })]));
+  const trace = await api("GET", `/console/api/knowledge/traces/${encodeURIComponent(result.request_id)}`);
+  $("#trace-summary").replaceChildren(...traceChips(trace));
+  $("#trace").textContent = JSON.stringify(trace, null, 2);
+  $("#trace-box").hidden = false;
+}
+
+async function loadEmbeddingModels() {
+  const { embedding } = await api("GET", "/console/api/catalog");
+  $("#embedding-model").replaceChildren(...embedding.filter((m) => m.embedding_id !== null)
+    .map((m) => el("option", { value: m.embedding_id, text: [m.name, ...m.aliases].join(" / ") })));
+}
+
+onSubmit($("#kb-create"), async (data, form) => {
+  const body = { name: data.get("name").trim(), description: data.get("description").trim() };
+  if (data.get("embedding_id")) body.embedding_id = Number(data.get("embedding_id"));
+  const created = await api("POST", "/console/api/knowledge", body);
+  form.reset();
+  toast(t("knowledge.created"));
+  await loadBases(created.id);
+});
+onSubmit($("#upload-form"), async (_, form) => {
+  const files = [...$("#upload-input").files];
+  if (!files.length || !current) return;
+  $("#uploads").replaceChildren();
+  await Promise.all(files.map(uploadOne));
+  form.reset();
+  await loadBases();
+});
+onSubmit($("#retrieve-form"), retrieve);
+$("#kb-delete").addEventListener("click", async () => {
+  if (!current || !confirm(t("knowledge.delete_confirm", { name: current.name }))) return;
+  try {
+    await api("DELETE", `/console/api/knowledge/${encodeURIComponent(current.id)}`);
+    current = null;
+    await loadBases();
+  } catch (error) {
+    showError(error);
+  }
+});
+
+loadEmbeddingModels().catch(showError);
+loadBases().catch(showError);

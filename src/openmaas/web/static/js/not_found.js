@@ -1,0 +1,2 @@
+// The 404 page only needs the shared header behaviour (sign out).
+import "./api.js";

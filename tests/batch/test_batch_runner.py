@@ -1,0 +1,79 @@
+"""The job handler driven by hand (no worker): expiry, a deleted input, takeover, gave-up jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from openmaas.api.batch_lines import batch_job_handlers
+from openmaas.batch.progress import TakenOver
+from openmaas.batch.types import KIND
+from openmaas.store.tables import Batch, Job, utcnow
+from tests.batch.conftest import BatchHarness, batch_harness, chat_line
+
+
+@pytest.fixture
+def idle_bh(make_settings) -> Iterator[BatchHarness]:
+    """No worker in the process: the test runs the handler itself."""
+    yield from batch_harness(make_settings(run_jobs_in_process=False))
+
+
+def run_handler(bh: BatchHarness, batch_id: str) -> dict:
+    with bh.services.db.session() as session:
+        job = session.get(Job, batch_id)
+    handler = batch_job_handlers(bh.services)[KIND]
+    return bh.client.portal.call(handler, job)
+
+
+def set_batch(bh: BatchHarness, batch_id: str, **values) -> None:
+    with bh.services.db.session() as session:
+        session.execute(sa.update(Batch).where(Batch.id == batch_id).values(**values))
+
+
+def test_a_batch_past_its_window_expires_keeping_what_finished(idle_bh: BatchHarness):
+    batch = idle_bh.submit([chat_line("a"), chat_line("b")])
+    set_batch(idle_bh, batch["id"], status="in_progress", next_index=0,
+              expires_at=utcnow() - timedelta(seconds=1))
+    assert run_handler(idle_bh, batch["id"]) == {"status": "expired"}
+    done = idle_bh.call("GET", f"/batches/{batch['id']}").json()
+    assert done["status"] == "expired" and done["expired_at"]
+    assert done["request_counts"]["completed"] == 0 and done["output_file_id"] is None
+
+
+def test_an_input_deleted_mid_run_fails_the_batch(idle_bh: BatchHarness):
+    batch = idle_bh.submit([chat_line("a")])
+    assert idle_bh.call("DELETE", f"/files/{batch['input_file_id']}").status_code == 200
+    assert run_handler(idle_bh, batch["id"]) == {"status": "failed"}
+    done = idle_bh.call("GET", f"/batches/{batch['id']}").json()
+    assert done["status"] == "failed" and done["failed_at"]
+    assert "input file" in done["errors"]["data"][0]["message"]
+
+
+def test_a_cancel_before_the_job_ran_ends_cancelled(idle_bh: BatchHarness):
+    batch = idle_bh.submit([chat_line("a")])
+    assert idle_bh.call("POST", f"/batches/{batch['id']}/cancel").json()["status"] == "cancelling"
+    assert run_handler(idle_bh, batch["id"]) == {"status": "cancelled"}
+    assert idle_bh.fake_engine().generations == 0
+    assert run_handler(idle_bh, batch["id"]) == {"status": "done"}  # terminal: nothing to do
+
+
+def test_a_line_recorded_twice_means_another_worker_took_over(idle_bh: BatchHarness):
+    batch_id = idle_bh.submit([chat_line("a")])["id"]
+    progress = idle_bh.services.batches.progress
+    assert progress.record(batch_id, 0, True, "{}", 1, 1) == "validating"
+    with pytest.raises(TakenOver):
+        progress.record(batch_id, 0, True, "{}", 1, 1)
+    assert idle_bh.call("GET", f"/batches/{batch_id}").json()["request_counts"]["completed"] == 1
+
+
+def test_a_job_the_queue_gave_up_on_shows_as_failed(idle_bh: BatchHarness):
+    batch_id = idle_bh.submit([chat_line("a")])["id"]
+    with idle_bh.services.db.session() as session:
+        session.execute(sa.update(Job).where(Job.id == batch_id).values(
+            state="failed", error_code="1230", error_message="interrupted 3 times; giving up"))
+    listed = idle_bh.call("GET", "/batches").json()["data"][0]
+    assert listed["status"] == "failed"
+    assert listed["errors"]["data"][0]["code"] == "1230"
