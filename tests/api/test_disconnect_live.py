@@ -38,17 +38,16 @@ def cancelled_row(live_server, request_id: str):
 @pytest.mark.parametrize("path", ["/api/paas/v4/chat/completions", "/v1/chat/completions"])
 def test_closing_a_stream_cancels_generation(live_server, slow_engine, path):
     before = slow_engine.cancelled
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.tenant.headers,
-                      timeout=10) as client:
-        with client.stream("POST", path, json=body("gone-stream", stream=True)) as response:
-            assert response.status_code == 200
-            seen = []
-            for line in response.iter_lines():
-                if line.startswith("data: "):
-                    seen.append(line)
-                if len(seen) == 2:
-                    break
-        # leaving the block closes the connection mid-stream
+    client = httpx.Client(base_url=live_server.base_url, headers=live_server.tenant.headers, timeout=10)
+    with client, client.stream("POST", path, json=body("gone-stream", stream=True)) as response:
+        assert response.status_code == 200
+        seen = []
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                seen.append(line)
+            if len(seen) == 2:
+                break
+    # leaving the block closed the connection mid-stream
     wait_for(lambda: slow_engine.cancelled > before, timeout=5)
     row = cancelled_row(live_server, "gone-stream")
     assert row.status == "cancelled"

@@ -21,7 +21,8 @@ def test_create(engine, oai):
     assert choice.message.content == "Hello from the fake engine."
     assert choice.message.role == "assistant" and choice.finish_reason == "stop"
     assert completion.usage.completion_tokens == len(fake_tokenize("Hello from the fake engine."))
-    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    usage = completion.usage
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
 def test_stream_with_include_usage(engine, oai):

@@ -116,9 +116,9 @@ class BatchRunner:
             await run_in_threadpool(self._progress.mark_finalizing, batch.id)
         output_id = await run_in_threadpool(self._write_file, principal, batch.id, True)
         error_id = await run_in_threadpool(self._write_file, principal, batch.id, False)
-        await run_in_threadpool(self._progress.finish, batch.id, final, output_id, error_id)
-        if batch.auto_delete_input_file:
+        if batch.auto_delete_input_file:  # before the end state: a finished batch has no input
             await run_in_threadpool(self._delete_input, principal, batch.input_file_id)
+        await run_in_threadpool(self._progress.finish, batch.id, final, output_id, error_id)
         return final
 
     def _open_input(self, principal: Principal, file_id: str):

@@ -43,7 +43,7 @@ from openmaas.finetune.types import (
 from openmaas.store.tables import FineTunedModel, FineTuningJob, Job, utcnow
 
 log = logging.getLogger(__name__)
-CANCEL_POLL_SECONDS = 0.5
+CANCEL_POLL_SECONDS = 0.2  # between steps, at most this often
 SHUTDOWN_GRACE_SECONDS = 120.0
 ADAPTER_GGUF = "adapter.gguf"
 
@@ -92,9 +92,9 @@ def metrics(report: StepReport) -> dict[str, Any]:
             "epoch": report.epoch, "loss": round(report.loss, 6), "train_loss": round(report.loss, 6),
             "val_loss": _round(report.val_loss), "eval_loss": _round(report.val_loss),
             "valid_loss": _round(report.val_loss), "learning_rate": report.learning_rate,
-            "trained_tokens": report.trained_tokens, "elapsed_time": round(report.elapsed, 3),
+            "trained_tokens": report.trained_tokens, "elapsed_time": f"{report.elapsed:.1f}",
             "step_time": round(report.step_seconds, 4),
-            "remaining_time": round(rate * (report.total_steps - report.step), 1)}
+            "remaining_time": f"{rate * (report.total_steps - report.step):.1f}"}  # strings: Zhipu types
 
 
 def _round(value: float | None) -> float | None:

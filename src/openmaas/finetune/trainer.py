@@ -11,10 +11,12 @@ seeded function of the epoch, so a resumed run sees the same batches.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,9 +66,30 @@ def load_base(config: TrainingConfig) -> tuple[Any, Any]:
         source, extra = str(weights.gguf.parent), {"gguf_file": weights.gguf.name}
     else:
         raise ValueError("no base weights: set the model's GGUF or options.finetune_hf_dir")
+    quiet()
     tokenizer = AutoTokenizer.from_pretrained(source, **extra)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **extra)
     return model, tokenizer
+
+
+def quiet() -> None:
+    """No progress bars in a server's log; events report progress instead."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def peft_quiet() -> Iterator[None]:
+    """peft calls `is_gradient_checkpointing`, which transformers 5 deprecates."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
+def save_adapter(model: Any, folder: Path) -> None:
+    with peft_quiet():
+        model.save_pretrained(str(folder))
 
 
 def base_config_of(model: Any) -> dict[str, Any]:
@@ -83,7 +106,8 @@ def attach_lora(model: Any, config: TrainingConfig, device: str) -> Any:
 
     lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0,
                       target_modules=list(config.target_modules), task_type="CAUSAL_LM", bias="none")
-    return get_peft_model(model, lora).to(device)
+    with peft_quiet():
+        return get_peft_model(model, lora).to(device)
 
 
 def load_model(config: TrainingConfig) -> LoadedModel:
@@ -217,7 +241,7 @@ def save_checkpoint(stepper: LoraStepper, work_dir: Path, step: int, trained_tok
 
     target, staging = work_dir / CHECKPOINT, work_dir / f"{CHECKPOINT}.tmp"
     staging.mkdir(parents=True, exist_ok=True)
-    stepper.loaded.model.save_pretrained(str(staging))
+    save_adapter(stepper.loaded.model, staging)
     torch.save({"optimizer": stepper.optimizer.state_dict()}, staging / "optimizer.pt")
     (staging / "progress.json").write_text(json.dumps({"step": step, "trained_tokens": trained_tokens}))
     _replace_dir(staging, target)
@@ -251,7 +275,7 @@ def _replace_dir(source: Path, target: Path) -> None:
 def save_result(loaded: LoadedModel, work_dir: Path) -> tuple[Path, Path]:
     """The final peft adapter and the base model's config (for the GGUF converter)."""
     adapter, base = work_dir / ADAPTER, work_dir / BASE_CONFIG
-    loaded.model.save_pretrained(str(adapter))
+    save_adapter(loaded.model, adapter)
     base.mkdir(parents=True, exist_ok=True)
     (base / "config.json").write_text(json.dumps(loaded.base_config, indent=1))
     return adapter, base

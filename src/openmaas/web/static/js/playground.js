@@ -95,7 +95,8 @@ function snippet(kind, body) {
 function refreshInspectors() {
   const prompt = $("#prompt").value;
   const body = buildRequest(prompt || (history.length ? undefined : t("playground.sample_prompt")));
-  if (!controller) $("#raw-request").textContent = `POST ${WIRE_PATH}\n\n${JSON.stringify(body, null, 2)}`;
+  // Before the first send the raw request previews the next one; afterwards it is the last one sent.
+  if (!$("#raw-request").dataset.sent) $("#raw-request").textContent = `POST ${WIRE_PATH}\n\n${JSON.stringify(body, null, 2)}`;
   $("#code").textContent = snippet($("#code-lang").value, body);
 }
 
@@ -207,6 +208,7 @@ function finish(node, result, seconds) {
 async function send() {
   const request = buildRequest();
   $("#raw-request").textContent = `POST ${WIRE_PATH}\n\n${JSON.stringify(request, null, 2)}`;
+  $("#raw-request").dataset.sent = "true";
   const raw = $("#raw-response");
   raw.textContent = "";
   const node = bubble("assistant");
@@ -264,6 +266,7 @@ $("#clear").addEventListener("click", () => {
   history.length = 0;
   messagesBox.replaceChildren(el("p", { class: "empty muted", text: t("playground.empty") }));
   $("#raw-response").textContent = "";
+  delete $("#raw-request").dataset.sent;
   setState("idle", "");
   refreshInspectors();
 });
