@@ -16,7 +16,9 @@ case's tools with arguments that are a JSON object valid against that tool's sch
 again here, independently of the parser); function = the first call names the expected tool;
 arguments = the first call of the expected tool has every key argument right (exact for enums
 and numbers, case-insensitive substring for free text); latency = mean wall time per case.
-Each mode starts from an empty KV cache (it pays the full prompt prefill, as a fresh request).
+The engine has one slot, and a short unrelated request runs before each mode, so every mode
+pays its full prompt prefill (as a fresh request would); auto's grammar retry reuses its own
+first pass's prefill, as in the API.
 
 Each model runs in its own child process with one engine (llama.cpp gets ~55% slower once a
 second OS thread of a process has called into it; two engines in one process would do that).
@@ -58,6 +60,17 @@ GOAL_FUNCTION_1_5B = 0.90
 
 def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def source_revision() -> str:
+    """The commit, and which files that matter here differ from it (results depend on them)."""
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=HERE.parent, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "src/openmaas/chat", "src/openmaas/engines")
+    files = [line[3:].removeprefix("src/openmaas/") for line in changed.splitlines()]
+    return f"{git('rev-parse', '--short', 'HEAD')}" + (f" + uncommitted {', '.join(files)}" if files else "")
 
 
 def load_cases(path: Path, limit: int | None) -> list[dict[str, Any]]:
@@ -128,13 +141,15 @@ class CountingEngine:
         return self.engine.generate(prompt, params, owner)
 
 
-def cold(engine: Any) -> None:
-    """Forget the cached prompt prefix so every mode pays the full prefill.
+async def flush(engine: Any, prompt: Any, params: Any) -> None:
+    """Run a short unrelated prompt so the next request pays its full prompt prefill.
 
-    Only called between requests, while the inference thread waits on its queue: `reset()`
-    just zeroes llama-cpp-python's token counter (no ggml compute).
+    The engine has one slot here, and a slot keeps the KV cache of its last request: without
+    this, the 2nd and 3rd mode of a case would reuse the 1st one's prefill.
     """
-    engine._llm.reset()
+    async with aclosing(engine.generate(prompt, params, "bench")) as stream:
+        async for _ in stream:
+            pass
 
 
 async def run_raw(engine: Any, prompt: Any, params: Any) -> tuple[str, str]:
@@ -170,7 +185,7 @@ async def run_generation(engine: Any, prompt: Any, params: Any, request: Any) ->
 
 
 async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]], threads: int,
-                    max_tokens: int, n_ctx: int) -> list[dict[str, Any]]:
+                    max_tokens: int, n_ctx: int, out: Path) -> None:
     from openmaas.catalog import weights
     from openmaas.chat.tools import ToolSpec, parse_function_tools, parse_tool_calls
     from openmaas.chat.types import ChatRequest
@@ -178,12 +193,14 @@ async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]
     from openmaas.engines.llamacpp import LlamaCppEngine
 
     path = weights.assembled_path(models_dir, weights.package_for(MODELS[model_key]))
-    engine = LlamaCppEngine(path, context_window=n_ctx, threads=threads)
+    engine = LlamaCppEngine(path, context_window=n_ctx, threads=threads, parallel=1)
     began = time.perf_counter()
     await engine.start()
     print(f"[{model_key}] loaded {path.name} in {time.perf_counter() - began:.1f} s; "
           f"load(1/5/15m)={loadavg()}", file=sys.stderr, flush=True)
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, greedy=True)
+    filler = await engine.prepare([ChatMessage(role="user", content="Hi")])
+    one_token = SamplingParams(max_tokens=1, temperature=0.0, greedy=True)
     rows = []
     try:
         for case in cases:
@@ -193,7 +210,7 @@ async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]
             row: dict[str, Any] = {"model": model_key, "id": case["id"], "lang": case["lang"],
                                    "prompt_tokens": prompt.token_count}
             for mode in MODES:
-                cold(engine)
+                await flush(engine, filler, one_token)
                 start = time.perf_counter()
                 if mode == "raw":
                     text, finish = await run_raw(engine, prompt, params)
@@ -209,20 +226,19 @@ async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]
                 out.update(score(case, out["calls"]))
                 row[mode] = out
             rows.append(row)
+            out.write_text(json.dumps(rows, ensure_ascii=False))  # the parent keeps a partial run
             marks = " ".join(f"{m}:{'V' if row[m]['valid'] else '-'}{'F' if row[m]['function'] else '-'}"
                              f"{'A' if row[m]['arguments'] else '-'}" for m in MODES)
             times = " / ".join(f"{row[m]['seconds']:.1f}" for m in MODES)
             print(f"[{model_key}] {case['id']}  {marks}  ({times} s)", file=sys.stderr, flush=True)
     finally:
         await engine.close()
-    return rows
 
 
 def child(args: argparse.Namespace) -> None:
     cases = load_cases(args.data, args.limit)
-    rows = asyncio.run(run_model(args.child, args.models_dir, cases, args.threads, args.max_tokens,
-                                 args.n_ctx))
-    Path(args.child_out).write_text(json.dumps(rows, ensure_ascii=False))
+    asyncio.run(run_model(args.child, args.models_dir, cases, args.threads, args.max_tokens, args.n_ctx,
+                          Path(args.child_out)))
 
 
 # --- the parent: tables -----------------------------------------------------------------------
@@ -321,6 +337,9 @@ def main() -> None:
     print(f"tool calling: {len(cases)} cases ({sum(c['lang'] == 'zh' for c in cases)} zh), models {models}, "
           f"greedy, max_tokens={args.max_tokens}, threads={args.threads}; load(1/5/15m)={loadavg()}",
           flush=True)
+    print(f"source: {source_revision()}", flush=True)
+    if args.details:
+        args.details.write_text("")
     results: dict[str, list[dict[str, Any]]] = {}
     began = time.perf_counter()
     for model in models:
@@ -329,14 +348,19 @@ def main() -> None:
                        "--data", str(args.data), "--models-dir", str(args.models_dir),
                        "--threads", str(args.threads), "--max-tokens", str(args.max_tokens),
                        "--n-ctx", str(args.n_ctx)] + (["--limit", str(args.limit)] if args.limit else [])
-            subprocess.run(command, check=True)
-            results[model] = json.loads(Path(out.name).read_text())
-        print(f"[{model}] done; load(1/5/15m)={loadavg()}", flush=True)
-    if args.details:
-        with args.details.open("w", encoding="utf-8") as out:
-            for rows in results.values():
+            code = subprocess.run(command).returncode
+            text = Path(out.name).read_text()
+        rows = json.loads(text) if text else []
+        if rows:
+            results[model] = rows
+        status = "done" if code == 0 else f"FAILED (exit {code})"
+        print(f"[{model}] {status}: {len(rows)}/{len(cases)} cases; load(1/5/15m)={loadavg()}", flush=True)
+        if args.details:
+            with args.details.open("a", encoding="utf-8") as details:
                 for row in rows:
-                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    details.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if not results:
+        sys.exit("no results")
     print_tables(results)
     print_failures(results)
     print(f"\ntotal {time.perf_counter() - began:.0f} s; load now {loadavg()}")

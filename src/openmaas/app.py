@@ -47,6 +47,8 @@ from openmaas.jobs.worker import JobWorker
 from openmaas.knowledge.wiring import build_content_services
 from openmaas.limits.factory import build_limiter
 from openmaas.notify.dispatcher import run_notification_dispatcher
+from openmaas.observability.metrics import Metrics
+from openmaas.observability.middleware import ObservabilityMiddleware
 from openmaas.search.providers import build_search_provider
 from openmaas.services import Services
 from openmaas.store import migrate
@@ -65,13 +67,14 @@ def build_services(settings: Settings) -> Services:
     catalog = Catalog([CatalogEntry(m, build_chat_engine(m, settings)) for m in settings.models])
     billing = BillingService(db, settings.billing)
     limiter = build_limiter(settings)
-    usage = UsageRecorder(db, billing)
-    chat = ChatService(catalog, usage, billing, limiter)
+    metrics = Metrics()
+    usage = UsageRecorder(db, billing, metrics)
+    chat = ChatService(catalog, usage, billing, limiter, metrics)
     jobs = JobQueue(db, settings.job_lease_seconds)
     content = content_services(settings, db, usage, billing, limiter)
     return Services(settings=settings, db=db, sealer=sealer, authenticator=Authenticator(db, sealer),
                     catalog=catalog, billing=billing, limiter=limiter, usage=usage, chat=chat,
-                    bills=Bills(db, settings.billing.bill_utc_offset_hours),
+                    metrics=metrics, bills=Bills(db, settings.billing.bill_utc_offset_hours),
                     jobs=jobs, async_chat=AsyncChatService(chat, jobs),
                     accounts=build_account_services(settings, db, sealer, billing),
                     search=build_search_provider(settings),
@@ -139,6 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        path_limits={f"{p}/files": upload_limit
                                     for p in (ZHIPU_PREFIX, OPENAI_PREFIX, CONSOLE_API_PREFIX)})
+    app.add_middleware(ObservabilityMiddleware, metrics=app.state.services.metrics)  # outermost
     for prefix in (ZHIPU_PREFIX, OPENAI_PREFIX):
         app.include_router(models.router, prefix=prefix)
     app.include_router(chat_routes.zhipu_router, prefix=ZHIPU_PREFIX)
@@ -157,3 +161,14 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(platform_routes.router)
     install_console(app)  # /console pages, their static assets and the cookie-authenticated console API
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory `openmaas serve --workers N` gives uvicorn: settings from OPENMAAS_* / TOML."""
+    from openmaas.config import load_settings
+    from openmaas.observability.logs import configure_json_logging
+
+    settings = load_settings()
+    if settings.log_json:
+        configure_json_logging(settings.log_level)
+    return create_app(settings)

@@ -20,6 +20,7 @@ from openmaas.cli_billing import billing_app
 from openmaas.cli_worker import add_worker_command
 from openmaas.config import Settings, load_settings
 from openmaas.errors import PlatformError
+from openmaas.observability.logs import configure_json_logging
 from openmaas.store import migrate
 from openmaas.store.db import Database
 
@@ -52,20 +53,32 @@ def _fail(exc: PlatformError) -> None:
 
 @app.command()
 def serve(host: Annotated[str | None, typer.Option()] = None,
-          port: Annotated[int | None, typer.Option()] = None) -> None:
-    """Assemble missing weights, migrate, create a first account if none, and serve."""
-    import uvicorn
+          port: Annotated[int | None, typer.Option()] = None,
+          workers: Annotated[int, typer.Option(min=1, help="server processes (share the port)")] = 1) -> None:
+    """Assemble missing weights, migrate, create a first account if none, and serve.
 
-    from openmaas.app import create_app
+    With --workers N, N processes serve the same port; each loads its own engines, so use
+    it with upstream engines or enough memory, and set OPENMAAS_REDIS_URL for exact limits."""
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     settings = load_settings()
     assemble_models(settings)
     db = _database(settings)
+    BillingService(db, settings.billing).seed()
     if settings.bootstrap_account:
         _bootstrap_first_account(db, settings)
     db.dispose()
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level)
+    if settings.log_json:
+        configure_json_logging(settings.log_level)
+    options = {"host": host or settings.host, "port": port or settings.port,
+               "log_level": settings.log_level, "log_config": None if settings.log_json else LOGGING_CONFIG}
+    if workers > 1:  # each process builds its app from the environment
+        uvicorn.run("openmaas.app:app_from_environment", factory=True, workers=workers, **options)
+    else:
+        from openmaas.app import create_app
+
+        uvicorn.run(create_app(settings), **options)
 
 
 def _bootstrap_first_account(db: Database, settings: Settings) -> None:

@@ -190,6 +190,8 @@ class Settings(BaseSettings):
     web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
     bootstrap_account: bool = True  # `serve` creates a first account + key on an empty DB
     log_level: str = "info"
+    log_json: bool = True  # `serve`/`worker` log one JSON object per line
+    metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
 
     @field_validator("data_dir", mode="after")
     @classmethod

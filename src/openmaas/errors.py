@@ -19,11 +19,14 @@ raise them and never build HTTP objects. The tree:
     ├── NotFound                       404, 1222-style resource lookups (ids scoped to account)
     ├── PayloadTooLarge                413, 1210
     ├── RateLimited                    429, 1302 / 1303 / 1305 (+ Retry-After)
-    │   └── SendingTooOften            429, 1303 (verification codes requested too often)
+    │   ├── SendingTooOften            429, 1303 (verification codes requested too often)
+    │   └── UpstreamUnavailable        429, 1305 (no replica of an upstream model can serve now)
     ├── InsufficientBalance            429, 1113 (not retryable)
     ├── ClientGone                     499 (logged only: the client is no longer there)
     └── InternalFailure                500, 500 / 1230
-        └── DeliveryFailed             500 (a code or notification could not be sent)
+        ├── DeliveryFailed             500 (a code or notification could not be sent)
+        └── UpstreamFailure            500, 1234 (an upstream replica failed: 5xx, broken answer)
+            └── UpstreamTimeout        500, 1234 (an upstream replica did not answer in time)
 """
 
 from __future__ import annotations
@@ -223,3 +226,25 @@ class SendingTooOften(RateLimited):
 
 class DeliveryFailed(InternalFailure):
     default_message = "消息发送失败，请稍后重试 (the message could not be delivered; try again later)"
+
+
+class UpstreamUnavailable(RateLimited):
+    """No replica of an upstream-served model can take the request (all down or overloaded)."""
+
+    code = "1305"
+
+    def __init__(self, model: str, detail: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(f"该模型当前访问量过大，请您稍后再试 (no upstream replica of {model} is "
+                         f"available: {detail})", retry_after=retry_after)
+
+
+class UpstreamFailure(InternalFailure):
+    code = "1234"
+    what = "failed"
+
+    def __init__(self, model: str, detail: str) -> None:
+        super().__init__(f"网络错误 (upstream of {model} {self.what}: {detail})")
+
+
+class UpstreamTimeout(UpstreamFailure):
+    what = "timed out"

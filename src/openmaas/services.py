@@ -22,6 +22,7 @@ from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
 from openmaas.knowledge.wiring import KnowledgeServices
 from openmaas.limits.base import Limiter
+from openmaas.observability.metrics import Metrics
 from openmaas.search.providers import SearchProvider
 from openmaas.store.db import Database
 
@@ -37,6 +38,7 @@ class Services:
     bills: Bills
     limiter: Limiter
     usage: UsageRecorder
+    metrics: Metrics
     chat: ChatService
     jobs: JobQueue
     async_chat: AsyncChatService

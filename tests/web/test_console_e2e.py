@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from openmaas.web.pages import PAGES
 from tests.accounts.conftest import PASSWORD
 from tests.sdk._support import wait_for
 from tests.web.conftest import ADMIN_EMAIL, LAPTOP, PHONE, Console, artifacts_dir
@@ -21,7 +22,6 @@ ID_NUMBER = "11010519491231002X"
 MEMO = ("Internal memo. The secret launch code for Project Marigold is ZEBRA-7731. "
         "Project Marigold is led by Dr. Ines Okafor from the Lisbon office. "
         "The cafeteria serves lentil soup on Tuesdays.")
-PAGES = ("overview", "playground", "models", "keys", "knowledge", "finance", "verification", "admin")
 
 
 def stream_answer(page: Page, prompt: str) -> str:

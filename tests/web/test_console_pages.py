@@ -12,6 +12,7 @@ import pytest
 
 from openmaas.accounts.verification import STATUSES
 from openmaas.billing.bills import RECHARGE_KINDS
+from openmaas.finetune.types import ACTIVE, TERMINAL
 from openmaas.web import i18n
 from openmaas.web.pages import PAGES
 from tests.accounts.conftest import Platform, account_settings, open_platform
@@ -131,6 +132,7 @@ def test_every_translation_key_exists_and_reaches_its_page():
                | {f"overview.verify_{s}" for s in ("unverified", "pending", "rejected")}
                | {f"finance.kind_{k}" for k in RECHARGE_KINDS}
                | {f"playground.role_{r}" for r in ("user", "assistant", "tool")}
+               | {f"finetune.status_{s}" for s in (*ACTIVE, *TERMINAL)}
                | {f"page.{slug}" for slug in (*PAGES, "login", "not_found")})
     templates = set().union(*(used_keys(p) for p in (WEB / "templates").glob("*.html")))
     missing = (templates | dynamic) - set(i18n.ENTRIES)

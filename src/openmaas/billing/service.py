@@ -81,6 +81,13 @@ class BillingService:
 
     # setup -------------------------------------------------------------------------------
     def seed(self) -> None:
+        """Configured prices and pack offers, once; safe when several processes start together."""
+        try:
+            self._seed()
+        except IntegrityError:
+            self._seed()  # another process seeded the same rows first; what is left is a no-op
+
+    def _seed(self) -> None:
         with self._db.session() as session:
             seed_prices(session, self.config.prices)
             known = set(session.scalars(sa.select(PackOffer.id)))

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.billing.service import BillingService
+from openmaas.observability.metrics import Metrics
 from openmaas.store.db import Database
 from openmaas.store.tables import UsageRecord, UsageRollup, utcnow
 
@@ -44,9 +45,10 @@ class UsageEvent:
 
 
 class UsageRecorder:
-    def __init__(self, db: Database, billing: BillingService) -> None:
+    def __init__(self, db: Database, billing: BillingService, metrics: Metrics | None = None) -> None:
         self._db = db
         self._billing = billing
+        self._metrics = metrics
         self._queue: asyncio.Queue[UsageEvent] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self._pending = 0
@@ -88,6 +90,8 @@ class UsageRecorder:
                     self._write([event])
                 except Exception:  # its hold stays; the stale-hold sweeper releases it
                     log.exception("could not settle request %s", event.request_id)
+                    if self._metrics is not None:
+                        self._metrics.billing_errors.inc()
 
     def _write(self, batch: list[UsageEvent]) -> None:
         with self._db.session() as session:

@@ -28,6 +28,7 @@ from openmaas.chat.types import ChatRequest, ChatResult, SamplingOptions, ToolCa
 from openmaas.engines.base import Finished, GenerationEvent, PreparedPrompt, SamplingParams, TextDelta
 from openmaas.errors import InvalidField, PlatformError, PromptTooLong
 from openmaas.limits.base import Admission, Limiter, Ticket
+from openmaas.observability.metrics import Metrics
 
 DEFAULT_TEMPERATURE = 0.75
 DEFAULT_TOP_P = 0.9
@@ -53,6 +54,7 @@ class RunContext:
     endpoint: str
     recorder: UsageRecorder
     limiter: Limiter
+    metrics: Metrics | None = None
     hold: Hold | None = None
     ticket: Ticket | None = None
 
@@ -78,9 +80,13 @@ class ChatRun:
         completion, status, code = 0, "cancelled", None
         generation = Generation(self.entry.engine, self.prompt, self.params,
                                 self.context.principal.account_id, self.request)
+        first_token_at: float | None = None
         try:
             async with aclosing(generation.events()) as events:
                 async for event in events:
+                    if first_token_at is None and not isinstance(event, Finished):
+                        first_token_at = time.perf_counter()
+                        self._observe_ttft(first_token_at - began)
                     if isinstance(event, Finished):
                         completion, status = event.completion_tokens, "success"
                     elif isinstance(event, TextDelta):
@@ -94,6 +100,23 @@ class ChatRun:
             raise
         finally:
             self._report(status, code, completion, time.perf_counter() - began)
+            self._observe_outcome(status, completion, first_token_at)
+
+    def _observe_ttft(self, seconds: float) -> None:
+        if self.context.metrics is not None:
+            self.context.metrics.ttft.labels(self.model).observe(seconds)
+
+    def _observe_outcome(self, status: str, completion: int, first_token_at: float | None) -> None:
+        metrics = self.context.metrics
+        if metrics is None:
+            return
+        metrics.generations.labels(self.model, status).inc()
+        metrics.tokens_in.labels(self.model).inc(self.prompt.token_count)
+        metrics.tokens_out.labels(self.model).inc(completion)
+        if first_token_at is not None and completion > 1:
+            decode_seconds = time.perf_counter() - first_token_at
+            if decode_seconds > 0:
+                metrics.decode_rate.labels(self.model).set((completion - 1) / decode_seconds)
 
     def abandon(self) -> None:
         """The client left before the stream began: release everything, charge nothing."""
@@ -141,11 +164,12 @@ class _Checked:
 
 class ChatService:
     def __init__(self, catalog: Catalog, recorder: UsageRecorder, billing: BillingService,
-                 limiter: Limiter) -> None:
+                 limiter: Limiter, metrics: Metrics | None = None) -> None:
         self._catalog = catalog
         self._recorder = recorder
         self._billing = billing
         self._limiter = limiter
+        self._metrics = metrics
 
     async def validate(self, request: ChatRequest, account_id: str | None = None) -> None:
         """Every check that needs no funds or slots (used before queueing async work)."""
@@ -155,7 +179,7 @@ class ChatService:
                        endpoint: str = "chat", price_percent: int = 100) -> ChatRun:
         checked = await self._check(request, principal.account_id)
         request_id = request.request_id or new_request_id()
-        context = RunContext(principal, endpoint, self._recorder, self._limiter)
+        context = RunContext(principal, endpoint, self._recorder, self._limiter, self._metrics)
         bound = checked.prompt.token_count + checked.max_tokens
         context.ticket = await self._limiter.admit(Admission(principal, checked.entry.name, bound))
         try:

@@ -107,6 +107,10 @@ class LlamaCppEngine:
 
         return text(tok.token_bos()), text(tok.token_eos())
 
+    def pending_requests(self) -> int:
+        """Requests waiting for a batch slot (the queue-depth gauge)."""
+        return len(self._queue)
+
     # requests ----------------------------------------------------------------------------
     async def prepare(self, messages: list[ChatMessage],
                       tools: list[dict[str, Any]] | None = None) -> PreparedPrompt:

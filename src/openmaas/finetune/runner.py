@@ -153,7 +153,7 @@ class FineTuneRunner:
             target_modules=tuple(limits.target_modules),
             max_seq_tokens=min(entry.config.context_window, limits.max_seq_tokens),
             checkpoint_every=limits.checkpoint_every, device=limits.device,
-            torch_threads=limits.torch_threads, seed=limits.seed)
+            torch_threads=limits.torch_threads, seed=limits.seed, base_cache_dir=limits.base_cache_dir)
         return Prepared(config, train, validation, serve_gguf=entry.config.engine == "llamacpp")
 
     async def _train(self, job: FineTuningJob, prepared: Prepared) -> TrainingOutcome:

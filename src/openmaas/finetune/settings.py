@@ -31,3 +31,6 @@ class FineTuneSettings(BaseModel):
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda
     torch_threads: int | None = None  # None: torch's default (all cores)
     seed: int = 1234
+    # fp32 safetensors copies of dequantised GGUF base weights (loading a GGUF into transformers
+    # takes minutes on 2 cores; the copy loads in seconds). None: no cache.
+    base_cache_dir: Path | None = Field(default_factory=lambda: Path("~/.cache/openmaas/finetune-base"))

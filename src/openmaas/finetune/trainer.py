@@ -55,21 +55,58 @@ def pick_device(preference: str) -> str:
 
 
 def load_base(config: TrainingConfig) -> tuple[Any, Any]:
-    """(model, tokenizer) in fp32 from the HF directory or the GGUF."""
+    """(model, tokenizer) in fp32 from the HF directory, else the GGUF (through a cache)."""
+    quiet()
+    weights = config.weights
+    if weights.hf_dir is not None:
+        return from_pretrained(str(weights.hf_dir))
+    if weights.gguf is None:
+        raise ValueError("no base weights: set the model's GGUF or options.finetune_hf_dir")
+    cache = dequantised_cache(weights.gguf, config.base_cache_dir)
+    if cache is not None and (cache / "config.json").is_file():
+        return from_pretrained(str(cache))
+    model, tokenizer = from_pretrained(str(weights.gguf.parent), gguf_file=weights.gguf.name)
+    if cache is not None:
+        save_dequantised(model, tokenizer, cache)
+    return model, tokenizer
+
+
+def from_pretrained(source: str, **extra: Any) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    weights = config.weights
-    if weights.hf_dir is not None:
-        source, extra = str(weights.hf_dir), {}
-    elif weights.gguf is not None:
-        source, extra = str(weights.gguf.parent), {"gguf_file": weights.gguf.name}
-    else:
-        raise ValueError("no base weights: set the model's GGUF or options.finetune_hf_dir")
-    quiet()
     tokenizer = AutoTokenizer.from_pretrained(source, **extra)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, **extra)
     return model, tokenizer
+
+
+def dequantised_cache(gguf: Path, root: Path | None) -> Path | None:
+    """Where the fp32 copy of a GGUF lives: dequantising it takes minutes on 2 cores."""
+    if root is None:
+        return None
+    stat = gguf.stat()
+    return root.expanduser() / f"{gguf.stem}-{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def save_dequantised(model: Any, tokenizer: Any, folder: Path) -> None:
+    """A plain fp32 safetensors copy (no GGUF quantization config); best effort."""
+    import logging
+    import shutil
+
+    staging = folder.with_name(folder.name + ".tmp")
+    try:
+        model.config.architectures = [type(model).__name__]
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.hf_quantizer = None
+        model.save_pretrained(str(staging))
+        tokenizer.save_pretrained(str(staging))
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    except Exception:
+        logging.getLogger(__name__).warning("could not cache the dequantised %s", folder.name,
+                                            exc_info=True)
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def quiet() -> None:

@@ -48,6 +48,7 @@ class TrainingConfig:
     device: str = "auto"
     torch_threads: int | None = None
     seed: int = 1234
+    base_cache_dir: Path | None = None  # fp32 copies of GGUF base weights
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,10 @@ class JobQueue:
         now = utcnow()
         with self._db.session() as session:
             self._fail_exhausted(session, now)
+            # PostgreSQL: rows another worker is claiming are skipped, not waited on.
             candidates = session.scalars(
                 sa.select(Job.id).where(Job.kind.in_(kinds), _claimable(now))
-                .order_by(Job.created_at).limit(8)).all()
+                .order_by(Job.created_at).limit(8).with_for_update(skip_locked=True)).all()
             for job_id in candidates:
                 won = session.execute(
                     sa.update(Job).where(Job.id == job_id, _claimable(now))

@@ -1,6 +1,6 @@
 """The wire endpoints the console needs, reachable with the console session (cookie + CSRF).
 
-The chat, models, knowledge and files endpoints take API keys (Bearer). These routes put the
+The chat, models, knowledge, files and fine-tuning endpoints take API keys (Bearer). These routes put the
 signed-in account's principal (`AccountPrincipalDep`: session cookie, CSRF-checked on unsafe
 methods) in front of the *same* handler functions, so every rule — billing, limits,
 validation, tenancy, error codes — is the one the API applies. Paths mirror the Zhipu
@@ -12,11 +12,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 
 from openmaas.api import files as files_routes
+from openmaas.api import fine_tuning as fine_tuning_routes
 from openmaas.api import knowledge as knowledge_routes
 from openmaas.api import models as models_routes
 from openmaas.api.chat import routes as chat_routes
 from openmaas.api.chat.schemas import ZhipuChatBody
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
+from openmaas.api.fine_tuning import FineTuneCreateBody
 from openmaas.api.knowledge import KnowledgeBody, RetrieveBody
 from openmaas.api.responses import JSONBody
 
@@ -88,12 +90,42 @@ async def upload_file(request: Request, services: ServicesDep, principal: Accoun
 
 
 @router.get("/files")
-async def list_documents(services: ServicesDep, principal: AccountPrincipalDep, knowledge_id: str,
-                         page: int = Query(default=1, ge=1), limit: int = Query(default=50, ge=1, le=100)):
-    return await files_routes.list_files(services, principal, knowledge_id=knowledge_id, page=page,
-                                         limit=limit)
+async def list_files(services: ServicesDep, principal: AccountPrincipalDep, knowledge_id: str | None = None,
+                     purpose: str | None = None, after: str | None = None,
+                     page: int = Query(default=1, ge=1), limit: int = Query(default=50, ge=1, le=100)):
+    """A knowledge base's documents (with `knowledge_id`), else the account's files."""
+    return await files_routes.list_files(services, principal, purpose=purpose, limit=limit, after=after,
+                                         knowledge_id=knowledge_id, page=page)
 
 
 @router.delete("/document/{document_id}")
 async def delete_document(document_id: str, services: ServicesDep, principal: AccountPrincipalDep):
     return await knowledge_routes.delete_document(document_id, services, principal)
+
+
+# fine-tuning ----------------------------------------------------------------------------
+@router.post("/fine_tuning/jobs")
+async def create_fine_tune(body: FineTuneCreateBody, services: ServicesDep, principal: AccountPrincipalDep):
+    return await fine_tuning_routes.create_job(body, services, principal)
+
+
+@router.get("/fine_tuning/jobs")
+async def list_fine_tunes(services: ServicesDep, principal: AccountPrincipalDep, after: str | None = None,
+                          limit: int = 20):
+    return await fine_tuning_routes.list_jobs(services, principal, after, limit)
+
+
+@router.get("/fine_tuning/jobs/{job_id}")
+async def fine_tune_detail(job_id: str, services: ServicesDep, principal: AccountPrincipalDep):
+    return await fine_tuning_routes.retrieve_job(job_id, services, principal)
+
+
+@router.get("/fine_tuning/jobs/{job_id}/events")
+async def fine_tune_events(job_id: str, services: ServicesDep, principal: AccountPrincipalDep,
+                           after: str | None = None, limit: int = 20):
+    return await fine_tuning_routes.list_events(job_id, services, principal, after, limit)
+
+
+@router.post("/fine_tuning/jobs/{job_id}/cancel")
+async def cancel_fine_tune(job_id: str, services: ServicesDep, principal: AccountPrincipalDep):
+    return await fine_tuning_routes.cancel_job(job_id, services, principal)

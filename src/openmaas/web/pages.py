@@ -41,7 +41,8 @@ class Page:
 
 PAGES = {p.slug: p for p in (
     Page("overview", charts=True), Page("playground"), Page("models"), Page("keys"),
-    Page("knowledge"), Page("finance"), Page("verification"), Page("admin", admin_only=True))}
+    Page("knowledge"), Page("fine-tuning", charts=True), Page("finance"), Page("verification"),
+    Page("admin", admin_only=True))}
 
 
 def nav_for(account: AccountView) -> list[str]:

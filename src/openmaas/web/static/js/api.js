@@ -135,6 +135,26 @@ export function setupTabs(root = document, onChange = () => {}) {
   }
 }
 
+// POSTs a multipart form with upload progress (fetch cannot report it; XMLHttpRequest can).
+// Resolves with the parsed JSON body, rejects with an ApiError like `api()`.
+export function upload(path, form, onProgress = () => {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", path);
+    for (const [name, value] of Object.entries(headersFor("POST"))) xhr.setRequestHeader(name, value);
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) onProgress(Math.round((100 * event.loaded) / event.total));
+    });
+    xhr.addEventListener("load", async () => {
+      onProgress(100);
+      if (xhr.status >= 200 && xhr.status < 300) resolve(JSON.parse(xhr.responseText));
+      else reject(await errorFrom(new Response(xhr.responseText, { status: xhr.status })));
+    });
+    xhr.addEventListener("error", () => reject(new ApiError(0, "network", t("common.failed"))));
+    xhr.send(form);
+  });
+}
+
 export async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);

@@ -1,6 +1,6 @@
-// Knowledge bases: create, upload documents (XHR for upload progress), per-document indexing
+// Knowledge bases: create, upload documents (with upload progress), per-document indexing
 // status and errors (polled while any is pending), and a retrieval test that shows the trace.
-import { $, api, el, errorFrom, fillTable, fmtInt, fmtTime, headersFor, onSubmit, showError, t, toast } from "./api.js";
+import { $, api, el, fillTable, fmtInt, fmtTime, onSubmit, showError, t, toast, upload } from "./api.js";
 
 const STAT = { 0: ["knowledge.pending", "badge warn"], 1: ["knowledge.indexed", "badge ok"], 2: ["knowledge.failed", "badge bad"] };
 let current = null;
@@ -67,44 +67,23 @@ async function loadDocuments(polling = false) {
   else if (polling) await loadBases(); // indexing finished: refresh the word and document counts
 }
 
-// fetch() cannot report upload progress; XMLHttpRequest can.
-function uploadOne(file) {
+async function uploadOne(file) {
   const bar = el("progress", { max: 100, value: 0 });
   const label = el("span", { text: file.name });
-  const row = el("div", { class: "upload", "data-testid": "upload-progress" }, label, bar);
-  $("#uploads").append(row);
+  $("#uploads").append(el("div", { class: "upload", "data-testid": "upload-progress" }, label, bar));
   const form = new FormData();
   form.append("purpose", "retrieval");
   form.append("knowledge_id", current.id);
   form.append("file", file);
-  return new Promise((resolve) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/console/api/files");
-    for (const [name, value] of Object.entries(headersFor("POST"))) xhr.setRequestHeader(name, value);
-    xhr.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) bar.value = Math.round((100 * event.loaded) / event.total);
-    });
-    xhr.addEventListener("load", async () => {
-      bar.value = 100;
-      if (xhr.status >= 200 && xhr.status < 300) {
-        const body = JSON.parse(xhr.responseText);
-        const failed = body.failedInfos || [];
-        label.textContent = failed.length ? `${file.name}: ${failed[0].failReason}` : t("knowledge.uploaded", { name: file.name });
-        if (failed.length) label.className = "error";
-      } else {
-        const error = await errorFrom(new Response(xhr.responseText, { status: xhr.status }));
-        label.textContent = `${file.name}: ${error.message} (${error.code})`;
-        label.className = "error";
-      }
-      resolve();
-    });
-    xhr.addEventListener("error", () => {
-      label.textContent = `${file.name}: ${t("common.failed")}`;
-      label.className = "error";
-      resolve();
-    });
-    xhr.send(form);
-  });
+  try {
+    const body = await upload("/console/api/files", form, (percent) => { bar.value = percent; });
+    const failed = body.failedInfos || [];
+    label.textContent = failed.length ? `${file.name}: ${failed[0].failReason}` : t("knowledge.uploaded", { name: file.name });
+    if (failed.length) label.className = "error";
+  } catch (error) {
+    label.textContent = `${file.name}: ${error.message} (${error.code})`;
+    label.className = "error";
+  }
 }
 
 function traceChips(trace) {

@@ -1,0 +1,1 @@
+"""Metrics (Prometheus), structured JSON logs with request ids."""
