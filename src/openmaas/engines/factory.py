@@ -13,6 +13,13 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
     if model.engine == "fake":
         return FakeChatEngine(context_window=model.context_window,
                               token_delay=float(model.options.get("token_delay", 0.0)))
+    if model.engine == "upstream":
+        from openmaas.engines.upstream import UpstreamChatEngine
+        from openmaas.engines.upstream_http import UpstreamTarget
+
+        target = UpstreamTarget.build(model.name, model.upstreams, model.upstream_model,
+                                      model.api_key_env, model.options)
+        return UpstreamChatEngine(target, context_window=model.context_window)
     # OpenMP reads its wait policy once, when llama.cpp's library is first loaded.
     os.environ.setdefault("OMP_WAIT_POLICY", settings.omp_wait_policy)
     from openmaas.engines.llamacpp import LlamaCppEngine, resolve_model_path

@@ -54,7 +54,7 @@ from openmaas.engines.upstream_http import (
     sse_payloads,
     transport_failure,
 )
-from openmaas.engines.upstream_pool import HealthChecker, Outcome, Replica, ReplicaPool
+from openmaas.engines.upstream_pool import HealthChecker, Replica, ReplicaPool
 
 log = logging.getLogger(__name__)
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
@@ -209,9 +209,9 @@ class UpstreamChatEngine:
         replica = self.pool.acquire(self._no_tokenize)
         if replica is None:
             return None
-        outcome: Outcome = "neutral"
         try:
-            response = await self._client.post(f"{replica.url}/tokenize", json=body)
+            response = await self._client.post(f"{replica.url}/tokenize", json=body,
+                                                timeout=self.target.options.health_timeout)
             if response.status_code in (404, 405):
                 self._no_tokenize.add(replica.url)
                 return None
@@ -220,7 +220,7 @@ class UpstreamChatEngine:
         except (httpx.HTTPError, ValueError, AttributeError):
             return None
         finally:
-            self.pool.release(replica, outcome)
+            self.pool.release(replica, "neutral")
 
     # generate ----------------------------------------------------------------------------
     def request_body(self, prompt: UpstreamPrompt, params: SamplingParams) -> dict[str, Any]:

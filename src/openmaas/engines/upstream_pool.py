@@ -13,6 +13,7 @@ so its bookkeeping sits behind a plain lock; nothing awaits while holding it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -185,10 +186,8 @@ class HealthChecker:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
             self._task = None
 
     async def check_all(self) -> None:
