@@ -61,8 +61,10 @@ class ServerProcess:
 
     def __init__(self, engine: str, *, model_path: Path | None = None, threads: int = 2,
                  n_ctx: int = 4096, omp_wait_policy: str = "PASSIVE", max_output_tokens: int = 4096,
-                 start_timeout: float = 120.0, extra_env: dict[str, str] | None = None) -> None:
+                 start_timeout: float = 120.0, extra_env: dict[str, str] | None = None,
+                 parallel: int = 4) -> None:
         self.engine = engine
+        self.parallel = parallel
         self.model_path = model_path
         self.threads = threads
         self.n_ctx = n_ctx
@@ -90,7 +92,7 @@ class ServerProcess:
                "--port", str(self.port), "--data-dir", str(data / "data"), "--key-file", str(key_file),
                "--threads", str(self.threads), "--n-ctx", str(self.n_ctx),
                "--omp-wait-policy", self.omp_wait_policy,
-               "--max-output-tokens", str(self.max_output_tokens)]
+               "--max-output-tokens", str(self.max_output_tokens), "--parallel", str(self.parallel)]
         if self.model_path is not None:
             cmd += ["--model-path", str(self.model_path)]
         env = os.environ | {"OMP_WAIT_POLICY": self.omp_wait_policy} | self.extra_env
@@ -144,6 +146,7 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--omp-wait-policy", default="PASSIVE")
     parser.add_argument("--max-output-tokens", type=int, default=4096)
+    parser.add_argument("--parallel", type=int, default=4, help="engine batch slots")
     args = parser.parse_args(argv)
     os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy  # before anything loads llama.cpp
 
@@ -160,7 +163,8 @@ def _serve(argv: list[str] | None = None) -> None:
                             max_output_tokens=args.max_output_tokens)
     else:
         model = ModelConfig(name=DEFAULT_CHAT_MODEL, path=args.model_path, aliases=["glm-4"],
-                            context_window=args.n_ctx, max_output_tokens=args.max_output_tokens)
+                            context_window=args.n_ctx, max_output_tokens=args.max_output_tokens,
+                            options={"parallel": args.parallel})
     args.data_dir.mkdir(parents=True, exist_ok=True)
     values = {"environment": "test", "data_dir": args.data_dir,
               "database_url": f"sqlite:///{args.data_dir / 'openmaas.db'}", "models": [model],

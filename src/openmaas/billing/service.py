@@ -19,7 +19,7 @@ from openmaas.billing import ledger
 from openmaas.billing.alerts import check_alerts
 from openmaas.billing.audit import audit
 from openmaas.billing.money import Price
-from openmaas.billing.plan import plan_hold, plan_spend
+from openmaas.billing.plan import Plan, plan_hold, plan_spend
 from openmaas.billing.pricing import current_price, price_history, seed_prices, set_price
 from openmaas.config import BillingConfig
 from openmaas.errors import DuplicateRequest, InsufficientBalance, InvalidField, NotFound
@@ -149,6 +149,33 @@ class BillingService:
             except IntegrityError as exc:
                 raise DuplicateRequest(request_id) from exc
             return Hold(reservation.id, plan.completion_tokens)
+
+    def reserve_images(self, account_id: str, api_key_id: str | None, request_id: str, model: str,
+                       canonical: str, count: int) -> Hold | None:
+        """Hold `count` images at the per-image price, in cash (resource packs hold tokens, not
+        images); None when images of this model are free.
+
+        The reservation prices an image as one completion "token" (`price_out` = per-image
+        price × 1000 per 1k, `max_tokens` = count), so the usual `settle` with
+        completion_tokens = images made charges exactly images × price and releases the rest."""
+        with self._db.session() as session:
+            price = current_price(session, model, canonical)
+            if not price.per_image or not self.config.enabled:
+                return None
+            wallet = ledger.lock_wallet(session, account_id)
+            plan = Plan((), price.per_image * count, count)
+            if plan.cash > wallet.cash_micro:
+                raise InsufficientBalance()
+            reservation = Reservation(id=new_id("res_")[:36], account_id=account_id,
+                                      api_key_id=api_key_id, request_id=request_id, model=model,
+                                      max_tokens=count, price_in=0, price_out=price.per_image * 1000)
+            session.add(reservation)
+            ledger.apply_hold(session, wallet, {}, reservation, plan)
+            try:
+                session.flush()
+            except IntegrityError as exc:
+                raise DuplicateRequest(request_id) from exc
+            return Hold(reservation.id, count)
 
     def settle(self, session: Session, reservation_id: str, prompt_tokens: int,
                completion_tokens: int) -> int:

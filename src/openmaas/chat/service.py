@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from starlette.concurrency import run_in_threadpool
 
@@ -89,6 +89,8 @@ class ChatRun:
                         self._observe_ttft(first_token_at - began)
                     if isinstance(event, Finished):
                         completion, status = event.completion_tokens, "success"
+                        # settle on the engine's final prompt count (an upstream's own usage)
+                        self.prompt = replace(self.prompt, token_count=event.prompt_tokens)
                     elif isinstance(event, TextDelta):
                         completion += event.tokens
                     yield event

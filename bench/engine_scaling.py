@@ -1,0 +1,90 @@
+"""Continuous batching through the full OpenMaaS path: aggregate decode tok/s at 1, 2, 4 and 8
+concurrent streams vs one stream, and time-to-first-token under load.
+
+Starts a server (bench/_server.py, as `openmaas serve`) on the packaged 0.5B with as many
+engine slots as the highest level, in a subprocess, and streams
+chat completions over HTTP (billing and limits on, as in production). Goal: >= 2x the
+one-stream throughput at 4 streams (llama-cpp-python's own server serialises requests and
+drops to 0.74x here).
+
+    .venv/bin/python bench/engine_scaling.py --max-tokens 96
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+
+import httpx
+from _server import ServerProcess, loadavg
+
+TOPICS = ["a dragon", "the sea", "a robot", "a lighthouse", "a desert city", "a lost key",
+          "a mountain village", "a clockmaker"]
+
+
+async def stream(client: httpx.AsyncClient, url: str, topic: str,
+                 max_tokens: int) -> tuple[float, float, int]:
+    prompt = f"Write a long story about {topic}."
+    body = {"model": "glm-4", "stream": True, "max_tokens": max_tokens, "temperature": 0.01,
+            "do_sample": False, "messages": [{"role": "user", "content": prompt}]}
+    began, first, tokens = time.perf_counter(), None, 0
+    async with client.stream("POST", url, json=body) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data: {"):
+                continue
+            chunk = json.loads(line[6:])
+            if first is None and chunk["choices"][0]["delta"].get("content"):
+                first = time.perf_counter()
+            if "usage" in chunk:
+                tokens = chunk["usage"]["completion_tokens"]
+    return (first or time.perf_counter()) - began, time.perf_counter(), tokens
+
+
+async def round_of(client, url: str, streams: int, max_tokens: int) -> tuple[float, list[float]]:
+    began = time.perf_counter()
+    results = await asyncio.gather(*[stream(client, url, TOPICS[i % len(TOPICS)], max_tokens)
+                                     for i in range(streams)])
+    elapsed = max(end for _, end, _ in results) - began
+    return sum(t for _, _, t in results) / elapsed, [ttft for ttft, _, _ in results]
+
+
+async def measure(base_url: str, key: str, levels: list[int], max_tokens: int, repeat: int) -> dict:
+    url = f"{base_url}/api/paas/v4/chat/completions"
+    table = {}
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
+        await round_of(client, url, 1, 8)  # warm-up
+        for streams in levels:
+            rates, ttfts = [], []
+            for _ in range(repeat):
+                rate, firsts = await round_of(client, url, streams, max_tokens)
+                rates.append(rate)
+                ttfts.extend(firsts)
+            table[streams] = (statistics.median(rates), statistics.median(ttfts))
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--levels", default="1,2,4,8")
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    print(f"load average before: {loadavg()}")
+    with ServerProcess("llamacpp", n_ctx=1024, parallel=max(levels), start_timeout=300) as server:
+        table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat))
+    print(f"load average after: {loadavg()}")
+    base = table[levels[0]][0]
+    print(f"{'streams':>8}{'aggregate tok/s':>18}{'vs 1 stream':>14}{'TTFT p50 ms':>14}")
+    for streams, (rate, ttft) in table.items():
+        print(f"{streams:>8}{rate:>18.1f}{rate / base:>13.2f}x{ttft * 1000:>14.0f}")
+    if 4 in table:
+        ratio = table[4][0] / base
+        print(f"4 streams: {ratio:.2f}x one stream (goal >= 2x: {'met' if ratio >= 2 else 'MISSED'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Text-to-image: the image model catalog, generation with per-image billing, PNG storage."""
