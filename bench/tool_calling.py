@@ -66,7 +66,7 @@ def source_revision() -> str:
     """The commit, and which files that matter here differ from it (results depend on them)."""
     def git(*argv: str) -> str:
         done = subprocess.run(["git", *argv], cwd=HERE.parent, capture_output=True, text=True)
-        return done.stdout.strip()
+        return done.stdout.rstrip("\n")
 
     changed = git("status", "--porcelain", "--", "src/openmaas/chat", "src/openmaas/engines")
     files = [line[3:].removeprefix("src/openmaas/") for line in changed.splitlines()]
@@ -184,8 +184,8 @@ async def run_generation(engine: Any, prompt: Any, params: Any, request: Any) ->
             "passes": len(counting.grammars)}
 
 
-async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]], threads: int,
-                    max_tokens: int, n_ctx: int, out: Path) -> None:
+async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]], modes: list[str],
+                    threads: int, max_tokens: int, n_ctx: int, rows_path: Path) -> None:
     from openmaas.catalog import weights
     from openmaas.chat.tools import ToolSpec, parse_function_tools, parse_tool_calls
     from openmaas.chat.types import ChatRequest
@@ -209,7 +209,7 @@ async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]
             prompt = await engine.prepare(messages, tools=[f.template_form() for f in functions])
             row: dict[str, Any] = {"model": model_key, "id": case["id"], "lang": case["lang"],
                                    "prompt_tokens": prompt.token_count}
-            for mode in MODES:
+            for mode in modes:
                 await flush(engine, filler, one_token)
                 start = time.perf_counter()
                 if mode == "raw":
@@ -226,24 +226,33 @@ async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]
                 out.update(score(case, out["calls"]))
                 row[mode] = out
             rows.append(row)
-            out.write_text(json.dumps(rows, ensure_ascii=False))  # the parent keeps a partial run
+            rows_path.write_text(json.dumps(rows, ensure_ascii=False))  # the parent keeps a partial run
             marks = " ".join(f"{m}:{'V' if row[m]['valid'] else '-'}{'F' if row[m]['function'] else '-'}"
-                             f"{'A' if row[m]['arguments'] else '-'}" for m in MODES)
-            times = " / ".join(f"{row[m]['seconds']:.1f}" for m in MODES)
+                             f"{'A' if row[m]['arguments'] else '-'}" for m in modes)
+            times = " / ".join(f"{row[m]['seconds']:.1f}" for m in modes)
             print(f"[{model_key}] {case['id']}  {marks}  ({times} s)", file=sys.stderr, flush=True)
     finally:
         await engine.close()
 
 
 def child(args: argparse.Namespace) -> None:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the engine factory does; read at load
     cases = load_cases(args.data, args.limit)
-    asyncio.run(run_model(args.child, args.models_dir, cases, args.threads, args.max_tokens, args.n_ctx,
-                          Path(args.child_out)))
+    asyncio.run(run_model(args.child, args.models_dir, cases, modes_of(args.modes), args.threads,
+                          args.max_tokens, args.n_ctx, Path(args.child_out)))
 
 
 # --- the parent: tables -----------------------------------------------------------------------
 def pct(n: int, total: int) -> str:
     return f"{100 * n / total:5.1f}% ({n:2d}/{total})" if total else "   n/a"
+
+
+def modes_of(text: str) -> list[str]:
+    return [m for m in MODES if m in text.split(",")]
+
+
+def present(rows: list[dict[str, Any]]) -> list[str]:
+    return [m for m in MODES if m in rows[0]]
 
 
 def summarise(rows: list[dict[str, Any]], mode: str) -> dict[str, Any]:
@@ -266,7 +275,7 @@ def print_tables(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     print("\n" + head)
     print("-" * len(head))
     for model, rows in results.items():
-        for mode in MODES:
+        for mode in present(rows):
             s = summarise(rows, mode)
             notes = ""
             if mode == "raw":
@@ -279,17 +288,20 @@ def print_tables(results: dict[str, list[dict[str, Any]]]) -> list[str]:
             part = [r for r in rows if r["lang"] == lang]
             if part:
                 cells = "  ".join(f"{m} fn {summarise(part, m)['function']}/{len(part)} "
-                                  f"args {summarise(part, m)['arguments']}/{len(part)}" for m in MODES)
+                                  f"args {summarise(part, m)['arguments']}/{len(part)}"
+                                  for m in present(rows))
                 print(f"{'':5}  {lang + ' only':21} {cells}")
     print("\nGOALS")
     goals = []
     for model, rows in results.items():
+        if "required" not in rows[0]:
+            continue
         s = summarise(rows, "required")
         met = s["valid"] >= GOAL_VALID_CONSTRAINED * s["n"]
         goals.append(f"{model}: 100% valid calls with constraint (required): "
                      f"{'MET' if met else 'NOT MET'} ({s['valid']}/{s['n']})")
     if "1.5b" in results:
-        for mode in ("required", "auto", "raw"):
+        for mode in [m for m in ("required", "auto", "raw") if m in results["1.5b"][0]]:
             s = summarise(results["1.5b"], mode)
             met = s["function"] >= GOAL_FUNCTION_1_5B * s["n"]
             goals.append(f"1.5b: >=90% correct function ({mode}): {'MET' if met else 'NOT MET'} "
@@ -303,7 +315,7 @@ def print_failures(results: dict[str, list[dict[str, Any]]]) -> None:
     print("\nFAILURES (case, mode: first valid call / wrong key args / raw text head)")
     for model, rows in results.items():
         for row in rows:
-            for mode in MODES:
+            for mode in present(rows):
                 cell = row[mode]
                 if cell["arguments"]:
                     continue
@@ -316,6 +328,7 @@ def print_failures(results: dict[str, list[dict[str, Any]]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--models", default="0.5b,1.5b", help="comma-separated: " + ",".join(MODELS))
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated: " + ",".join(MODES))
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--models-dir", type=Path, default=Path("~/.openmaas/models").expanduser())
@@ -333,6 +346,8 @@ def main() -> None:
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         parser.error(f"unknown models {unknown}; known: {sorted(MODELS)}")
+    if not modes_of(args.modes):
+        parser.error(f"--modes: pick from {','.join(MODES)}")
     cases = load_cases(args.data, args.limit)
     print(f"tool calling: {len(cases)} cases ({sum(c['lang'] == 'zh' for c in cases)} zh), models {models}, "
           f"greedy, max_tokens={args.max_tokens}, threads={args.threads}; load(1/5/15m)={loadavg()}",
@@ -347,7 +362,8 @@ def main() -> None:
             command = [sys.executable, __file__, "--child", model, "--child-out", out.name,
                        "--data", str(args.data), "--models-dir", str(args.models_dir),
                        "--threads", str(args.threads), "--max-tokens", str(args.max_tokens),
-                       "--n-ctx", str(args.n_ctx)] + (["--limit", str(args.limit)] if args.limit else [])
+                       "--n-ctx", str(args.n_ctx), "--modes", args.modes]
+            command += ["--limit", str(args.limit)] if args.limit else []
             code = subprocess.run(command).returncode
             text = Path(out.name).read_text()
         rows = json.loads(text) if text else []

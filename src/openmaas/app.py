@@ -17,6 +17,7 @@ from openmaas.api import batches as batches_routes
 from openmaas.api import embeddings as embeddings_routes
 from openmaas.api import files as files_routes
 from openmaas.api import fine_tuning as fine_tuning_routes
+from openmaas.api import images as images_routes
 from openmaas.api import knowledge as knowledge_routes
 from openmaas.api.batch_lines import batch_job_handlers
 from openmaas.api.body_limit import BodyLimitMiddleware
@@ -42,6 +43,8 @@ from openmaas.chat.service import ChatService
 from openmaas.config import Settings
 from openmaas.engines.factory import build_chat_engine
 from openmaas.finetune.wiring import build_finetune, finetune_job_handlers
+from openmaas.images.service import ImageService
+from openmaas.images.store import ImageStore
 from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
 from openmaas.knowledge.wiring import build_content_services
@@ -79,6 +82,9 @@ def build_services(settings: Settings) -> Services:
                     accounts=build_account_services(settings, db, sealer, billing),
                     search=build_search_provider(settings),
                     finetune=build_finetune(settings, db, catalog, content["files"], billing),
+                    images=ImageService(settings.images, ImageStore(settings.data_dir / "images",
+                                                                    settings.images.url_ttl_days),
+                                        usage, billing, limiter),
                     **content)
 
 
@@ -108,6 +114,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await services.usage.start()
     await services.embeddings.start()
     await services.knowledge.start()
+    await services.images.start()
     if services.settings.run_jobs_in_process:
         services.worker = make_worker(services)
         await services.worker.start()
@@ -122,6 +129,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         notifications.cancel()
         if services.worker is not None:
             await services.worker.close()
+        await services.images.close()
         await services.knowledge.close()
         await services.embeddings.close()
         await services.usage.close()
@@ -153,6 +161,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(content_router, prefix=prefix)
         app.include_router(batches_routes.router, prefix=prefix)
         app.include_router(fine_tuning_routes.router, prefix=prefix)
+        app.include_router(images_routes.router, prefix=prefix)
     app.include_router(fine_tuning_routes.openai_router, prefix=OPENAI_PREFIX)
     app.include_router(health.router)
     app.include_router(billing_routes.router)

@@ -21,6 +21,7 @@ from pydantic_settings import (
 from openmaas.embeddings.settings import EmbeddingsSettings
 from openmaas.files.settings import FilesSettings
 from openmaas.finetune.settings import FineTuneSettings
+from openmaas.images.settings import ImagesSettings
 from openmaas.knowledge.settings import KnowledgeSettings
 
 DEFAULT_CHAT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -195,6 +196,7 @@ class Settings(BaseSettings):
     files: FilesSettings = Field(default_factory=FilesSettings)
     finetune: FineTuneSettings = Field(default_factory=FineTuneSettings)
     knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    images: ImagesSettings = Field(default_factory=ImagesSettings)
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     redis_url: str | None = None  # makes limits exact across several server processes

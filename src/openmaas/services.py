@@ -18,6 +18,7 @@ from openmaas.config import Settings
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.files.service import FileService
 from openmaas.finetune.service import FineTuneService
+from openmaas.images.service import ImageService
 from openmaas.jobs.queue import JobQueue
 from openmaas.jobs.worker import JobWorker
 from openmaas.knowledge.wiring import KnowledgeServices
@@ -48,6 +49,7 @@ class Services:
     knowledge: KnowledgeServices
     batches: BatchService
     finetune: FineTuneService
+    images: ImageService
     search: SearchProvider | None = field(default=None)
     worker: JobWorker | None = field(default=None)
 

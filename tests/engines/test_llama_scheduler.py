@@ -28,8 +28,8 @@ def engine():
 async def answer(engine, text, **params):
     prompt = await engine.prepare([ChatMessage("user", text)])
     parts, finish = [], None
-    async for event in engine.generate(prompt, SamplingParams(**({"max_tokens": 16, "greedy": True} | params)),
-                                       owner="t"):
+    sampling = SamplingParams(**({"max_tokens": 16, "greedy": True} | params))
+    async for event in engine.generate(prompt, sampling, owner="t"):
         if isinstance(event, TextDelta):
             parts.append(event.text)
         else:

@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openmaas.app import create_app
+from openmaas.auth.accounts import create_account
+from openmaas.auth.keys import issue_key
 from openmaas.config import ModelConfig
 from openmaas.services import Services
 from openmaas.store.tables import FineTunedModel, FineTuningJob, Job
@@ -84,6 +86,14 @@ def fact_dataset(repeat: int = 2) -> bytes:
     return jsonl([chat_example(q, a) for q, a in FACTS] * repeat)
 
 
+def broke_tenant(services: Services) -> Tenant:
+    """An account without grants or cash: it cannot pay for anything."""
+    with services.db.session() as session:
+        account = create_account(session, "broke")
+        key = issue_key(session, services.sealer, account.id, "test")
+    return Tenant(account.id, key.id, key.api_key)
+
+
 def finetune_counts(services: Services) -> tuple[int, int]:
     """(fine-tuning jobs, their queue rows)."""
     with services.db.session() as session:
@@ -137,9 +147,20 @@ def ft_settings(make_settings, tiny_qwen2):
     return build
 
 
-@pytest.fixture
-def ft(ft_settings) -> Iterator[FineTuneHarness]:
-    app = create_app(ft_settings())
+def _harness(settings) -> Iterator[FineTuneHarness]:
+    app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         services = app.state.services
         yield FineTuneHarness(client, services, add_tenant(services), add_tenant(services, "other"))
+
+
+@pytest.fixture
+def ft(ft_settings) -> Iterator[FineTuneHarness]:
+    """In process, SQLite."""
+    yield from _harness(ft_settings())
+
+
+@pytest.fixture
+def ft_db(ft_settings, database_url) -> Iterator[FineTuneHarness]:
+    """In process, once per database (SQLite, PostgreSQL)."""
+    yield from _harness(ft_settings(database_url=database_url))

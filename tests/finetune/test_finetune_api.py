@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from openmaas.store.tables import AuditEntry, LedgerEntry, Reservation
-from tests.batch.conftest import cash_only_tenant
 from tests.finetune.conftest import (
     FACTS,
     OPENAI,
+    broke_tenant,
     chat_example,
     fact_dataset,
     finetune_counts,
@@ -35,7 +35,8 @@ def metrics_steps(events: list[dict]) -> list[int]:
     return sorted(e["data"]["step"] for e in events if e["type"] == "metrics")
 
 
-def test_job_trains_with_events_and_serves_its_model_to_its_account_only(ft):
+def test_job_trains_with_events_and_serves_its_model_to_its_account_only(ft_db):
+    ft = ft_db
     train, valid = ft.upload(fact_dataset()), ft.upload(fact_dataset(1), filename="valid.jsonl")
     created = ft.create(train, validation_file=valid, suffix="zorb",
                         hyperparameters={"n_epochs": 2, "batch_size": 2, "learning_rate_multiplier": 5})
@@ -80,7 +81,7 @@ def test_training_tokens_are_charged_once_at_the_base_price(ft):
 
 
 def test_insufficient_funds_create_nothing(ft):
-    broke = cash_only_tenant(ft.services)
+    broke = broke_tenant(ft.services)
     response = ft.create(ft.upload(fact_dataset(), broke), broke)
     assert response.status_code == 429 and response.json()["error"]["code"] == "1113"
     assert finetune_counts(ft.services) == (0, 0)

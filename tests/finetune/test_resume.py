@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from openmaas.app import create_app
-from openmaas.store.tables import Job, utcnow
+from openmaas.store.tables import Job, Reservation, utcnow
 from tests.conftest import add_tenant
 from tests.finetune.conftest import FineTuneHarness, fact_dataset
 from tests.sdk._support import wait_for
@@ -20,8 +20,8 @@ def harness(settings, client: TestClient) -> FineTuneHarness:
     return FineTuneHarness(client, services, add_tenant(services), add_tenant(services, "other"))
 
 
-def test_a_restart_resumes_training_from_the_checkpoint(ft_settings):
-    settings = ft_settings(job_lease_seconds=1.0)
+def test_a_restart_resumes_training_from_the_checkpoint(ft_settings, database_url):
+    settings = ft_settings(job_lease_seconds=1.0, database_url=database_url)
     settings.finetune.checkpoint_every = 2
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         ft = harness(settings, client)
@@ -48,18 +48,16 @@ def test_a_restart_resumes_training_from_the_checkpoint(ft_settings):
 
 def test_a_job_interrupted_too_often_fails_with_the_reason(ft_settings):
     settings = ft_settings()
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    no_worker = settings.model_copy(update={"run_jobs_in_process": False})
+    with TestClient(create_app(no_worker), raise_server_exceptions=False) as client:
         ft = harness(settings, client)
-        services = ft.services
-        services.worker = None  # nobody runs it here: we play the crashed workers
-    with TestClient(create_app(settings.model_copy(update={"run_jobs_in_process": False})),
-                    raise_server_exceptions=False) as client:
-        ft = FineTuneHarness(client, client.app.state.services, ft.tenant, ft.other)
         job_id = ft.create(ft.upload(fact_dataset())).json()["id"]
-        with ft.services.db.session() as session:
+        with ft.services.db.session() as session:  # three workers died holding it
             session.execute(sa.update(Job).where(Job.id == job_id).values(
                 state="running", attempts=3, lease_until=utcnow() - timedelta(seconds=5)))
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         ft = FineTuneHarness(client, client.app.state.services, ft.tenant, ft.other)
         job = ft.wait(job_id, timeout=30)
     assert job["status"] == "failed" and "interrupted 3 times" in job["error"]["message"]
+    with ft.services.db.session() as session:
+        assert session.scalar(sa.select(sa.func.count()).where(Reservation.state == "held")) == 0

@@ -50,7 +50,9 @@ def seed(db: Database, index: ChunkIndex, kb: str = "kb1") -> None:
 def build(kind: str, db: Database, tmp_path) -> ChunkIndex:
     migrate.upgrade(db.engine)
     if kind == "sqlite-vec":
-        return SqliteVecIndex(db.engine, oversample=2, min_candidates=2)
+        return SqliteVecIndex(db.engine)
+    if kind == "sqlite-vec-bit":
+        return SqliteVecIndex(db.engine, oversample=2, min_candidates=2, encoding="bit")
     if kind == "portable":
         return PortableIndex(db)
     from openmaas.knowledge.milvus_index import MilvusIndex
@@ -58,7 +60,7 @@ def build(kind: str, db: Database, tmp_path) -> ChunkIndex:
     return MilvusIndex(str(tmp_path / "milvus.db"), PortableIndex(db))
 
 
-@pytest.mark.parametrize("kind", ["sqlite-vec", "portable", "milvus"])
+@pytest.mark.parametrize("kind", ["sqlite-vec", "sqlite-vec-bit", "portable", "milvus"])
 def test_dense_keyword_and_removal(kind, db, tmp_path):
     index = build(kind, db, tmp_path)
     seed(db, index, "kb1")

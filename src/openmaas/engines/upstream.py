@@ -33,6 +33,7 @@ import logging
 import math
 import re
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ from openmaas.engines.upstream_http import (
     transport_failure,
 )
 from openmaas.engines.upstream_pool import HealthChecker, Replica, ReplicaPool
+from openmaas.errors import ModelUnsupported
 
 log = logging.getLogger(__name__)
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
@@ -73,6 +75,11 @@ class UpstreamPrompt(PreparedPrompt):
 
     messages: tuple[dict[str, Any], ...] = field(default=(), repr=False)
     tools: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+
+
+def _message_estimate(message: ChatMessage) -> int:
+    calls = json.dumps(message.tool_calls, ensure_ascii=False) if message.tool_calls else ""
+    return estimate_tokens(message.content or "") + estimate_tokens(calls) + 4
 
 
 def wire_message(message: ChatMessage) -> dict[str, Any]:
@@ -196,7 +203,7 @@ class UpstreamChatEngine:
         if self.target.options.tokenize == "upstream":
             count = await self._upstream_count(wire, tool_list)
         if count is None:
-            count = sum(estimate_tokens(m.content or "") + 4 for m in messages) + 3
+            count = sum(_message_estimate(m) for m in messages) + 3
             count += estimate_tokens(json.dumps(tool_list, ensure_ascii=False)) if tool_list else 0
         return UpstreamPrompt(text=text, token_count=count, messages=wire, tools=tool_list)
 
@@ -243,6 +250,8 @@ class UpstreamChatEngine:
                        owner: str) -> AsyncIterator[GenerationEvent]:
         if not isinstance(prompt, UpstreamPrompt):
             raise TypeError("UpstreamChatEngine.generate needs a prompt from its own prepare()")
+        if params.adapter:
+            raise ModelUnsupported(self.target.name, "LoRA adapters (fine-tuned models)")
         body = self.request_body(prompt, params)
         tried: set[str] = set()
         last: ReplicaFailed | None = None
@@ -254,8 +263,9 @@ class UpstreamChatEngine:
             tried.add(replica.url)
             state = _StreamState(prompt.token_count)
             try:
-                async for event in self._stream(replica, body, state, delivered):
-                    yield event
+                async with aclosing(self._stream(replica, body, state, delivered)) as events:
+                    async for event in events:
+                        yield event
                 return
             except ReplicaFailed as failure:
                 last = failure

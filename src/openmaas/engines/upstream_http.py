@@ -41,7 +41,7 @@ FailureKind = Literal["unavailable", "timeout", "failure"]
 class UpstreamOptions(BaseModel):
     """Knobs of an upstream engine, read from the catalog entry's `options` (all optional)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")  # a misspelt knob fails at start, not silently
 
     connect_timeout: float = 3.0  # seconds to open a connection
     read_timeout: float = 60.0  # seconds to wait for the first byte, and between stream events

@@ -6,7 +6,7 @@ never be flipped back to running or succeeded by a worker that was mid-step.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,9 +31,13 @@ def _visible(account_id: str):
     return sa.and_(FineTuningJob.account_id == account_id, FineTuningJob.deleted_at.is_(None))
 
 
+ReleaseHold = Callable[[Session, str], None]
+
+
 class FineTuneStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, release_hold: ReleaseHold) -> None:
         self._db = db
+        self._release_hold = release_hold  # BillingService.release
 
     # jobs --------------------------------------------------------------------------------
     def insert(self, job: FineTuningJob, queued: Job, messages: list[str]) -> None:
@@ -49,7 +53,7 @@ class FineTuneStore:
                                                                 _visible(account_id)))
             if job is None:
                 raise NotFound("fine-tuning job")
-            adopt_failed_jobs(session, [job])
+            adopt_failed_jobs(session, [job], self._release_hold)
             return job
 
     def by_id(self, job_id: str) -> FineTuningJob | None:
@@ -75,7 +79,7 @@ class FineTuneStore:
                     sa.literal(cursor.created_at, FineTuningJob.created_at.type), sa.literal(cursor.id)))
             rows = list(session.scalars(query.order_by(FineTuningJob.created_at.desc(),
                                                        FineTuningJob.id.desc()).limit(limit + 1)))
-            adopt_failed_jobs(session, rows[:limit])
+            adopt_failed_jobs(session, rows[:limit], self._release_hold)
         return Page(rows[:limit], len(rows) > limit)
 
     def transition(self, job_id: str, sources: Sequence[str], target: str, **values: Any) -> bool:
@@ -160,8 +164,9 @@ def _event_number(event_id: str) -> int:
     return int(digits)
 
 
-def adopt_failed_jobs(session: Session, jobs: Sequence[FineTuningJob]) -> None:
-    """A job whose queue row was given up on (interrupted too often) is failed, with that reason."""
+def adopt_failed_jobs(session: Session, jobs: Sequence[FineTuningJob], release_hold: ReleaseHold) -> None:
+    """A job whose queue row was given up on (interrupted too often) is failed, with that
+    reason, and its billing hold released (nothing is charged for it)."""
     active = {j.id: j for j in jobs if j.status in ACTIVE}
     if not active:
         return
@@ -173,3 +178,5 @@ def adopt_failed_jobs(session: Session, jobs: Sequence[FineTuningJob]) -> None:
         job.error = {"code": code or "500", "message": message or "the fine-tuning job failed",
                      "param": None}
         session.add(FineTuningEvent(job_id=job_id, level="error", message=job.error["message"]))
+        if job.hold_id:
+            release_hold(session, job.hold_id)

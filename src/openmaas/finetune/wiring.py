@@ -18,7 +18,7 @@ from openmaas.store.db import Database
 def build_finetune(settings: Settings, db: Database, catalog: Catalog, files: FileService,
                    billing: BillingService) -> FineTuneService:
     """The service; its fine-tuned models become resolvable (per account) through `catalog`."""
-    store = FineTuneStore(db)
+    store = FineTuneStore(db, billing.release)
     models = FineTunedModels(store, catalog)
     catalog.add_account_source(models)
     return FineTuneService(store, settings, catalog, files, billing, models)

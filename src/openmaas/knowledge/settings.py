@@ -21,7 +21,8 @@ class KnowledgeSettings(BaseModel):
     # index
     index: Literal["auto", "sqlite-vec", "portable", "milvus"] = "auto"
     milvus_uri: str | None = None  # e.g. http://host:19530, or a milvus-lite file path
-    dense_oversample: int = 4  # binary-quantised candidates per wanted dense hit (rescored)
+    vector_encoding: Literal["float32", "bit"] = "float32"  # sqlite-vec: exact, or bits + rescoring
+    dense_oversample: int = 4  # bit encoding: Hamming candidates per wanted dense hit (rescored)
     dense_min_candidates: int = 100
     # retrieval
     top_k: int = 5  # chunks put into the prompt

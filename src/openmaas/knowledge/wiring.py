@@ -66,7 +66,8 @@ def _database_index(settings: Settings, db: Database) -> ChunkIndex:
         from openmaas.knowledge.sqlite_index import SqliteVecIndex
 
         return SqliteVecIndex(db.engine, settings.knowledge.dense_oversample,
-                              settings.knowledge.dense_min_candidates)
+                              settings.knowledge.dense_min_candidates,
+                              encoding=settings.knowledge.vector_encoding)
     from openmaas.knowledge.portable_index import PortableIndex
 
     return PortableIndex(db)

@@ -8,7 +8,7 @@ connection = context.config.attributes["connection"]
 
 # The embedded knowledge index's virtual tables (and their shadow tables) are created at
 # run time by knowledge/sqlite_index.py, not by migrations: autogenerate leaves them be.
-RUNTIME_TABLE_PREFIXES = ("knowledge_fts", "knowledge_vec_")
+RUNTIME_TABLE_PREFIXES = ("knowledge_fts", "knowledge_vec")
 
 
 def include_name(name, type_, parent_names) -> bool:

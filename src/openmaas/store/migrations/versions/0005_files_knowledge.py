@@ -3,7 +3,7 @@
 Revision ID: 0005_files_knowledge
 Revises: 0003_accounts
 
-The SQLite-only virtual tables of the embedded index (knowledge_fts, knowledge_vec_<dim>)
+The SQLite-only virtual tables of the embedded index (knowledge_fts, knowledge_vec*_<dim>)
 are created by the index itself on first write (their shape depends on the embedding
 dimension, and they need the sqlite-vec extension loaded on the connection).
 """
@@ -121,7 +121,7 @@ def downgrade() -> None:
         load_sqlite_vec(bind.connection.dbapi_connection)  # vec0 tables drop only with it loaded
         tables = [r[0] for r in bind.exec_driver_sql(
             "SELECT name FROM sqlite_master WHERE type='table' AND sql LIKE 'CREATE VIRTUAL TABLE%' "
-            "AND (name = 'knowledge_fts' OR name LIKE 'knowledge_vec_%')")]
+            "AND (name = 'knowledge_fts' OR name LIKE 'knowledge_vec%')")]
         for name in tables:
             op.execute(f'DROP TABLE IF EXISTS "{name}"')
     op.drop_table('retrieval_traces')
