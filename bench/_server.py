@@ -1,6 +1,6 @@
 """Shared helpers for the bench scripts: a live `openmaas serve`-equivalent in a subprocess.
 
-`python bench/_server.py --engine fake|llamacpp ...` migrates a fresh SQLite database in a
+`python bench/_server.py --engine fake|llamacpp|upstream ...` migrates a fresh SQLite database in a
 temporary data dir, creates one account + API key (written to `--key-file`), and serves
 `create_app(settings)` with uvicorn exactly as `openmaas serve` does (uvloop + httptools,
 one worker). The parent side is `ServerProcess`: start, wait for /health, stop.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -33,6 +34,41 @@ def free_port() -> int:
 def loadavg() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+class OtherLoad:
+    """How much CPU everything *else* on the machine used while a benchmark ran.
+
+    Load averages count this benchmark's own threads; this does not: busy time from
+    /proc/stat minus this process's and its (reaped) children's CPU time. Read it after the
+    children that did the work have exited (a live child's CPU is not yet counted as mine).
+    """
+
+    def __init__(self) -> None:
+        self._start = (self._busy(), self._mine(), time.monotonic())
+
+    @staticmethod
+    def _busy() -> float:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)
+        return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _mine() -> float:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+    def cpus(self) -> float:
+        """Average number of CPUs used by other processes since construction."""
+        busy, mine, began = self._start
+        wall = time.monotonic() - began
+        return max(0.0, (self._busy() - busy) - (self._mine() - mine)) / wall if wall > 0 else 0.0
+
+    def verdict(self, threshold: float = 0.15) -> str:
+        used = self.cpus()
+        state = "quiet" if used <= threshold else "DISTURBED (re-run on a quiet machine)"
+        return f"other processes used {used:.2f} of {os.cpu_count()} CPUs: {state}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -62,8 +98,9 @@ class ServerProcess:
     def __init__(self, engine: str, *, model_path: Path | None = None, threads: int = 2,
                  n_ctx: int = 4096, omp_wait_policy: str = "PASSIVE", max_output_tokens: int = 4096,
                  start_timeout: float = 120.0, extra_env: dict[str, str] | None = None,
-                 parallel: int = 4) -> None:
+                 parallel: int = 4, upstream: str | None = None) -> None:
         self.engine = engine
+        self.upstream = upstream  # engine "upstream": the OpenAI-compatible server's base URL
         self.parallel = parallel
         self.model_path = model_path
         self.threads = threads
@@ -95,6 +132,8 @@ class ServerProcess:
                "--max-output-tokens", str(self.max_output_tokens), "--parallel", str(self.parallel)]
         if self.model_path is not None:
             cmd += ["--model-path", str(self.model_path)]
+        if self.upstream is not None:
+            cmd += ["--upstream", self.upstream]
         env = os.environ | {"OMP_WAIT_POLICY": self.omp_wait_policy} | self.extra_env
         self._log = open(data / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
         started = time.perf_counter()
@@ -137,7 +176,8 @@ class ServerProcess:
 # --- the child side ---------------------------------------------------------------------------
 def _serve(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="bench server (internal)")
-    parser.add_argument("--engine", choices=["fake", "llamacpp"], required=True)
+    parser.add_argument("--engine", choices=["fake", "llamacpp", "upstream"], required=True)
+    parser.add_argument("--upstream", default=None, help="engine upstream: replica base URL")
     parser.add_argument("--model-path", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -160,6 +200,10 @@ def _serve(argv: list[str] | None = None) -> None:
 
     if args.engine == "fake":
         model = ModelConfig(name="fake-chat", engine="fake", aliases=["glm-4"], context_window=args.n_ctx,
+                            max_output_tokens=args.max_output_tokens)
+    elif args.engine == "upstream":
+        model = ModelConfig(name="upstream-chat", engine="upstream", aliases=["glm-4"],
+                            upstreams=[args.upstream], upstream_model="stub", context_window=args.n_ctx,
                             max_output_tokens=args.max_output_tokens)
     else:
         model = ModelConfig(name=DEFAULT_CHAT_MODEL, path=args.model_path, aliases=["glm-4"],

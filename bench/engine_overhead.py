@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _server import DEFAULT_MODEL, ServerProcess, cpu_seconds, loadavg, thread_cpu_seconds
+from _server import DEFAULT_MODEL, OtherLoad, ServerProcess, cpu_seconds, loadavg, thread_cpu_seconds
 
 DEFAULT_PROMPT = ("Write a complete Python module that implements a red-black tree with insert, delete, "
                   "search, in-order traversal and a pretty printer. Include docstrings and type hints "
@@ -53,7 +53,8 @@ def run_direct(args: argparse.Namespace) -> dict:
 
     loaded = time.perf_counter()
     llm = llama_cpp.Llama(model_path=str(args.model), n_ctx=args.n_ctx, n_threads=args.threads,
-                          n_threads_batch=args.threads, n_batch=args.n_batch, verbose=False)
+                          n_threads_batch=args.threads, n_batch=args.n_batch,
+                          flash_attn=args.flash_attn == "on", verbose=False)
     load_s = time.perf_counter() - loaded
 
     def special(token_id: int) -> str:
@@ -138,7 +139,7 @@ def direct_in_subprocess(args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--role", "direct", "--model", str(args.model),
            "--max-tokens", str(args.max_tokens), "--threads", str(args.threads), "--n-ctx",
            str(args.n_ctx), "--n-batch", str(args.n_batch), "--omp-wait-policy", args.omp_wait_policy,
-           "--ttft-probes", str(args.ttft_probes), "--prompt", args.prompt]
+           "--flash-attn", args.flash_attn, "--ttft-probes", str(args.ttft_probes), "--prompt", args.prompt]
     cmd += ["--raw-baseline"] if args.raw_baseline else []
     env = os.environ | {"OMP_WAIT_POLICY": args.omp_wait_policy}
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -226,6 +227,9 @@ def main() -> int:
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--n-batch", type=int, default=512, help="the engine's batch_size")
     parser.add_argument("--omp-wait-policy", choices=["PASSIVE", "ACTIVE"], default="PASSIVE")
+    parser.add_argument("--flash-attn", choices=["on", "off"], default="on",
+                        help="direct side; the engine's context uses llama.cpp's default (auto), which "
+                        "enables flash attention on CPU, while llama-cpp-python's Llama defaults to off")
     parser.add_argument("--prompt", default=DEFAULT_PROMPT)
     parser.add_argument("--ttft-probes", type=int, default=4,
                         help="extra 1-token requests per process for TTFT (each after the warm-up)")
@@ -242,8 +246,10 @@ def main() -> int:
         return 2
 
     began = time.perf_counter()
+    others = OtherLoad()
     print(f"engine_overhead: model={args.model.name} max_tokens={args.max_tokens} threads={args.threads} "
-          f"n_ctx={args.n_ctx} n_batch={args.n_batch} OMP_WAIT_POLICY={args.omp_wait_policy} "
+          f"n_ctx={args.n_ctx} n_batch={args.n_batch} flash_attn(direct)={args.flash_attn} "
+          f"OMP_WAIT_POLICY={args.omp_wait_policy} "
           f"rounds={args.rounds}  load(1/5/15m)={loadavg()}", flush=True)
     direct_rows, raw_rows, server_rows = [], [], []
     prompt_tokens = -1
@@ -253,6 +259,7 @@ def main() -> int:
             break
         order = ("direct", "server") if i % 2 == 0 else ("server", "direct")
         for side in order:
+            side_load = OtherLoad()
             if side == "direct":
                 out = direct_in_subprocess(args)
                 direct_rows.append(out["direct"])
@@ -265,7 +272,8 @@ def main() -> int:
                 server_rows.append(row)
             print(f"  round {i + 1} {side:6s}: ttft {statistics.median(ttfts([row])):7.1f} ms  decode "
                   f"{row['decode_tps']:6.2f} tok/s  tokens {row['tokens']}  finish {row['finish']}  "
-                  f"cpu {1000 * row['cpu_s'] / args.max_tokens:5.1f} ms/tok  load {loadavg()}", flush=True)
+                  f"cpu {1000 * row['cpu_s'] / args.max_tokens:5.1f} ms/tok  load {loadavg()}  "
+                  f"others {side_load.cpus():.2f} CPUs", flush=True)
 
     same_text = all(s["text"] == direct_rows[0]["text"] for s in server_rows + direct_rows)
     for row in server_rows + direct_rows + raw_rows:
@@ -304,7 +312,7 @@ def main() -> int:
     print(f"SUMMARY decode OpenMaaS/direct = {ratio:.3f} (median of per-round ratios "
           f"{statistics.median(paired):.3f}; goal >= 0.97: {verdict}); "
           f"TTFT OpenMaaS-direct = {delta:+.1f} ms (goal <= 10 ms: {'PASS' if delta <= 10 else 'MISS'}); "
-          f"OMP_WAIT_POLICY={args.omp_wait_policy}")
+          f"OMP_WAIT_POLICY={args.omp_wait_policy}; {others.verdict()}")
     return 0
 
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-from _server import ServerProcess, cpu_seconds, loadavg
+from _server import OtherLoad, ServerProcess, cpu_seconds, loadavg
 
 TEXT = ("the quick brown fox jumps over the lazy dog while seven sleepy cats watch from a sunny "
         "window and count the passing clouds one by one")
@@ -167,6 +167,7 @@ def main() -> int:
     except ImportError:
         pass
     began = time.perf_counter()
+    others = OtherLoad()
     print(f"gateway_fake: levels={args.levels} requests<={args.requests}/cell "
           f"duration<={args.duration}s/cell model={args.model} words={args.words}  "
           f"load(1/5/15m)={loadavg()}", flush=True)
@@ -191,7 +192,7 @@ def main() -> int:
                      f"{by['stream', levels[-1]].rps / by['non-stream', levels[-1]].rps:.2f}")
     errors = sum(c.errors for c in cells)
     print(f"SUMMARY {'; '.join(parts)}; errors {errors}; load now {loadavg()}; "
-          f"wall {time.perf_counter() - began:.0f} s")
+          f"wall {time.perf_counter() - began:.0f} s; {others.verdict()}")
     print(json.dumps({f"{c.mode}@{c.clients}": {"rps": round(c.rps, 1),
                                                 "p50_ms": round(c.pct(c.latencies, 0.5), 2),
                                                 "p99_ms": round(c.pct(c.latencies, 0.99), 2)}

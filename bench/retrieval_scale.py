@@ -127,8 +127,8 @@ def main() -> None:
                 session.execute(sa.update(KnowledgeBase).where(KnowledgeBase.id == kb_id)
                                 .values(index_version=KnowledgeBase.index_version + 1))
         seconds = time.perf_counter() - began
-        print(f"index writes (rows + bit vectors + FTS5, jieba terms): {args.chunks} chunks in "
-              f"{seconds:.1f} s = {args.chunks / seconds:.0f} chunks/s")
+        print(f"index writes (rows + {args.vector_encoding} vec0 + FTS5, jieba terms): "
+              f"{args.chunks} chunks in {seconds:.1f} s = {args.chunks / seconds:.0f} chunks/s")
 
         # 3. queries
         retrieval = services.knowledge.retrieval

@@ -125,8 +125,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        maintenance.cancel()
-        notifications.cancel()
+        for task in (maintenance, notifications):
+            task.cancel()
+        # awaiting them lets a sweep already running in a worker thread finish before dispose
+        await asyncio.gather(maintenance, notifications, return_exceptions=True)
         if services.worker is not None:
             await services.worker.close()
         await services.images.close()
