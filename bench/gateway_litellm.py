@@ -316,7 +316,7 @@ def run_load(args: argparse.Namespace) -> None:
     pids = [int(p) for p in args.pids.split(",") if p]
     result = asyncio.run(load_cell(args.port, args.path, args.key, args.stream_cell, args.clients,
                                    args.requests, args.duration, args.max_tokens, pids))
-    sys.stdout.write(json.dumps(result))
+    Path(args.out).write_text(json.dumps(result))  # a file: stdout may be non-blocking under uvloop
 
 
 # --- LiteLLM ------------------------------------------------------------------------------
@@ -484,10 +484,13 @@ def load(port: int, path: str, key: str, stream: bool, clients: int, requests: i
            "--pids", ",".join(str(p) for p in pids)]
     if stream:
         cmd.append("--stream-cell")
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout)
+    with tempfile.TemporaryDirectory(prefix="gateway-load-") as tmp:
+        out = Path(tmp) / "result.json"
+        done = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True,
+                              timeout=duration + 120)
+        if done.returncode != 0:
+            raise RuntimeError(f"load generator failed:\n{done.stderr[-3000:]}")
+        result = json.loads(out.read_text())
     if "error" in result:
         raise RuntimeError(f"{path} on :{port}: {result['error']}")
     return result
@@ -613,6 +616,7 @@ def main() -> int:
     parser.add_argument("--key", default="", help=argparse.SUPPRESS)
     parser.add_argument("--clients", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--pids", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--out", default="", help=argparse.SUPPRESS)
     parser.add_argument("--stream-cell", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "stub":

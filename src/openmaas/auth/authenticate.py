@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+
+import sqlalchemy as sa
 
 from openmaas.auth import zhipu_jwt
 from openmaas.auth.keys import find_active_key, secret_matches
@@ -10,8 +13,9 @@ from openmaas.auth.principal import Principal
 from openmaas.auth.sealing import SecretSealer
 from openmaas.errors import InvalidToken, MissingCredentials, TokenVerificationFailed
 from openmaas.store.db import Database
-from openmaas.store.tables import utcnow
+from openmaas.store.tables import Account, ApiKey, utcnow
 
+log = logging.getLogger(__name__)
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # avoid a write per request
 
 
@@ -30,30 +34,37 @@ class Authenticator:
         raise InvalidToken()
 
     def _from_raw_key(self, key_id: str, secret: str) -> Principal:
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             key, account = find_active_key(session, key_id)
             if not secret_matches(key, secret):
                 raise InvalidToken()
-            return self._principal(key, account)
+        return self._principal(key, account)
 
     def _from_jwt(self, token: str) -> Principal:
         claims = zhipu_jwt.read_key_id(token)
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             key, account = find_active_key(session, claims.key_id)
-            try:
-                secret = self._sealer.unseal(key.secret_sealed)
-            except Exception as exc:  # sealed with another server key
-                raise TokenVerificationFailed() from exc
-            zhipu_jwt.verify(token, secret)
-            return self._principal(key, account)
+        try:
+            secret = self._sealer.unseal(key.secret_sealed)
+        except Exception as exc:  # sealed with another server key
+            raise TokenVerificationFailed() from exc
+        zhipu_jwt.verify(token, secret)
+        return self._principal(key, account)
 
-    @staticmethod
-    def _principal(key, account) -> Principal:
+    def _principal(self, key: ApiKey, account: Account) -> Principal:
         now = utcnow()
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-            key.last_used_at = now
+            self._touch(key.id, now)
         return Principal(account_id=account.id, api_key_id=key.id, tier=account.tier,
                          is_admin=account.is_admin)
+
+    def _touch(self, key_id: str, now) -> None:
+        """Best effort: a missed `last_used_at` update (lock contention) must not fail a request."""
+        try:
+            with self._db.session() as session:
+                session.execute(sa.update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+        except sa.exc.OperationalError:
+            log.warning("could not record last use of key %s", key_id)
 
 
 def _bearer_token(authorization: str | None) -> str:

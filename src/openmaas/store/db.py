@@ -47,10 +47,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+READ_ONLY = "openmaas_read_only"
+
+
 def _sqlite_begin_immediate(connection) -> None:
     # Take the write lock up front: read-then-write transactions (ledger, job claims)
     # then serialise cleanly instead of failing with "database is locked" on upgrade.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Sessions opened with `read_only` start a plain (deferred) transaction: WAL readers
+    # never wait for the writer.
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def is_sqlite(engine: sa.Engine) -> bool:
@@ -66,9 +74,13 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A unit of work: commits on success, rolls back on any exception."""
+    def session(self, read_only: bool = False) -> Iterator[Session]:
+        """A unit of work: commits on success, rolls back on any exception. `read_only`
+        (mostly-read work such as authentication) does not take SQLite's write lock up front;
+        a write in it still works, but may wait for or lose to a concurrent writer."""
         with self._sessions() as session:
+            if read_only:
+                session.connection(execution_options={READ_ONLY: True})
             try:
                 yield session
                 session.commit()
