@@ -119,14 +119,15 @@ def plain_model(args: argparse.Namespace):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from openmaas.finetune.trainer import dequantised_cache
+    from openmaas.finetune.trainer import dequantised_cache, peft_quiet
 
     limits = FineTuneSettings()
     cache = dequantised_cache(Path(args.model), limits.base_cache_dir)
     model = AutoModelForCausalLM.from_pretrained(str(cache), dtype=torch.float32)
     lora = LoraConfig(r=limits.lora_rank, lora_alpha=limits.lora_alpha, lora_dropout=0.0,
                       target_modules=list(limits.target_modules), task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
+    with peft_quiet():
+        model = get_peft_model(model, lora)
     return model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                     lr=limits.learning_rate * 10)
 
@@ -204,7 +205,6 @@ def child_train(args: argparse.Namespace) -> None:
                     FineTuneSettings().converter_dir)
     print(json.dumps({"train_s": train_s, "steps": outcome.steps, "peak_rss_mb": peak_train,
                       "convert_s": time.perf_counter() - began,
-                      "convert_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                       "adapter_bytes": (work / "adapter.gguf").stat().st_size}))
 
 
@@ -273,7 +273,7 @@ def report(steps: dict, memory: dict, decode: dict) -> None:
           "(goal <= 5%)")
     print(f"training job: {memory['steps']} steps in {memory['train_s']:.1f}s incl. load; "
           f"peak RSS {memory['peak_rss_mb']:.0f} MB; GGUF conversion {memory['convert_s']:.1f}s, "
-          f"peak RSS {memory['convert_peak_rss_mb']:.0f} MB, adapter {memory['adapter_bytes'] / 1e6:.1f} MB")
+          f"adapter {memory['adapter_bytes'] / 1e6:.1f} MB")
     print(f"decode      base {base:.1f} tok/s   fine-tuned {tuned:.1f} tok/s   ratio {tuned / base:.3f} "
           "(goal >= 0.95)")
     print(f"load average now: {loadavg()}")

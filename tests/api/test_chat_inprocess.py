@@ -153,8 +153,10 @@ def test_body_over_limit_is_413(make_settings):
 def test_models_list_on_both_surfaces(harness):
     for path in ("/v1/models", "/api/paas/v4/models"):
         data = harness.client.get(path, headers=harness.tenant.headers).json()
-        ids = {m["id"] for m in data["data"]}
-        assert {"fake-chat", "glm-4", "glm-4-flash"} <= ids
+        by_id = {m["id"]: m for m in data["data"]}
+        assert {"fake-chat", "glm-4", "glm-4-flash", "embedding-2"} <= set(by_id)
+        assert by_id["embedding-2"]["capabilities"] == ["embeddings"]
+        assert by_id["embedding-2"]["dimensions"] == 64
 
 
 def test_get_with_json_content_type_and_no_body(harness):

@@ -107,3 +107,13 @@ def test_sdks_send_the_retrieval_tool(live_server):
     client.knowledge.delete(kb.id)
     assert client.knowledge.query().list == []
     client.close()
+
+
+def test_async_chat_uses_the_retrieval_tool_too(kh):
+    kb_id = kh.create_kb()
+    kh.ingest(kb_id, "varnholm.txt", FACTS.encode())
+    body = {"model": "glm-4", "messages": [{"role": "user", "content": "Who keeps the lighthouse?"}],
+            "tools": [{"type": "retrieval", "retrieval": {"knowledge_id": kb_id}}]}
+    task = kh.call("POST", "/async/chat/completions", json=body).json()
+    wait_for(lambda: kh.call("GET", f"/async-result/{task['id']}").json()["task_status"] == "SUCCESS")
+    assert "Elsbeth Quorn" in last_prompt(kh)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from openmaas.api.chat.routes import with_tool_context
 from openmaas.api.chat.schemas import ZhipuChatBody
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.responses import JSONBody
@@ -18,7 +19,7 @@ router = APIRouter(tags=["async chat (Zhipu v4)"])
 
 @router.post("/async/chat/completions")
 async def submit_async_chat(body: ZhipuChatBody, services: ServicesDep, principal: PrincipalDep):
-    task = await services.async_chat.submit(principal, body.to_chat_request())
+    task = await services.async_chat.submit(principal, await with_tool_context(services, principal, body))
     services.worker_wake()
     return JSONBody(_task_body(task))
 

@@ -14,6 +14,8 @@ retried nowhere. When no replica could serve, the caller sees one typed error:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -36,6 +38,7 @@ from openmaas.errors import (
 
 log = logging.getLogger(__name__)
 FailureKind = Literal["unavailable", "timeout", "failure"]
+DRAIN_SECONDS = 1.0  # after [DONE]: reading the body's end, to keep the connection
 
 
 class UpstreamOptions(BaseModel):
@@ -241,11 +244,24 @@ def _json_object(response: httpx.Response, url: str) -> dict[str, Any]:
 async def sse_payloads(response: httpx.Response, url: str) -> AsyncIterator[dict[str, Any]]:
     """The JSON objects of an SSE body's `data:` lines, up to `[DONE]`. An `error` object in
     the stream, or a line that is not JSON, is the replica failing."""
-    async for line in response.aiter_lines():
+    lines = response.aiter_lines()
+    async for line in lines:
         for payload in _parse_line(line, url):
             if payload is None:
+                await _drain(lines)
                 return
             yield payload
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read the body to its end after `[DONE]`, as the OpenAI SDK does: a response closed
+    with its end unread (a chunked body's last chunk, even an empty one) takes its
+    connection down with it, and every request then pays a new TCP connection. Bounded, for
+    a server that keeps the body open after `[DONE]`: then the connection is dropped."""
+    with contextlib.suppress(TimeoutError, httpx.HTTPError, ReplicaFailed):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in lines:
+                pass
 
 
 def _parse_line(line: str, url: str) -> Iterator[dict[str, Any] | None]:

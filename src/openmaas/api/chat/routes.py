@@ -31,7 +31,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 @zhipu_router.post("/chat/completions")
 async def zhipu_chat(body: ZhipuChatBody, request: Request, services: ServicesDep,
                      principal: PrincipalDep):
-    return await _respond(request, services, principal, await _with_knowledge(services, principal, body),
+    return await _respond(request, services, principal, await with_tool_context(services, principal, body),
                           ZhipuWire(),
                           stream=bool(body.stream), openai=False)
 
@@ -39,12 +39,12 @@ async def zhipu_chat(body: ZhipuChatBody, request: Request, services: ServicesDe
 @openai_router.post("/chat/completions")
 async def openai_chat(body: OpenAIChatBody, request: Request, services: ServicesDep,
                       principal: PrincipalDep):
-    return await _respond(request, services, principal, await _with_knowledge(services, principal, body),
+    return await _respond(request, services, principal, await with_tool_context(services, principal, body),
                           OpenAIWire(include_usage=body.include_usage),
                           stream=bool(body.stream), openai=True)
 
 
-async def _with_knowledge(services: Services, principal: Principal,
+async def with_tool_context(services: Services, principal: Principal,
                           body: ZhipuChatBody | OpenAIChatBody) -> ChatRequest:
     """A `retrieval` tool puts a knowledge base's top chunks into the prompt (trace kept);
     a `web_search` tool puts search results there (and into the answer's `web_search`)."""
