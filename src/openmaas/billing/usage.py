@@ -25,7 +25,8 @@ from openmaas.store.db import Database
 from openmaas.store.tables import UsageRecord, UsageRollup, utcnow
 
 log = logging.getLogger(__name__)
-BATCH = 128
+BATCH = 32  # one transaction holds SQLite's write lock: keep it short
+GATHER_SECONDS = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,9 @@ class UsageRecorder:
     async def _drain_forever(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # A short gather window turns a burst into one write transaction (one SQLite
+            # write lock) instead of one per request; nobody waits on it but `flush`.
+            await asyncio.sleep(GATHER_SECONDS)
             while not self._queue.empty() and len(batch) < BATCH:
                 batch.append(self._queue.get_nowait())
             try:
