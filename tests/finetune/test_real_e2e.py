@@ -67,7 +67,7 @@ def wait_done(client: ZhipuAI, job_id: str, timeout: float = 900.0):
     return job
 
 
-@pytest.mark.timeout(1800)  # ~4 min on 2 idle cores; the first run also dequantises the GGUF
+@pytest.mark.timeout(1800)  # 4m20s at load ~12 with the fp32 cache warm; a cold cache adds 1-5 min
 def test_fine_tuned_model_learns_a_fact_the_base_does_not_know(server, data_dir):
     zhipu = ZhipuAI(api_key=server.tenant.api_key, base_url=server.zhipu_base, max_retries=0)
     assert FACT not in ask(zhipu, "glm-4")

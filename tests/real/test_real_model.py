@@ -170,5 +170,5 @@ def test_two_concurrent_streams_from_two_accounts_both_finish(real_model_server)
         assert "".join(c.choices[0].delta.content or "" for c in chunks).strip()
         assert chunks[-1].choices[0].finish_reason in ("stop", "length")
         assert 1 <= chunks[-1].usage.completion_tokens <= 24
-    accounts = {r.account_id for r in usage_rows(real_model_server.services)}
-    assert {real_model_server.tenant.account_id, second.account_id} <= accounts
+    wanted = {real_model_server.tenant.account_id, second.account_id}
+    wait_for(lambda: wanted <= {r.account_id for r in usage_rows(real_model_server.services)})
