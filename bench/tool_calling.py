@@ -13,9 +13,10 @@ expected function and key arguments) is run in three modes on each model:
 
 Metrics per model × mode, over all cases: valid = at least one call that names one of the
 case's tools with arguments that are a JSON object valid against that tool's schema (checked
-again here, independently of the parser); function = the first call names the expected tool;
-arguments = the first call of the expected tool has every key argument right (exact for enums
-and numbers, case-insensitive substring for free text); latency = mean wall time per case.
+again here, independently of the parser); function = the first valid call names the expected
+tool; arguments = that call also has every key argument right (exact for enums and numbers,
+case-insensitive substring for free text); latency = mean wall time per case. `>1 call` counts
+answers with more than one call (spurious extra calls: every case needs exactly one).
 The engine has one slot, and a short unrelated request runs before each mode, so every mode
 pays its full prompt prefill (as a fresh request would); auto's grammar retry reuses its own
 first pass's prefill, as in the API.
@@ -260,6 +261,7 @@ def summarise(rows: list[dict[str, Any]], mode: str) -> dict[str, Any]:
     out = {key: sum(c[key] for c in cells) for key in ("valid", "function", "arguments")}
     out["n"] = len(cells)
     out["latency"] = sum(c["seconds"] for c in cells) / max(len(cells), 1)
+    out["multi"] = sum(1 for c in cells if c["n_calls"] > 1)
     if mode == "raw":
         out["tags"] = sum(c["tags"] for c in cells)
     if mode == "auto":
@@ -277,11 +279,11 @@ def print_tables(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     for model, rows in results.items():
         for mode in present(rows):
             s = summarise(rows, mode)
-            notes = ""
+            notes = f">1 call {s['multi']}"
             if mode == "raw":
-                notes = f"proper <tool_call> tags {pct(s['tags'], s['n'])}"
+                notes += f", proper <tool_call> tags {pct(s['tags'], s['n'])}"
             elif mode == "auto":
-                notes = f"grammar retry {s['retried']}, text answer {s['text']}"
+                notes += f", grammar retry {s['retried']}, text answer {s['text']}"
             rates = " ".join(f"{pct(s[key], s['n']):>13}" for key in ("valid", "function", "arguments"))
             print(f"{model:5}  {labels[mode]:21} {rates} {s['latency']:7.2f}s  {notes}")
         for lang in ("zh", "en"):
