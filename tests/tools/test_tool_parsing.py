@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from llama_cpp import LlamaGrammar
 
 from openmaas.chat.structured import parse_response_format
 from openmaas.chat.tools import (
@@ -67,11 +66,34 @@ def test_verdict_waits_then_decides():
     assert tool_call_verdict("```python\nprint") is False
 
 
-def test_grammar_compiles_for_tools_and_forced_name():
+@pytest.fixture(scope="module")
+def vocab():
+    """The real model's vocabulary: llama.cpp parses a grammar against it (LlamaGrammar only
+    stores the string, so compiling through it would check nothing)."""
+    from llama_cpp import Llama
+
+    from tests.conftest import assembled_default_model
+
+    llm = Llama(model_path=str(assembled_default_model()), vocab_only=True, verbose=False)
+    yield llm._model.vocab
+    llm.close()
+
+
+def compiles(vocab, grammar: str) -> bool:
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    if sampler:
+        llama_cpp.llama_sampler_free(sampler)
+    return bool(sampler)
+
+
+def test_grammar_compiles_for_tools_and_forced_name(vocab):
+    assert not compiles(vocab, 'root ::= "unterminated')  # the check can fail
     for forced in (None, "search"):
         grammar = tool_call_grammar(TOOLS, forced)
         assert grammar.startswith("root ::= block")
-        LlamaGrammar.from_string(grammar, verbose=False)
+        assert compiles(vocab, grammar)
     assert '"\\"search\\""' not in tool_call_grammar(TOOLS, "get_weather")
 
 
@@ -97,12 +119,12 @@ def test_tool_choice_forms():
         parse_choice({"type": "function"}, TOOLS)
 
 
-def test_response_format_grammar():
+def test_response_format_grammar(vocab):
     assert parse_response_format(None).grammar() is None
-    LlamaGrammar.from_string(parse_response_format({"type": "json_object"}).grammar(), verbose=False)
+    assert compiles(vocab, parse_response_format({"type": "json_object"}).grammar())
     schema = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
     fmt = parse_response_format({"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
-    LlamaGrammar.from_string(fmt.grammar(), verbose=False)
+    assert compiles(vocab, fmt.grammar())
     with pytest.raises(InvalidField):
         parse_response_format({"type": "json_schema", "json_schema": {"schema": {"type": 5}}})
     with pytest.raises(InvalidField):
