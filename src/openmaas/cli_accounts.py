@@ -29,7 +29,7 @@ def _accounts() -> tuple[AccountServices, Database]:
     return build_account_services(settings, db, sealer, BillingService(db, settings.billing)), db
 
 
-def _account_id(db: Database, ref: str) -> str:
+def account_id_or_exit(db: Database, ref: str) -> str:
     with db.session() as session:
         account = find_account(session, ref)
     if account is None:
@@ -59,7 +59,7 @@ def set_tier(account: Annotated[str, typer.Argument(help="account id, email or p
              tier: Annotated[str, typer.Argument(help="V0, V1, V2 or V3")]) -> None:
     """Change an account's tier (its concurrency limits follow)."""
     accounts, db = _accounts()
-    view = _run(lambda: accounts.directory.set_tier(OPERATOR, _account_id(db, account), tier.upper()))
+    view = _run(lambda: accounts.directory.set_tier(OPERATOR, account_id_or_exit(db, account), tier.upper()))
     console.print(f"{view.id} is now {view.tier}")
 
 
@@ -91,7 +91,7 @@ def keys_rotate(key_id: str, account: Annotated[str, typer.Option(help="account 
                 ) -> None:
     """Leaked key: revoke it and issue a new one with the same name (printed once)."""
     accounts, db = _accounts()
-    issued = _run(lambda: accounts.keys.rotate(_account_id(db, account), key_id, actor_id=OPERATOR))
+    issued = _run(lambda: accounts.keys.rotate(account_id_or_exit(db, account), key_id, actor_id=OPERATOR))
     console.print(f"revoked {key_id}; the new key (shown once):")
     print(issued.api_key, flush=True)  # plain print: never wrapped, easy to copy or grep
 

@@ -8,10 +8,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from openmaas.auth.accounts import find_account
 from openmaas.billing.money import Price, micro_to_yuan, yuan_to_micro
 from openmaas.billing.pricing import set_price
 from openmaas.billing.service import BillingService
+from openmaas.cli_accounts import account_id_or_exit
 from openmaas.config import load_settings
 from openmaas.errors import PlatformError
 from openmaas.store import migrate
@@ -32,12 +32,7 @@ def _service() -> BillingService:
 
 
 def _account_id(service: BillingService, ref: str) -> str:
-    with service.db.session() as session:
-        account = find_account(session, ref)
-    if account is None:
-        console.print(f"[red]no account {ref}[/red]")
-        raise typer.Exit(1)
-    return account.id
+    return account_id_or_exit(service.db, ref)
 
 
 def _run(action):
