@@ -92,11 +92,20 @@ def cpu_seconds_of(stat: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def with_omp_wait_policy(env, policy: str):
+    """Sets OMP_WAIT_POLICY in `env`; "default" removes it (libgomp's own: spin briefly, then sleep)."""
+    if policy == "default":
+        env.pop("OMP_WAIT_POLICY", None)
+    else:
+        env["OMP_WAIT_POLICY"] = policy
+    return env
+
+
 class ServerProcess:
     """`with ServerProcess(...) as server:` → server.base_url, server.api_key, server.pid."""
 
     def __init__(self, engine: str, *, model_path: Path | None = None, threads: int = 2,
-                 n_ctx: int = 4096, omp_wait_policy: str = "PASSIVE", max_output_tokens: int = 4096,
+                 n_ctx: int = 4096, omp_wait_policy: str = "default", max_output_tokens: int = 4096,
                  start_timeout: float = 120.0, extra_env: dict[str, str] | None = None,
                  parallel: int = 4, upstream: str | None = None) -> None:
         self.engine = engine
@@ -134,7 +143,7 @@ class ServerProcess:
             cmd += ["--model-path", str(self.model_path)]
         if self.upstream is not None:
             cmd += ["--upstream", self.upstream]
-        env = os.environ | {"OMP_WAIT_POLICY": self.omp_wait_policy} | self.extra_env
+        env = with_omp_wait_policy(dict(os.environ), self.omp_wait_policy) | self.extra_env
         self._log = open(data / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
         started = time.perf_counter()
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -184,11 +193,11 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--key-file", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--omp-wait-policy", default="PASSIVE")
+    parser.add_argument("--omp-wait-policy", default="default")
     parser.add_argument("--max-output-tokens", type=int, default=4096)
     parser.add_argument("--parallel", type=int, default=4, help="engine batch slots")
     args = parser.parse_args(argv)
-    os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy  # before anything loads llama.cpp
+    with_omp_wait_policy(os.environ, args.omp_wait_policy)  # before anything loads llama.cpp
 
     import uvicorn
 

@@ -13,7 +13,7 @@ Both sides use the same chat-templated prompt tokens, greedy decoding, the same 
 the same warm-up request first (so the KV-cache prefix state is identical). The order of the
 two alternates between rounds; medians over the rounds are reported.
 
-    .venv/bin/python bench/engine_overhead.py            # 5 rounds, 256 tokens, PASSIVE
+    .venv/bin/python bench/engine_overhead.py            # 5 rounds, 256 tokens, OpenMP default wait policy
     .venv/bin/python bench/engine_overhead.py --omp-wait-policy ACTIVE
 """
 
@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 import httpx
-from _server import DEFAULT_MODEL, OtherLoad, ServerProcess, cpu_seconds, loadavg, thread_cpu_seconds
+from _server import (DEFAULT_MODEL, OtherLoad, ServerProcess, cpu_seconds, loadavg, thread_cpu_seconds,
+                     with_omp_wait_policy)
 
 DEFAULT_PROMPT = ("Write a complete Python module that implements a red-black tree with insert, delete, "
                   "search, in-order traversal and a pretty printer. Include docstrings and type hints "
@@ -45,7 +46,7 @@ def messages(prompt: str) -> list[dict]:
 
 # --- direct (child process) ------------------------------------------------------------------
 def run_direct(args: argparse.Namespace) -> dict:
-    os.environ["OMP_WAIT_POLICY"] = args.omp_wait_policy
+    with_omp_wait_policy(os.environ, args.omp_wait_policy)
     import llama_cpp
 
     from openmaas.engines.base import ChatMessage
@@ -141,7 +142,7 @@ def direct_in_subprocess(args: argparse.Namespace) -> dict:
            str(args.n_ctx), "--n-batch", str(args.n_batch), "--omp-wait-policy", args.omp_wait_policy,
            "--flash-attn", args.flash_attn, "--ttft-probes", str(args.ttft_probes), "--prompt", args.prompt]
     cmd += ["--raw-baseline"] if args.raw_baseline else []
-    env = os.environ | {"OMP_WAIT_POLICY": args.omp_wait_policy}
+    env = with_omp_wait_policy(dict(os.environ), args.omp_wait_policy)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     if out.returncode != 0:
         raise RuntimeError(f"direct run failed:\n{out.stderr[-3000:]}")
@@ -226,7 +227,7 @@ def main() -> int:
                         help="n_threads = n_threads_batch (the engine uses Settings.engine_threads)")
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--n-batch", type=int, default=512, help="the engine's batch_size")
-    parser.add_argument("--omp-wait-policy", choices=["PASSIVE", "ACTIVE"], default="PASSIVE")
+    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"], default="default")
     parser.add_argument("--flash-attn", choices=["on", "off"], default="on",
                         help="direct side; the engine's context uses llama.cpp's default (auto), which "
                         "enables flash attention on CPU, while llama-cpp-python's Llama defaults to off")

@@ -71,10 +71,13 @@ def main() -> None:
     parser.add_argument("--levels", default="1,2,4,8")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"], default="default")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     print(f"load average before: {loadavg()}")
-    with ServerProcess("llamacpp", n_ctx=1024, parallel=max(levels), start_timeout=300) as server:
+    print(f"OMP_WAIT_POLICY={args.omp_wait_policy}")
+    with ServerProcess("llamacpp", n_ctx=1024, parallel=max(levels), start_timeout=300,
+                       omp_wait_policy=args.omp_wait_policy) as server:
         table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat))
     print(f"load average after: {loadavg()}")
     base = table[levels[0]][0]

@@ -237,7 +237,6 @@ async def run_model(model_key: str, models_dir: Path, cases: list[dict[str, Any]
 
 
 def child(args: argparse.Namespace) -> None:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the engine factory does; read at load
     cases = load_cases(args.data, args.limit)
     asyncio.run(run_model(args.child, args.models_dir, cases, modes_of(args.modes), args.threads,
                           args.max_tokens, args.n_ctx, Path(args.child_out)))

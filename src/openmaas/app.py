@@ -41,7 +41,7 @@ from openmaas.chat.async_chat import KIND as ASYNC_CHAT
 from openmaas.chat.async_chat import AsyncChatService
 from openmaas.chat.service import ChatService
 from openmaas.config import Settings
-from openmaas.engines.factory import build_chat_engine
+from openmaas.engines.factory import apply_omp_wait_policy, build_chat_engine
 from openmaas.finetune.wiring import build_finetune, finetune_job_handlers
 from openmaas.images.service import ImageService
 from openmaas.images.store import ImageStore
@@ -65,6 +65,7 @@ OPENAI_PREFIX = "/v1"
 
 
 def build_services(settings: Settings) -> Services:
+    apply_omp_wait_policy(settings.omp_wait_policy)  # before any engine loads an OpenMP runtime
     db = Database(settings.resolved_database_url)
     sealer = SecretSealer(load_or_create_server_key(settings.secret_key, settings.data_dir))
     catalog = Catalog([CatalogEntry(m, build_chat_engine(m, settings)) for m in settings.models])

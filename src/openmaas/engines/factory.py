@@ -9,6 +9,13 @@ from openmaas.engines.base import ChatEngine
 from openmaas.engines.fake import FakeChatEngine
 
 
+def apply_omp_wait_policy(policy: str) -> None:
+    """OpenMP reads its wait policy once, when the first OpenMP library loads; an
+    OMP_WAIT_POLICY already in the environment wins."""
+    if policy != "default":
+        os.environ.setdefault("OMP_WAIT_POLICY", policy)
+
+
 def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
     if model.engine == "fake":
         return FakeChatEngine(context_window=model.context_window,
@@ -20,8 +27,7 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
         target = UpstreamTarget.build(model.name, model.upstreams, model.upstream_model,
                                       model.api_key_env, model.options)
         return UpstreamChatEngine(target, context_window=model.context_window)
-    # OpenMP reads its wait policy once, when llama.cpp's library is first loaded.
-    os.environ.setdefault("OMP_WAIT_POLICY", settings.omp_wait_policy)
+    apply_omp_wait_policy(settings.omp_wait_policy)
     from openmaas.engines.llamacpp import LlamaCppEngine, resolve_model_path
 
     return LlamaCppEngine(
