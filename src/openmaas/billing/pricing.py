@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -11,6 +14,7 @@ from openmaas.billing.audit import audit
 from openmaas.billing.money import Price, yuan_to_micro
 from openmaas.config import PriceConfig
 from openmaas.errors import InvalidField
+from openmaas.store.db import Database
 from openmaas.store.tables import ModelPrice, utcnow
 
 
@@ -64,3 +68,56 @@ def price_history(session: Session, model: str | None = None) -> list[ModelPrice
     if model:
         query = query.where(ModelPrice.model == model)
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class _PriceRow:
+    effective_from: datetime
+    row_id: int
+    price: Price
+
+
+class PriceBook:
+    """The price table held in memory, re-read at most every `ttl_seconds`.
+
+    Every chargeable request needs a price before it runs; reading it from the database
+    each time was a query on the hot path. A change made through this process shows at
+    once (`invalidate`), one made by another process within `ttl_seconds`. A reservation
+    records the price it was made at, so a change never alters a request in flight."""
+
+    def __init__(self, db: Database, ttl_seconds: float = 2.0) -> None:
+        self._db = db
+        self._ttl = ttl_seconds
+        self._lock = threading.Lock()
+        self._rows: dict[str, list[_PriceRow]] = {}
+        self._loaded_at = float("-inf")
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    def price(self, model: str, canonical: str | None = None, now: datetime | None = None) -> Price:
+        """The price of the name the caller used, else of the canonical model, else free."""
+        rows = self._current_rows()
+        moment = now or utcnow()
+        for name in (model, canonical):
+            due = [r for r in rows.get(name, ()) if r.effective_from <= moment] if name else []
+            if due:
+                return max(due, key=lambda r: (r.effective_from, r.row_id)).price
+        return Price()
+
+    def _current_rows(self) -> dict[str, list[_PriceRow]]:
+        if time.monotonic() - self._loaded_at < self._ttl:
+            return self._rows
+        with self._lock:
+            if time.monotonic() - self._loaded_at >= self._ttl:
+                self._rows, self._loaded_at = self._load(), time.monotonic()
+        return self._rows
+
+    def _load(self) -> dict[str, list[_PriceRow]]:
+        rows: dict[str, list[_PriceRow]] = {}
+        with self._db.session(read_only=True) as session:
+            for row in session.scalars(sa.select(ModelPrice)):
+                rows.setdefault(row.model, []).append(_PriceRow(
+                    row.effective_from, row.id,
+                    Price(row.input_micro_per_1k, row.output_micro_per_1k, row.image_micro)))
+        return rows

@@ -20,7 +20,7 @@ from openmaas.billing.alerts import check_alerts
 from openmaas.billing.audit import audit
 from openmaas.billing.money import Price
 from openmaas.billing.plan import Plan, plan_hold, plan_spend
-from openmaas.billing.pricing import current_price, price_history, seed_prices, set_price
+from openmaas.billing.pricing import PriceBook, current_price, price_history, seed_prices, set_price
 from openmaas.config import BillingConfig
 from openmaas.errors import DuplicateRequest, InsufficientBalance, InvalidField, NotFound
 from openmaas.store.db import Database
@@ -74,6 +74,7 @@ class BillingService:
     def __init__(self, db: Database, config: BillingConfig) -> None:
         self._db = db
         self.config = config
+        self.prices = PriceBook(db)
 
     @property
     def db(self) -> Database:
@@ -86,6 +87,7 @@ class BillingService:
             self._seed()
         except IntegrityError:
             self._seed()  # another process seeded the same rows first; what is left is a no-op
+        self.prices.invalidate()
 
     def _seed(self) -> None:
         with self._db.session() as session:
@@ -117,8 +119,7 @@ class BillingService:
 
     # the money path ----------------------------------------------------------------------
     def price_of(self, model: str, canonical: str) -> Price:
-        with self._db.session() as session:
-            return current_price(session, model, canonical)
+        return self.prices.price(model, canonical)
 
     def reserve(self, account_id: str, api_key_id: str | None, request_id: str, model: str,
                 canonical: str, prompt_tokens: int, max_tokens: int, flexible: bool,
@@ -126,10 +127,10 @@ class BillingService:
         """Hold funds for the request's upper bound; None when the model is free.
 
         `price_percent` discounts the cash price (the Batch API pays 50%)."""
+        price = self.prices.price(model, canonical).scaled(price_percent)
+        if price.free or not self.config.enabled:
+            return None  # no write transaction for free models
         with self._db.session() as session:
-            price = current_price(session, model, canonical).scaled(price_percent)
-            if price.free or not self.config.enabled:
-                return None
             wallet = ledger.lock_wallet(session, account_id)
             now = utcnow()
             ledger.expire_due_packs(session, account_id, now)
@@ -158,10 +159,10 @@ class BillingService:
         The reservation prices an image as one completion "token" (`price_out` = per-image
         price × 1000 per 1k, `max_tokens` = count), so the usual `settle` with
         completion_tokens = images made charges exactly images × price and releases the rest."""
+        price = self.prices.price(model, canonical)
+        if not price.per_image or not self.config.enabled:
+            return None
         with self._db.session() as session:
-            price = current_price(session, model, canonical)
-            if not price.per_image or not self.config.enabled:
-                return None
             wallet = ledger.lock_wallet(session, account_id)
             plan = Plan((), price.per_image * count, count)
             if plan.cash > wallet.cash_micro:
@@ -207,7 +208,7 @@ class BillingService:
         with self._db.session() as session:
             if hold_id:
                 self.release(session, hold_id)
-            price = current_price(session, model, canonical)
+            price = self.prices.price(model, canonical)
             wallet = ledger.lock_wallet(session, account_id)
             charged = session.scalar(sa.select(Reservation.id).where(
                 Reservation.account_id == account_id, Reservation.request_id == request_id))
@@ -372,6 +373,7 @@ class BillingService:
     def set_price(self, actor_id: str, model: str, price: Price) -> None:
         with self._db.session() as session:
             set_price(session, actor_id, model, price)
+        self.prices.invalidate()
 
     def price_history(self, model: str | None = None) -> list[ModelPrice]:
         with self._db.session() as session:

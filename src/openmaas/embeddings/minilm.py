@@ -1,10 +1,10 @@
-"""all-MiniLM-L6-v2 (a 6-layer BERT) in NumPy: torch-free, batched with BLAS matmuls.
+"""all-MiniLM-L6-v2 (a 6-layer BERT) on the shared ONNX encoder (embeddings/bert.py), torch-free.
 
-The sentence-transformers directory's safetensors are read directly; the WordPiece
-tokenizer is HuggingFace `tokenizers` on the bundled tokenizer.json. Pipeline: BERT →
-mean pooling over the attention mask → L2 normalisation (the model's modules.json).
-Batches are cut into length buckets so short texts are not padded to the longest.
-BLAS runs on `threads` threads (default 1), set process-wide when the engine loads.
+The sentence-transformers directory's safetensors are read directly (float32, kept
+float32: vectors match sentence-transformers to 1e-4); the WordPiece tokenizer is
+HuggingFace `tokenizers` on the bundled tokenizer.json. Pipeline: BERT → mean pooling
+over the attention mask → L2 normalisation (the model's modules.json). Batches are cut
+into length buckets so short texts are not padded to the longest.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from openmaas.embeddings.base import InputKind, l2_normalise
+from openmaas.embeddings.bert import BertEncoder, BertLayer, BertWeights, DenseLinear, TokenEmbeddings
 from openmaas.embeddings.packaged import MINILM_DIR, MINILM_WEIGHTS, locate, verify
 
 _DTYPES = {"F32": np.float32, "I64": np.int64}
-BUCKET = 16  # texts per forward pass within one length bucket
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -38,71 +38,31 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU as BERT uses it; erf by Abramowitz–Stegun 7.1.26 (|err| < 1.5e-7)."""
-    z = np.abs(x) * np.float32(0.7071067811865476)
-    t = 1.0 / (1.0 + 0.3275911 * z)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027
-                                                                          + t * 1.061405429))))
-    erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
-    return (0.5 * x * (1.0 + erf)).astype(np.float32, copy=False)
+def bert_weights(t: dict[str, np.ndarray], heads: int, eps: float) -> BertWeights:
+    """A HuggingFace `BertModel` state dict (no "bert." prefix) → the shared encoder's weights."""
 
+    def linear(*names: str) -> DenseLinear:  # torch Linear stores (out, in)
+        weight = np.concatenate([t[f"{n}.weight"] for n in names]).T
+        return DenseLinear(np.ascontiguousarray(weight), np.concatenate([t[f"{n}.bias"] for n in names]))
 
-def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * weight + bias
+    def norm(name: str) -> tuple[np.ndarray, np.ndarray]:
+        return t[f"{name}.weight"], t[f"{name}.bias"]
 
+    def layer(p: str) -> BertLayer:
+        return BertLayer(
+            qkv=linear(f"{p}.attention.self.query", f"{p}.attention.self.key", f"{p}.attention.self.value"),
+            attention_out=linear(f"{p}.attention.output.dense"),
+            attention_norm=norm(f"{p}.attention.output.LayerNorm"),
+            ffn_in=linear(f"{p}.intermediate.dense"), ffn_out=linear(f"{p}.output.dense"),
+            ffn_norm=norm(f"{p}.output.LayerNorm"))
 
-class _Layer:
-    def __init__(self, t: dict[str, np.ndarray], prefix: str) -> None:
-        def w(name: str) -> np.ndarray:
-            return np.ascontiguousarray(t[f"{prefix}.{name}.weight"].T)
-
-        def b(name: str) -> np.ndarray:
-            return t[f"{prefix}.{name}.bias"]
-
-        self.qkv = np.concatenate([w("attention.self.query"), w("attention.self.key"),
-                                   w("attention.self.value")], axis=1)
-        self.qkv_b = np.concatenate([b("attention.self.query"), b("attention.self.key"),
-                                     b("attention.self.value")])
-        self.ao, self.ao_b = w("attention.output.dense"), b("attention.output.dense")
-        self.ln1 = (t[f"{prefix}.attention.output.LayerNorm.weight"], b("attention.output.LayerNorm"))
-        self.inter, self.inter_b = w("intermediate.dense"), b("intermediate.dense")
-        self.out, self.out_b = w("output.dense"), b("output.dense")
-        self.ln2 = (t[f"{prefix}.output.LayerNorm.weight"], b("output.LayerNorm"))
-
-
-class BertEncoder:
-    def __init__(self, tensors: dict[str, np.ndarray], heads: int, eps: float) -> None:
-        self.word = tensors["embeddings.word_embeddings.weight"]
-        self.position = tensors["embeddings.position_embeddings.weight"]
-        self.token_type = tensors["embeddings.token_type_embeddings.weight"][0]
-        self.ln = (tensors["embeddings.LayerNorm.weight"], tensors["embeddings.LayerNorm.bias"])
-        count = 1 + max(int(k.split(".")[2]) for k in tensors if k.startswith("encoder.layer."))
-        self.layers = [_Layer(tensors, f"encoder.layer.{i}") for i in range(count)]
-        self.heads, self.eps = heads, eps
-
-    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """ids, mask: (B, L) → last hidden states (B, L, H)."""
-        batch, length = ids.shape
-        x = self.word[ids] + self.position[:length] + self.token_type
-        x = layer_norm(x, *self.ln, self.eps)
-        hidden = x.shape[-1]
-        head_dim = hidden // self.heads
-        bias = ((1.0 - mask[:, None, None, :]) * -1e9).astype(np.float32)
-        for layer in self.layers:
-            qkv = x @ layer.qkv + layer.qkv_b
-            qkv = qkv.reshape(batch, length, 3, self.heads, head_dim).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1.0 / np.sqrt(head_dim)) + bias
-            scores = np.exp(scores - scores.max(-1, keepdims=True))
-            scores /= scores.sum(-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
-            x = layer_norm(x + context @ layer.ao + layer.ao_b, *layer.ln1, self.eps)
-            inner = gelu(x @ layer.inter + layer.inter_b)
-            x = layer_norm(x + inner @ layer.out + layer.out_b, *layer.ln2, self.eps)
-        return x
+    words = t["embeddings.word_embeddings.weight"]
+    embeddings = TokenEmbeddings(words=lambda ids: words[ids],
+                                 positions=t["embeddings.position_embeddings.weight"],
+                                 token_type=t["embeddings.token_type_embeddings.weight"][0])
+    count = 1 + max(int(k.split(".")[2]) for k in t if k.startswith("encoder.layer."))
+    return BertWeights(embeddings, norm("embeddings.LayerNorm"),
+                       [layer(f"encoder.layer.{i}") for i in range(count)], heads, eps)
 
 
 class MiniLMEngine:
@@ -124,8 +84,9 @@ class MiniLMEngine:
         from threadpoolctl import threadpool_limits
         from tokenizers import Tokenizer
 
-        # Process-wide: multi-threaded BLAS on a shared 2-core box measured 6x slower
-        # (149 ms vs 25 ms per text) than one thread; a server wants it bounded anyway.
+        # Kept from the NumPy engine, process-wide: NumPy's BLAS (the dense index's matrix @
+        # vector) stays at `threads` (multi-threaded BLAS on a shared 2-core box measured 6x
+        # slower). The encoder itself runs in ONNX Runtime and does not use it.
         threadpool_limits(limits=self._threads, user_api="blas")
         directory = self._dir or locate(MINILM_DIR)
         if self._dir is None:
@@ -137,8 +98,9 @@ class MiniLMEngine:
         self._counter.no_truncation()
         tokenizer.enable_truncation(max_length=self.max_tokens)
         self._tokenizer = tokenizer
-        self._encoder = BertEncoder(read_safetensors(directory / "model.safetensors"),
-                                    config["num_attention_heads"], config["layer_norm_eps"])
+        weights = bert_weights(read_safetensors(directory / "model.safetensors"),
+                               config["num_attention_heads"], config["layer_norm_eps"])
+        self._encoder = BertEncoder(weights, self._threads)
         self.dim = int(config["hidden_size"])
 
     def count_tokens(self, text: str, kind: InputKind) -> int:
@@ -150,21 +112,7 @@ class MiniLMEngine:
         self.load()
         assert self._encoder is not None and self._tokenizer is not None
         encodings = self._tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), BUCKET):
-            rows = order[start:start + BUCKET]
-            length = max(len(encodings[i].ids) for i in rows)
-            ids = np.zeros((len(rows), length), dtype=np.int64)
-            mask = np.zeros((len(rows), length), dtype=np.float32)
-            for r, i in enumerate(rows):
-                n = len(encodings[i].ids)
-                ids[r, :n] = encodings[i].ids
-                mask[r, :n] = 1.0
-            hidden = self._encoder.forward(ids, mask)
-            pooled = (hidden * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-            out[rows] = pooled
-        return l2_normalise(out)
+        return l2_normalise(self._encoder.mean_pooled([e.ids for e in encodings]))
 
     def close(self) -> None:
         self._encoder = None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ctypes
 import glob
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
