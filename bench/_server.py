@@ -92,6 +92,13 @@ def cpu_seconds_of(stat: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def platform_omp_policy() -> str:
+    """The wait policy `openmaas serve` uses by default (Settings.omp_wait_policy)."""
+    from openmaas.config import Settings
+
+    return Settings.model_fields["omp_wait_policy"].default
+
+
 def with_omp_wait_policy(env, policy: str):
     """Sets OMP_WAIT_POLICY in `env`; "default" removes it (libgomp's own: spin briefly, then sleep)."""
     if policy == "default":
@@ -105,7 +112,7 @@ class ServerProcess:
     """`with ServerProcess(...) as server:` → server.base_url, server.api_key, server.pid."""
 
     def __init__(self, engine: str, *, model_path: Path | None = None, threads: int = 2,
-                 n_ctx: int = 4096, omp_wait_policy: str = "default", max_output_tokens: int = 4096,
+                 n_ctx: int = 4096, omp_wait_policy: str | None = None, max_output_tokens: int = 4096,
                  start_timeout: float = 120.0, extra_env: dict[str, str] | None = None,
                  parallel: int = 4, upstream: str | None = None) -> None:
         self.engine = engine
@@ -114,7 +121,7 @@ class ServerProcess:
         self.model_path = model_path
         self.threads = threads
         self.n_ctx = n_ctx
-        self.omp_wait_policy = omp_wait_policy
+        self.omp_wait_policy = omp_wait_policy or platform_omp_policy()
         self.max_output_tokens = max_output_tokens
         self.start_timeout = start_timeout
         self.extra_env = extra_env or {}
@@ -193,7 +200,7 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--key-file", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--omp-wait-policy", default="default")
+    parser.add_argument("--omp-wait-policy", default=platform_omp_policy())
     parser.add_argument("--max-output-tokens", type=int, default=4096)
     parser.add_argument("--parallel", type=int, default=4, help="engine batch slots")
     args = parser.parse_args(argv)

@@ -13,7 +13,7 @@ Both sides use the same chat-templated prompt tokens, greedy decoding, the same 
 the same warm-up request first (so the KV-cache prefix state is identical). The order of the
 two alternates between rounds; medians over the rounds are reported.
 
-    .venv/bin/python bench/engine_overhead.py            # 5 rounds, 256 tokens, OpenMP default wait policy
+    .venv/bin/python bench/engine_overhead.py     # 5 rounds, 256 tokens, the platform's OpenMP policy
     .venv/bin/python bench/engine_overhead.py --omp-wait-policy ACTIVE
 """
 
@@ -30,8 +30,16 @@ import time
 from pathlib import Path
 
 import httpx
-from _server import (DEFAULT_MODEL, OtherLoad, ServerProcess, cpu_seconds, loadavg, thread_cpu_seconds,
-                     with_omp_wait_policy)
+from _server import (
+    DEFAULT_MODEL,
+    OtherLoad,
+    ServerProcess,
+    cpu_seconds,
+    loadavg,
+    platform_omp_policy,
+    thread_cpu_seconds,
+    with_omp_wait_policy,
+)
 
 DEFAULT_PROMPT = ("Write a complete Python module that implements a red-black tree with insert, delete, "
                   "search, in-order traversal and a pretty printer. Include docstrings and type hints "
@@ -227,7 +235,8 @@ def main() -> int:
                         help="n_threads = n_threads_batch (the engine uses Settings.engine_threads)")
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--n-batch", type=int, default=512, help="the engine's batch_size")
-    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"], default="default")
+    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"],
+                        default=platform_omp_policy())
     parser.add_argument("--flash-attn", choices=["on", "off"], default="on",
                         help="direct side; the engine's context uses llama.cpp's default (auto), which "
                         "enables flash attention on CPU, while llama-cpp-python's Llama defaults to off")

