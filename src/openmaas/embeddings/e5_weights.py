@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from openmaas.embeddings.bert import BertLayer, BertWeights, Q4Linear, TokenEmbeddings
+from openmaas.embeddings.bert import BertLayer, BertWeights, BlockQuantLinear, TokenEmbeddings
 
 MAGIC = b"E5S1"
 Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -112,12 +112,12 @@ def q4_dequantise(blocks: np.ndarray) -> np.ndarray:
     return weights.reshape(*blocks.shape[:-1], -1)
 
 
-def q4_linear(blocks: np.ndarray, bias: np.ndarray) -> Q4Linear:
-    """Q4_0 blocks (out, in/32) → the same 4-bit weights in MatMulNBits' nibble order."""
+def q4_linear(blocks: np.ndarray, bias: np.ndarray) -> BlockQuantLinear:
+    """Q4_0 blocks (out, in/32) → the same weights as 8-bit quants around 128, same scales."""
     quants = blocks["qs"]
     nibbles = np.concatenate([quants & 0x0F, quants >> 4], axis=-1)  # weights 0..31 in order
-    packed = (nibbles[..., 0::2] | (nibbles[..., 1::2] << 4)).astype(np.uint8)
-    return Q4Linear(packed, blocks["d"].astype(np.float32), np.asarray(bias, np.float32))
+    widened = (nibbles + 120).astype(np.uint8).reshape(blocks.shape[0], -1)  # q - 8 == q8 - 128
+    return BlockQuantLinear(widened, blocks["d"].astype(np.float32), np.asarray(bias, np.float32))
 
 
 def e5_bert_weights(model: E5File) -> BertWeights:

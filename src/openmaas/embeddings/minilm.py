@@ -111,8 +111,9 @@ class MiniLMEngine:
     def embed(self, texts: Sequence[str], kind: InputKind) -> np.ndarray:
         self.load()
         assert self._encoder is not None and self._tokenizer is not None
-        encodings = self._tokenizer.encode_batch(list(texts))
-        return l2_normalise(self._encoder.mean_pooled([e.ids for e in encodings]))
+        # one by one: encode_batch would start a rayon pool beside llama.cpp's threads (~15 µs a text)
+        ids = [self._tokenizer.encode(text).ids for text in texts]
+        return l2_normalise(self._encoder.mean_pooled(ids))
 
     def close(self) -> None:
         self._encoder = None
