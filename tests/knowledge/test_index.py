@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from openmaas.knowledge.index import ChunkIndex, IndexedChunk, vector_bytes
 from openmaas.knowledge.portable_index import PortableIndex
-from openmaas.knowledge.sqlite_index import SqliteVecIndex, fts_query
+from openmaas.knowledge.settings import KnowledgeSettings
+from openmaas.knowledge.sqlite_index import SqliteVecIndex, fts_query, rarest_terms
 from openmaas.store import migrate
 from openmaas.store.db import Database
 from openmaas.store.tables import Account, KnowledgeBase, KnowledgeChunk
@@ -51,8 +52,11 @@ def build(kind: str, db: Database, tmp_path) -> ChunkIndex:
     migrate.upgrade(db.engine)
     if kind == "sqlite-vec":
         return SqliteVecIndex(db.engine)
+    if kind == "sqlite-vec-cached":
+        return SqliteVecIndex(db.engine, KnowledgeSettings(vector_cache_mb=1))
     if kind == "sqlite-vec-bit":
-        return SqliteVecIndex(db.engine, oversample=2, min_candidates=2, encoding="bit")
+        return SqliteVecIndex(db.engine, KnowledgeSettings(dense_oversample=2, dense_min_candidates=2,
+                                                           vector_encoding="bit", vector_cache_mb=0))
     if kind == "portable":
         return PortableIndex(db)
     from openmaas.knowledge.milvus_index import MilvusIndex
@@ -60,7 +64,7 @@ def build(kind: str, db: Database, tmp_path) -> ChunkIndex:
     return MilvusIndex(str(tmp_path / "milvus.db"), PortableIndex(db))
 
 
-@pytest.mark.parametrize("kind", ["sqlite-vec", "sqlite-vec-bit", "portable", "milvus"])
+@pytest.mark.parametrize("kind", ["sqlite-vec", "sqlite-vec-cached", "sqlite-vec-bit", "portable", "milvus"])
 def test_dense_keyword_and_removal(kind, db, tmp_path):
     index = build(kind, db, tmp_path)
     seed(db, index, "kb1")
@@ -101,3 +105,23 @@ def test_empty_index_answers_empty(db, tmp_path):
 def test_fts_query_quotes_terms():
     assert fts_query("7", ['a"b', "c", "c"]) == 'kb:"k7" AND ("ab" OR "c")'
     assert fts_query("7", []) is None
+
+
+def test_rarest_terms_fill_the_postings_budget():
+    frequency = {"common": 5, "rare": 1, "absent": 0, "middling": 3}
+    assert rarest_terms(frequency, 4) == ["rare", "middling"]
+    assert rarest_terms(frequency, 0) == ["rare"]  # the rarest always goes in
+    assert rarest_terms({"absent": 0}, 10) == []
+
+
+def test_keyword_query_is_bounded_by_postings(db, tmp_path):
+    build("sqlite-vec", db, tmp_path)
+    index = SqliteVecIndex(db.engine, KnowledgeSettings(keyword_max_postings=2))
+    seed(db, index, "kb1")
+    seed(db, index, "kb2")
+    # banana: 4 rows (both bases), quantum: 2; within 2 postings only quantum is searched
+    assert {h.chunk_id for h in index.keyword("kb1", ["banana", "quantum"], 5)} == {4}
+    unbounded = SqliteVecIndex(db.engine)
+    assert {h.chunk_id for h in unbounded.keyword("kb1", ["banana", "quantum"], 5)} == {1, 2, 4}
+    index.close()
+    unbounded.close()

@@ -6,7 +6,7 @@ import pytest
 from zhipuai import ZhipuAI
 
 from openmaas.knowledge.index import Hit
-from openmaas.knowledge.retrieval import relative_fusion, rrf
+from openmaas.knowledge.retrieval import min_max, rrf, score_fusion, three_sigma
 from tests.knowledge.test_knowledge_api import FACTS, ZH_FACTS
 from tests.sdk._support import wait_for
 
@@ -81,9 +81,10 @@ def test_empty_knowledge_base_still_answers(kh):
 def test_fusions_reward_agreement():
     dense, keyword = [Hit(1, 0.9), Hit(2, 0.8), Hit(4, 0.1)], [Hit(2, 7.0), Hit(3, 5.0), Hit(5, 1.0)]
     assert [c for c, _ in rrf([dense, keyword], k=60)][:3] == [2, 1, 3]
-    relative = relative_fusion([(0.6, dense), (0.4, keyword)])
+    relative = score_fusion([(0.6, dense), (0.4, keyword)], min_max)
     assert [c for c, _ in relative][:3] == [2, 1, 3]
     assert dict(relative)[2] == pytest.approx(0.6 * 0.875 + 0.4 * 1.0)
+    assert [c for c, _ in score_fusion([(0.5, dense), (0.5, keyword)], three_sigma)][:3] == [2, 1, 3]
 
 
 def test_sdks_send_the_retrieval_tool(live_server):

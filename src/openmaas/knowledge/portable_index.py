@@ -1,10 +1,11 @@
 """A database-agnostic index (the PostgreSQL default): brute force over the chunk rows.
 
 Each knowledge base is loaded into memory on first search — a float32 matrix for cosine
-similarity and an inverted index for BM25 — and reloaded when its `index_version`
-changes (every chunk write bumps it in the same transaction). Exact, simple, and fine
-up to a few hundred thousand chunks per base; past that, use Milvus (or pgvector, not
-wired here).
+similarity (knowledge/vector_cache.py) and an inverted index for BM25 — and reloaded
+when its `index_version` changes (every chunk write bumps it in the same transaction;
+each search reads it, so several server processes stay correct). Exact, simple, and
+fine up to a few hundred thousand chunks per base; past that, use Milvus (or pgvector,
+not wired here). A base bigger than the vector cache is read for each dense query.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from openmaas.knowledge.index import Hit, IndexedChunk, top_hits, vector_from_bytes
+from openmaas.knowledge.index import Hit, IndexedChunk, top_hits
+from openmaas.knowledge.vector_cache import VectorCache
 from openmaas.store.db import Database
 from openmaas.store.tables import KnowledgeBase, KnowledgeChunk
 
@@ -54,15 +56,15 @@ class Bm25:
 class _Snapshot:
     version: int
     ids: np.ndarray
-    matrix: np.ndarray
     bm25: Bm25
 
 
 class PortableIndex:
     name = "portable"
 
-    def __init__(self, db: Database, max_cached: int = 8) -> None:
+    def __init__(self, db: Database, max_cached: int = 8, vector_cache_bytes: int = 1 << 30) -> None:
         self._db = db
+        self._vectors = VectorCache(db.engine, vector_cache_bytes)
         self._cache: OrderedDict[str, _Snapshot] = OrderedDict()
         self._max = max_cached
         self._lock = threading.Lock()
@@ -74,10 +76,8 @@ class PortableIndex:
         return None
 
     def dense(self, knowledge_id: str, vector: np.ndarray, k: int, dim: int) -> list[Hit]:
-        snapshot = self._snapshot(knowledge_id)
-        if snapshot is None or not len(snapshot.ids):
-            return []
-        return top_hits(snapshot.ids, snapshot.matrix @ vector.astype(np.float32), k)
+        held = self._vectors.get(knowledge_id, dim) or self._vectors.read(knowledge_id, dim)
+        return held.search(vector, k)
 
     def keyword(self, knowledge_id: str, terms: list[str], k: int) -> list[Hit]:
         snapshot = self._snapshot(knowledge_id)
@@ -88,7 +88,7 @@ class PortableIndex:
         return top_hits(snapshot.ids[matched], scores[matched], k)
 
     def _snapshot(self, knowledge_id: str) -> _Snapshot | None:
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             version = session.scalar(sa.select(KnowledgeBase.index_version)
                                      .where(KnowledgeBase.id == knowledge_id))
             if version is None:
@@ -98,8 +98,7 @@ class PortableIndex:
                 if cached is not None and cached.version == version:
                     self._cache.move_to_end(knowledge_id)
                     return cached
-            rows = session.execute(sa.select(KnowledgeChunk.id, KnowledgeChunk.terms,
-                                             KnowledgeChunk.embedding)
+            rows = session.execute(sa.select(KnowledgeChunk.id, KnowledgeChunk.terms)
                                    .where(KnowledgeChunk.knowledge_id == knowledge_id)
                                    .order_by(KnowledgeChunk.id)).all()
         snapshot = _build(version, rows)
@@ -112,11 +111,9 @@ class PortableIndex:
 
     def close(self) -> None:
         self._cache.clear()
+        self._vectors.clear()
 
 
 def _build(version: int, rows) -> _Snapshot:
-    rows = [r for r in rows if r.embedding is not None]
     ids = np.array([r.id for r in rows], dtype=np.int64)
-    matrix = (np.stack([vector_from_bytes(r.embedding) for r in rows]) if rows
-              else np.zeros((0, 1), dtype=np.float32))
-    return _Snapshot(version, ids, matrix, Bm25([r.terms.split() for r in rows]))
+    return _Snapshot(version, ids, Bm25([r.terms.split() for r in rows]))

@@ -1,11 +1,18 @@
 """Hybrid retrieval: dense + BM25, reciprocal rank fusion, optional cross-encoder rerank.
 
 For each knowledge base: embed the question (the base's model, "query" side), take the
-top `candidates` by cosine and by BM25 (jieba terms), fuse them — relative score fusion
-by default (each list min-max normalised, weighted `dense_weight` : 1 - dense_weight;
-it beat reciprocal rank fusion on bench/retrieval_quality.py), RRF (Σ 1/(rrf_k + rank))
-as the alternative — hydrate the texts, and — for English, where the cross-encoder
-applies — rerank the first `rerank_candidates`. Every retrieval leaves a trace (terms,
+top `candidates` by cosine and by BM25 (jieba terms), fuse them — a weighted sum of
+normalised scores (`dense_weight` : 1 - dense_weight), normalised by default with
+distribution-based score fusion (`dbsf`: mean ± 3σ of each list → [0, 1]), or min-max
+(`relative`), or reciprocal rank fusion (`rrf`, Σ 1/(rrf_k + rank)) — hydrate the texts,
+and — for English, where the cross-encoder
+applies — rerank the first `rerank_candidates`. Why dbsf: min-max stretches every list
+to [0, 1] however flat it is. For a code among look-alikes ("Orbis printer E-117") the
+dense list is flat (every error-code entry at ~0.86) and BM25 has one clear winner;
+min-max gave dense noise the same spread as BM25's decision and lost the answer.
+Normalising by each list's own spread lets the list whose top stands out decide (on
+bench/retrieval_quality.py dbsf tied min-max on the first 84 questions and led by 2
+of 116 with the code look-ups; rrf was behind both). Every retrieval leaves a trace (terms,
 candidates and scores before and after fusion and rerank, timings) readable by its
 request id, for debugging.
 """
@@ -20,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+import numpy as np
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 
@@ -83,18 +91,30 @@ def rrf(rankings: list[list[Hit]], k: int) -> list[tuple[int, float]]:
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
-def relative_fusion(weighted: list[tuple[float, list[Hit]]]) -> list[tuple[int, float]]:
-    """Relative score fusion: each list's scores min-max normalised to [0, 1], then a
-    weighted sum (a chunk missing from a list gets 0 from it)."""
+def min_max(values: np.ndarray) -> np.ndarray:
+    span = values.max() - values.min()
+    return (values - values.min()) / span if span > 0 else np.ones_like(values)  # one score: full marks
+
+
+def three_sigma(values: np.ndarray) -> np.ndarray:
+    """Distribution-based score fusion's normalisation: mean - 3σ → 0, mean + 3σ → 1."""
+    sigma = values.std()
+    return (values - values.mean() + 3 * sigma) / (6 * sigma) if sigma > 0 else np.ones_like(values)
+
+
+NORMALISERS = {"relative": min_max, "dbsf": three_sigma}
+
+
+def score_fusion(weighted: list[tuple[float, list[Hit]]], normalise=three_sigma) -> list[tuple[int, float]]:
+    """Each list's scores normalised, then a weighted sum (a chunk missing from a list
+    gets 0 from it)."""
     scores: dict[int, float] = {}
     for weight, hits in weighted:
         if not hits:
             continue
-        values = [h.score for h in hits]
-        low, span = min(values), max(values) - min(values)
-        for hit in hits:
-            normalised = (hit.score - low) / span if span > 0 else 1.0  # one score: full marks
-            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + weight * normalised
+        normalised = normalise(np.array([h.score for h in hits], dtype=np.float64))
+        for hit, value in zip(hits, normalised, strict=True):
+            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + weight * float(value)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
@@ -157,12 +177,12 @@ class RetrievalService:
         if self.settings.fusion == "rrf":
             return rrf([dense, keyword], self.settings.rrf_k)
         weight = self.settings.dense_weight
-        return relative_fusion([(weight, dense), (1.0 - weight, keyword)])
+        return score_fusion([(weight, dense), (1.0 - weight, keyword)], NORMALISERS[self.settings.fusion])
 
     def _bases(self, principal: Principal, knowledge_ids: list[str]) -> list[KnowledgeBase]:
         if not knowledge_ids:
             raise InvalidField("knowledge_id", "required")
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             return [owned_base(session, principal, kid) for kid in dict.fromkeys(knowledge_ids)]
 
     async def _candidates(self, bases: list[KnowledgeBase], question: str, words: list[str],
@@ -195,7 +215,7 @@ class RetrievalService:
     def _hydrate(self, principal: Principal, chunk_ids: list[int]) -> list[Passage]:
         if not chunk_ids:
             return []
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             rows = session.execute(
                 sa.select(KnowledgeChunk.id, KnowledgeChunk.knowledge_id, KnowledgeChunk.document_id,
                           KnowledgeChunk.ordinal, KnowledgeChunk.text, KnowledgeDocument.name)

@@ -24,11 +24,16 @@ class KnowledgeSettings(BaseModel):
     vector_encoding: Literal["float32", "bit"] = "float32"  # sqlite-vec: exact, or bits + rescoring
     dense_oversample: int = 4  # bit encoding: Hamming candidates per wanted dense hit (rescored)
     dense_min_candidates: int = 100
+    # per process: knowledge bases' float32 vectors held in memory for exact dense search
+    # (150 MB per 100k chunks at 384-d), least recently used out; 0: search the index
+    vector_cache_mb: int = Field(default=1024, ge=0)
+    keyword_max_postings: int = Field(default=20_000, ge=1)  # sqlite-vec: bounds one BM25 query
     # retrieval
     top_k: int = 5  # chunks put into the prompt
     candidates: int = 30  # per method, before fusion
-    fusion: Literal["relative", "rrf"] = "relative"  # relative: min-max scores, weighted sum
-    dense_weight: float = Field(default=0.6, ge=0.0, le=1.0)  # relative fusion: BM25 gets 1 - this
+    # dbsf: scores normalised by mean ± 3σ, weighted sum; relative: min-max; rrf: ranks
+    fusion: Literal["dbsf", "relative", "rrf"] = "dbsf"
+    dense_weight: float = Field(default=0.5, ge=0.0, le=1.0)  # dbsf/relative: BM25 gets 1 - this
     rrf_k: int = 60
     rerank: Literal["auto", "always", "never"] = "auto"  # auto: English queries only
     rerank_candidates: int = 20

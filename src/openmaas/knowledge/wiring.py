@@ -65,12 +65,10 @@ def _database_index(settings: Settings, db: Database) -> ChunkIndex:
     if is_sqlite(db.engine):
         from openmaas.knowledge.sqlite_index import SqliteVecIndex
 
-        return SqliteVecIndex(db.engine, settings.knowledge.dense_oversample,
-                              settings.knowledge.dense_min_candidates,
-                              encoding=settings.knowledge.vector_encoding)
+        return SqliteVecIndex(db.engine, settings.knowledge)
     from openmaas.knowledge.portable_index import PortableIndex
 
-    return PortableIndex(db)
+    return PortableIndex(db, vector_cache_bytes=settings.knowledge.vector_cache_mb * 1024 * 1024)
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
