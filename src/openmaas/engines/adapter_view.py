@@ -3,7 +3,8 @@
 No second model, thread or context: the base engine's inference thread applies the
 adapter named in `SamplingParams.adapter` (llama.cpp switches adapters between batches,
 llama_scheduler.py). Engines without adapter support (the fake engine) ignore it. The
-base engine's lifecycle belongs to the app, so start/close here do nothing.
+base engine's lifecycle belongs to the app, so start/close here do nothing; `unload`
+frees the adapter on the base engine when the fine-tuned model is deleted.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ class AdapterEngine:
 
     async def close(self) -> None:
         return None
+
+    def unload(self) -> None:
+        """Free the adapter in the base engine (a no-op for engines that load no adapters)."""
+        forget = getattr(self.base, "forget_adapter", None)
+        if forget is not None:
+            forget(self.adapter)
 
     async def prepare(self, messages: list[ChatMessage],
                       tools: list[dict[str, Any]] | None = None) -> PreparedPrompt:

@@ -149,6 +149,16 @@ class Adapters:
             self._loaded[path] = adapter
         return self._loaded[path]
 
+    def forget(self, path: str) -> bool:
+        """Free one adapter (off the context first if it is on); False if it was not loaded."""
+        if path == self.current:
+            self.use(None)
+        adapter = self._loaded.pop(path, None)
+        if adapter is None:
+            return False
+        C.llama_adapter_lora_free(adapter)
+        return True
+
     def free(self) -> None:
         for adapter in self._loaded.values():
             C.llama_adapter_lora_free(adapter)

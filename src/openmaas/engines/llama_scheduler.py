@@ -7,14 +7,17 @@ their prompts are prefilled in chunks alongside the running decodes — and fini
 leave. A slot keeps the KV of its last request, so a follow-up turn that shares the
 prefix (a multi-turn chat) prefills only what is new. A LoRA adapter applies to the
 whole context, so a batch is homogeneous in adapter: a request for another adapter
-waits for the running ones to drain.
+waits for the running ones to drain. An adapter whose fine-tuned model was deleted is
+freed between steps once no running request uses it (`forget_adapter`).
 """
 
 from __future__ import annotations
 
 import codecs
+import queue
 import random
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -66,11 +69,17 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+Forget = tuple[str, Future]  # an adapter path to free; the future gets whether it was loaded
+
+
 class Scheduler:
-    def __init__(self, runtime: Runtime, queue: FairQueue, banned_ids) -> None:
+    def __init__(self, runtime: Runtime, jobs: FairQueue, banned_ids,
+                 forgets: queue.SimpleQueue[Forget]) -> None:
         self._rt = runtime
-        self._queue = queue
+        self._queue = jobs
         self._banned_ids = banned_ids  # texts -> token ids
+        self._forgets = forgets  # adapters to free, from any thread
+        self._forgetting: list[Forget] = []
         self._slots = [Slot(i) for i in range(runtime.slots)]
         self._active: list[Sequence] = []
         self._batch = Batch(runtime.n_batch)
@@ -80,12 +89,14 @@ class Scheduler:
     def run(self, stopping: threading.Event) -> None:
         try:
             while not stopping.is_set():
+                self._forget_unused()
                 self._admit()
                 if self._active:
                     self._step()
         finally:
             for seq in list(self._active):
                 self._drop(seq, InternalFailure("the engine is shutting down"))
+            self._forget_unused()
             self._batch.free()
             self._adapters.free()
 
@@ -123,6 +134,25 @@ class Scheduler:
         seed = params.seed if params.seed is not None else random.getrandbits(31)
         sampler = build_sampler(self._rt, params, seed, self._banned_ids(params.banned_texts))
         self._active.append(Sequence(job, slot, prompt[keep:], sampler, StopMatcher(params.stop)))
+
+    def _forget_unused(self) -> None:
+        """Free adapters asked to be forgotten, except the one the running batch decodes with."""
+        while True:
+            try:
+                self._forgetting.append(self._forgets.get_nowait())
+            except queue.Empty:
+                break
+        in_use = self._adapters.current if self._active else None
+        waiting = []
+        for path, done in self._forgetting:
+            if path == in_use:
+                waiting.append((path, done))
+                continue
+            for slot in self._slots:  # KV computed with the adapter is no prefix to reuse
+                if slot.adapter == path:
+                    slot.cached, slot.adapter = [], None
+            done.set_result(self._adapters.forget(path))
+        self._forgetting = waiting
 
     # one decode step -------------------------------------------------------------------------
     def _step(self) -> None:

@@ -12,6 +12,7 @@ model, which does no ggml compute.
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import Future
@@ -66,6 +67,7 @@ class LlamaCppEngine:
         self._slots = parallel
         self._batch_size = batch_size
         self._queue: FairQueue[_Generation] = FairQueue()
+        self._forgets: queue.SimpleQueue[tuple[str, Future[bool]]] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._tokenizer: Any = None
@@ -107,6 +109,13 @@ class LlamaCppEngine:
 
         return text(tok.token_bos()), text(tok.token_eos())
 
+    def forget_adapter(self, path: str | Path) -> Future[bool]:
+        """Free a LoRA adapter (its fine-tuned model was deleted) on the inference thread, as
+        soon as no running request decodes with it. The future: whether it was loaded."""
+        done: Future[bool] = Future()
+        self._forgets.put((str(path), done))
+        return done
+
     def pending_requests(self) -> int:
         """Requests waiting for a batch slot (the queue-depth gauge)."""
         return len(self._queue)
@@ -144,7 +153,7 @@ class LlamaCppEngine:
             return
         loaded.set_result(None)
         try:
-            Scheduler(runtime, self._queue, self._banned_ids).run(self._stopping)
+            Scheduler(runtime, self._queue, self._banned_ids, self._forgets).run(self._stopping)
         finally:
             runtime.close()
 

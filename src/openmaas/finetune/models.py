@@ -48,7 +48,10 @@ class FineTunedModels:
         return CatalogEntry(config, AdapterEngine(base.engine, Path(row.adapter_path)))
 
     def forget(self, row: FineTunedModel) -> None:
-        """Remove a deleted model's adapter files (the row is gone already)."""
+        """Free a deleted model's adapter in its engine and remove its files (the row is gone already)."""
+        entry = self._entry(row)
+        if entry is not None and isinstance(entry.engine, AdapterEngine):
+            entry.engine.unload()
         adapter = Path(row.adapter_path)
         for path in (adapter, adapter.parent / "adapter", adapter.parent / "checkpoint"):
             if path.is_dir():
