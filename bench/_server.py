@@ -93,18 +93,45 @@ def cpu_seconds_of(stat: Path) -> float:
 
 
 def platform_omp_policy() -> str:
-    """The wait policy `openmaas serve` uses by default (Settings.omp_wait_policy)."""
+    """The OpenMP setting `openmaas serve` uses by default, as an OMP label (see omp_label)."""
     from openmaas.config import Settings
 
-    return Settings.model_fields["omp_wait_policy"].default
+    fields = Settings.model_fields
+    return omp_label(fields["omp_wait_policy"].default, fields["omp_spin_count"].default)
 
 
-def with_omp_wait_policy(env, policy: str):
-    """Sets OMP_WAIT_POLICY in `env`; "default" removes it (libgomp's own: spin briefly, then sleep)."""
-    if policy == "default":
-        env.pop("OMP_WAIT_POLICY", None)
-    else:
+def omp_label(policy: str, spin_count: int | None) -> str:
+    """PASSIVE, ACTIVE, default (libgomp's own 3 ms spin) or spin:N (default, GOMP_SPINCOUNT=N)."""
+    return f"spin:{spin_count}" if policy == "default" and spin_count is not None else policy
+
+
+def omp_settings(label: str) -> tuple[str, int | None]:
+    """An OMP label → (Settings.omp_wait_policy, Settings.omp_spin_count)."""
+    if label.startswith("spin:"):
+        return "default", int(label.removeprefix("spin:"))
+    if label not in ("default", "PASSIVE", "ACTIVE"):
+        raise ValueError(f"OpenMP setting {label!r}: expected PASSIVE, ACTIVE, default or spin:N")
+    return label, None
+
+
+def omp_argument(label: str) -> str:
+    """argparse `type=` for an OMP label."""
+    try:
+        omp_settings(label)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return label
+
+
+def with_omp_wait_policy(env, label: str):
+    """Puts the OMP label's OMP_WAIT_POLICY / GOMP_SPINCOUNT into `env` (and drops stale ones)."""
+    policy, spin_count = omp_settings(label)
+    env.pop("OMP_WAIT_POLICY", None)
+    env.pop("GOMP_SPINCOUNT", None)
+    if policy != "default":
         env["OMP_WAIT_POLICY"] = policy
+    if spin_count is not None:
+        env["GOMP_SPINCOUNT"] = str(spin_count)
     return env
 
 
@@ -200,7 +227,7 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--key-file", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-ctx", type=int, default=4096)
-    parser.add_argument("--omp-wait-policy", default=platform_omp_policy())
+    parser.add_argument("--omp-wait-policy", type=omp_argument, default=platform_omp_policy())
     parser.add_argument("--max-output-tokens", type=int, default=4096)
     parser.add_argument("--parallel", type=int, default=4, help="engine batch slots")
     args = parser.parse_args(argv)
@@ -229,7 +256,8 @@ def _serve(argv: list[str] | None = None) -> None:
     values = {"environment": "test", "data_dir": args.data_dir,
               "database_url": f"sqlite:///{args.data_dir / 'openmaas.db'}", "models": [model],
               "secret_key": "bench-secret", "engine_threads": args.threads,
-              "omp_wait_policy": args.omp_wait_policy, "run_jobs_in_process": False,
+              "omp_wait_policy": omp_settings(args.omp_wait_policy)[0],
+              "omp_spin_count": omp_settings(args.omp_wait_policy)[1], "run_jobs_in_process": False,
               "bootstrap_account": False, "log_level": "warning"}
     # Billing stays on (the money path is part of every request) but with funds and limits
     # that never cap a benchmark.

@@ -14,7 +14,7 @@ the same warm-up request first (so the KV-cache prefix state is identical). The 
 two alternates between rounds; medians over the rounds are reported.
 
     .venv/bin/python bench/engine_overhead.py     # 5 rounds, 256 tokens, the platform's OpenMP policy
-    .venv/bin/python bench/engine_overhead.py --omp-wait-policy ACTIVE
+    .venv/bin/python bench/engine_overhead.py --omp-wait-policy PASSIVE   # or ACTIVE, default, spin:N
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from _server import (
     ServerProcess,
     cpu_seconds,
     loadavg,
+    omp_argument,
     platform_omp_policy,
     thread_cpu_seconds,
     with_omp_wait_policy,
@@ -235,7 +236,7 @@ def main() -> int:
                         help="n_threads = n_threads_batch (the engine uses Settings.engine_threads)")
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--n-batch", type=int, default=512, help="the engine's batch_size")
-    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"],
+    parser.add_argument("--omp-wait-policy", type=omp_argument, metavar="PASSIVE|ACTIVE|default|spin:N",
                         default=platform_omp_policy())
     parser.add_argument("--flash-attn", choices=["on", "off"], default="on",
                         help="direct side; the engine's context uses llama.cpp's default (auto), which "
@@ -259,7 +260,7 @@ def main() -> int:
     others = OtherLoad()
     print(f"engine_overhead: model={args.model.name} max_tokens={args.max_tokens} threads={args.threads} "
           f"n_ctx={args.n_ctx} n_batch={args.n_batch} flash_attn(direct)={args.flash_attn} "
-          f"OMP_WAIT_POLICY={args.omp_wait_policy} "
+          f"OpenMP={args.omp_wait_policy} "
           f"rounds={args.rounds}  load(1/5/15m)={loadavg()}", flush=True)
     direct_rows, raw_rows, server_rows = [], [], []
     prompt_tokens = -1
@@ -322,7 +323,7 @@ def main() -> int:
     print(f"SUMMARY decode OpenMaaS/direct = {ratio:.3f} (median of per-round ratios "
           f"{statistics.median(paired):.3f}; goal >= 0.97: {verdict}); "
           f"TTFT OpenMaaS-direct = {delta:+.1f} ms (goal <= 10 ms: {'PASS' if delta <= 10 else 'MISS'}); "
-          f"OMP_WAIT_POLICY={args.omp_wait_policy}; {others.verdict()}")
+          f"OpenMP={args.omp_wait_policy}; {others.verdict()}")
     return 0
 
 

@@ -28,7 +28,14 @@ import time
 from pathlib import Path
 
 import httpx
-from _server import DEFAULT_MODEL, ServerProcess, loadavg, platform_omp_policy, with_omp_wait_policy
+from _server import (
+    DEFAULT_MODEL,
+    ServerProcess,
+    loadavg,
+    omp_argument,
+    platform_omp_policy,
+    with_omp_wait_policy,
+)
 
 TOPICS = ["a dragon", "the sea", "a robot", "a lighthouse", "a desert city", "a lost key",
           "a mountain village", "a clockmaker"]
@@ -80,13 +87,13 @@ def main() -> None:
     parser.add_argument("--levels", default="1,2,4,8")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"],
+    parser.add_argument("--omp-wait-policy", type=omp_argument, metavar="PASSIVE|ACTIVE|default|spin:N",
                         default=platform_omp_policy())
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     print(f"load average before: {loadavg()}")
-    print(f"OMP_WAIT_POLICY={args.omp_wait_policy}")
+    print(f"OpenMP={args.omp_wait_policy}")
     with ServerProcess("llamacpp", model_path=args.model, n_ctx=1024, parallel=max(levels),
                        start_timeout=300, omp_wait_policy=args.omp_wait_policy) as server:
         table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat))

@@ -93,6 +93,18 @@ def run(args: argparse.Namespace) -> None:
             print(f"hybrid - best single method ({group} only): {margin:+.1f} points")
         print(f"fusion: {settings.knowledge.fusion} (dense weight {settings.knowledge.dense_weight}); "
               "rerank: the English cross-encoder reorders English passages only")
+        if args.show_misses:
+            print_misses(found, questions)
+
+
+def print_misses(found: dict[str, list[bool]], questions: list) -> None:
+    """Each question some method missed, with which methods found it (for error analysis)."""
+    print("\nmissed by at least one method (found by: d=dense b=bm25 h=hybrid r=hybrid+rerank):")
+    for i, question in enumerate(questions):
+        marks = "".join(label[0] if label != "hybrid+rerank" else "r"
+                        for label, hits in found.items() if hits[i])
+        if len(marks) < len(found):
+            print(f"  [{marks:<4}] {question.style:<10} {question.question}  -> {question.answer!r}")
 
 
 def main() -> None:
@@ -103,6 +115,7 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=60)
     parser.add_argument("--fusion", default="dbsf", choices=["dbsf", "relative", "rrf"])
     parser.add_argument("--dense-weight", type=float, default=0.5)
+    parser.add_argument("--show-misses", action="store_true", help="list the questions each method missed")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -65,7 +65,8 @@ OPENAI_PREFIX = "/v1"
 
 
 def build_services(settings: Settings) -> Services:
-    apply_omp_wait_policy(settings.omp_wait_policy, settings.omp_spin_count)  # before any engine loads an OpenMP runtime
+    # Before any engine loads an OpenMP runtime: libgomp reads its wait policy once.
+    apply_omp_wait_policy(settings.omp_wait_policy, settings.omp_spin_count)
     db = Database(settings.resolved_database_url)
     sealer = SecretSealer(load_or_create_server_key(settings.secret_key, settings.data_dir))
     catalog = Catalog([CatalogEntry(m, build_chat_engine(m, settings)) for m in settings.models])

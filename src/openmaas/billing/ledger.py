@@ -19,7 +19,6 @@ from openmaas.billing.plan import PackFunds, Plan
 from openmaas.errors import InvalidField, NotFound
 from openmaas.store.tables import LedgerEntry, Reservation, ResourcePack, Wallet, utcnow
 
-
 LOCKED_WALLETS = "openmaas_locked_wallets"  # session.info key: wallets locked in this transaction
 
 

@@ -11,10 +11,11 @@ from openmaas.engines.fake import FakeChatEngine
 
 def apply_omp_wait_policy(policy: str, spin_count: int | None = None) -> None:
     """OpenMP reads its wait policy once, when the first OpenMP library loads; values
-    already in the environment win."""
+    already in the environment win. The spin count bounds "default"'s spin only: libgomp
+    would also make PASSIVE or ACTIVE threads spin that long."""
     if policy != "default":
         os.environ.setdefault("OMP_WAIT_POLICY", policy)
-    if spin_count is not None:
+    elif spin_count is not None:
         os.environ.setdefault("GOMP_SPINCOUNT", str(spin_count))
 
 
