@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from openmaas.auth.accounts import create_account
 from openmaas.store.db import Database
 from openmaas.store.tables import Account
+from openmaas.store.writer_gate import WriterGate
 
 
 def is_closed(dbapi_connection) -> bool:
@@ -58,3 +60,62 @@ def test_dispose_gives_up_waiting_after_its_grace(db, database_url):
     assert time.monotonic() - started < 2
     connection.invalidate()  # close it for real: its pool is gone
     connection.close()
+
+
+def test_writer_gate_admits_waiters_in_arrival_order():
+    gate = WriterGate()
+    assert gate.acquire(timeout=1)
+    order: list[int] = []
+
+    def writer(n: int) -> None:
+        assert gate.acquire(timeout=5)
+        order.append(n)
+        gate.release()
+
+    threads = []
+    for n in range(5):
+        threads.append(threading.Thread(target=writer, args=(n,)))
+        threads[-1].start()
+        time.sleep(0.02)  # queue them one after another
+    gate.release()
+    for thread in threads:
+        thread.join(5)
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_writer_gate_times_out_and_stays_usable():
+    gate = WriterGate()
+    assert gate.acquire(timeout=1)
+    assert gate.acquire(timeout=0.05) is False  # e.g. a nested write: SQLite arbitrates
+    gate.release()
+    assert gate.acquire(timeout=0.05)  # the timed-out waiter left no ticket behind
+    gate.release()
+
+
+def test_concurrent_sqlite_writers_all_commit_and_release_the_gate(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'gate.db'}")
+    try:
+        with database.session() as session:
+            session.execute(sa.text("CREATE TABLE counter (n INTEGER)"))
+            session.execute(sa.text("INSERT INTO counter VALUES (0)"))
+
+        def bump(fail: bool) -> None:
+            with contextlib.suppress(RuntimeError), database.session() as session:
+                n = session.execute(sa.text("SELECT n FROM counter")).scalar_one()
+                session.execute(sa.text("UPDATE counter SET n = :n"), {"n": n + 1})
+                if fail:
+                    raise RuntimeError("rolled back")  # a rollback must hand the gate on too
+
+        threads = [threading.Thread(target=bump, args=(i % 4 == 0,)) for i in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        with database.session() as session:
+            assert session.execute(sa.text("SELECT n FROM counter")).scalar_one() == 30
+        started = time.monotonic()
+        with database.session() as session:  # the gate is free again: no 30 s wait
+            session.execute(sa.text("UPDATE counter SET n = 0"))
+        assert time.monotonic() - started < 1
+    finally:
+        database.dispose()

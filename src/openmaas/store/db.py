@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,13 +12,18 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
+from openmaas.store.writer_gate import WriterGate
+
+GATE_HELD = "openmaas_writer_gate_held"
+BUSY_TIMEOUT_S = 30.0  # how long a SQLite writer waits for the write lock before failing
+
 
 def _sqlite_connect_args(url: sa.URL) -> dict:
     # pysqlite3 ships SQLite 3.5x with FTS5 and extension loading; this Python's own
     # sqlite3 cannot load extensions, so the knowledge index needs pysqlite3.
     import pysqlite3.dbapi2 as sqlite
 
-    return {"module": sqlite, "connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"module": sqlite, "connect_args": {"check_same_thread": False, "timeout": BUSY_TIMEOUT_S}}
 
 
 def create_db_engine(url: str) -> sa.Engine:
@@ -30,7 +36,7 @@ def create_db_engine(url: str) -> sa.Engine:
                                   connect_args=args["connect_args"], pool_size=20,
                                   max_overflow=20, pool_pre_ping=False)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        _gate_writers(engine, WriterGate())
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -43,22 +49,59 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cursor.close()
 
 
 READ_ONLY = "openmaas_read_only"
 
 
-def _sqlite_begin_immediate(connection) -> None:
-    # Take the write lock up front: read-then-write transactions (ledger, job claims)
-    # then serialise cleanly instead of failing with "database is locked" on upgrade.
-    # Sessions opened with `read_only` start a plain (deferred) transaction: WAL readers
-    # never wait for the writer.
-    if connection.get_execution_options().get(READ_ONLY):
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _gate_writers(engine: sa.Engine, gate: WriterGate) -> None:
+    """Write transactions pass the process's writer gate (writer_gate.py), then take
+    SQLite's write lock up front with BEGIN IMMEDIATE, so read-then-write transactions
+    (ledger, job claims) serialise cleanly instead of failing with "database is locked" on
+    upgrade. Sessions opened with `read_only` start a plain (deferred) transaction and skip
+    the gate: WAL readers never wait for the writer."""
+
+    def begin(connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")
+            return
+        connection.info[GATE_HELD] = gate.acquire(timeout=BUSY_TIMEOUT_S)
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            end(connection)
+            raise
+
+    def release(connection_info: dict) -> None:
+        if connection_info.pop(GATE_HELD, False):
+            gate.release()
+
+    def end(connection) -> None:
+        if not connection.invalidated:  # an invalidated one was released by its event
+            release(connection.info)
+
+    def ends_transaction(dbapi_call):
+        # The dialect's commit/rollback (the pool's reset-on-return rollback included) hands
+        # the gate on once SQLite has ended the transaction, so the next writer's BEGIN
+        # IMMEDIATE finds the lock free.
+        def call(pooled_connection) -> None:
+            try:
+                dbapi_call(pooled_connection)
+            finally:
+                with contextlib.suppress(NotImplementedError):  # first-connect probe: no info
+                    release(pooled_connection.info)
+        return call
+
+    def returned(_dbapi_connection, record, *_exception) -> None:
+        release(record.info)  # checked in or invalidated without a commit or rollback
+
+    engine.dialect.do_commit = ends_transaction(engine.dialect.do_commit)
+    engine.dialect.do_rollback = ends_transaction(engine.dialect.do_rollback)
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "checkin", returned)
+    event.listen(engine, "invalidate", returned)
 
 
 def is_sqlite(engine: sa.Engine) -> bool:
