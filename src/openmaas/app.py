@@ -95,7 +95,7 @@ def content_services(settings: Settings, db: Database, usage: UsageRecorder, bil
     """Embeddings, files and knowledge bases (knowledge/wiring.py)."""
     embeddings, files, knowledge = build_content_services(settings, db, usage, billing, limiter)
     return {"embeddings": embeddings, "files": files, "knowledge": knowledge,
-            "batches": BatchService(db, files)}
+            "batches": BatchService(db, files, line_concurrency=settings.batch_line_concurrency)}
 
 
 def make_worker(services: Services) -> JobWorker:

@@ -195,6 +195,7 @@ class Settings(BaseSettings):
     omp_wait_policy: Literal["default", "PASSIVE", "ACTIVE"] = "default"
     omp_spin_count: int | None = Field(default=1000, ge=0)  # used with policy "default" only
     run_jobs_in_process: bool = True
+    batch_line_concurrency: int = Field(default=4, ge=1, le=256)  # lines of one batch running at once
     job_lease_seconds: float = 30.0
     job_poll_seconds: float = 1.0
     billing: BillingConfig = Field(default_factory=BillingConfig)

@@ -1,8 +1,10 @@
 """The batch row as the runner moves it: start, one durable record per line, finish.
 
 Each finished line is one transaction: its result row (primary key batch + position, so a
-line cannot be recorded twice) and the counters and resume cursor move together. A job
-reclaimed after a restart therefore continues at `next_index` without redoing a line.
+line cannot be recorded twice) and the counters and resume cursor move together. Lines run
+several at a time and may finish out of order, so `next_index` is the first position not
+yet recorded; a job reclaimed after a restart continues there and skips the positions
+after it that were recorded already, without redoing a line.
 """
 
 from __future__ import annotations
@@ -39,22 +41,30 @@ class BatchProgress:
                 batch.status, batch.in_progress_at = "in_progress", utcnow()
             return batch
 
+    def recorded_from(self, batch_id: str, start: int) -> set[int]:
+        """Positions at or after `start` that already have a result (finished ahead of the cursor)."""
+        with self._db.session(read_only=True) as session:
+            return set(session.scalars(sa.select(BatchResult.position).where(
+                BatchResult.batch_id == batch_id, BatchResult.position >= start)))
+
     def record(self, batch_id: str, position: int, ok: bool, line: str, prompt_tokens: int,
-               completion_tokens: int) -> str:
-        """Store one finished line and advance the cursor; returns the batch's status now."""
+               completion_tokens: int, next_index: int) -> str:
+        """Store one finished line and move the cursor to `next_index` (the first position not
+        yet recorded); returns the batch's status now."""
         try:
-            return self._record(batch_id, position, ok, line, prompt_tokens, completion_tokens)
+            return self._record(batch_id, position, ok, line, prompt_tokens, completion_tokens,
+                                next_index)
         except IntegrityError:
             raise TakenOver(batch_id) from None
 
     def _record(self, batch_id: str, position: int, ok: bool, line: str, prompt_tokens: int,
-                completion_tokens: int) -> str:
+                completion_tokens: int, next_index: int) -> str:
         with self._db.session() as session:
             session.add(BatchResult(batch_id=batch_id, position=position, ok=ok, line=line))
             session.flush()
             session.execute(sa.update(Batch).where(Batch.id == batch_id).values(
                 completed=Batch.completed + int(ok), failed=Batch.failed + int(not ok),
-                next_index=position + 1, prompt_tokens=Batch.prompt_tokens + prompt_tokens,
+                next_index=next_index, prompt_tokens=Batch.prompt_tokens + prompt_tokens,
                 completion_tokens=Batch.completion_tokens + completion_tokens)
                 .execution_options(synchronize_session=False))
             return session.scalar(sa.select(Batch.status).where(Batch.id == batch_id)) or "failed"

@@ -1,10 +1,14 @@
-"""The `batch` job handler: run the lines in order, record each, then write the files.
+"""The `batch` job handler: run the lines, a few at a time, record each, then write the files.
 
-validating → in_progress → finalizing → completed; a cancel seen between lines ends in
-cancelled, a passed `expires_at` in expired, a batch-level problem (the input file deleted
-mid-run, a file that no longer parses) in failed. Output and error files keep whatever
-lines finished in every one of those ends. Cancelling the handler itself (shutdown) just
-stops: the lease lapses, another worker reclaims the job and resumes at `next_index`.
+Lines start in input order, up to `concurrency` at once (so an engine that batches, or
+several upstream replicas, serve a batch as they would concurrent clients), and are recorded
+as they finish. validating → in_progress → finalizing → completed; a cancel seen when a line
+is recorded ends in cancelled (lines already running finish and are kept), a passed
+`expires_at` in expired, a batch-level problem (the input file deleted mid-run, a file that
+no longer parses) in failed. Output and error files keep whatever lines finished in every one
+of those ends, in input order. Cancelling the handler itself (shutdown) just stops: the
+lease lapses, another worker reclaims the job and resumes at `next_index`, skipping lines
+recorded after it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -30,6 +34,7 @@ from openmaas.store.tables import Batch, Job, utcnow
 
 log = logging.getLogger(__name__)
 READ_AHEAD = 64  # requests parsed per trip to the thread pool
+LINE_CONCURRENCY = 4  # lines of one batch running at once (the embedded engine's default slots)
 RATE_LIMIT_ATTEMPTS = 20
 MAX_RATE_LIMIT_WAIT = 5.0
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -47,11 +52,35 @@ def output_line(batch_id: str, request: BatchRequest, outcome: LineOutcome) -> s
     return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+class LineCursor:
+    """The first position not yet recorded, while lines finish out of order."""
+
+    def __init__(self, start: int, recorded: set[int]) -> None:
+        self.next_index = start
+        self._ahead = set(recorded)  # recorded positions after next_index
+        self._advance()
+
+    def recorded(self, position: int) -> bool:
+        return position < self.next_index or position in self._ahead
+
+    def finish(self, position: int) -> int:
+        self._ahead.add(position)
+        self._advance()
+        return self.next_index
+
+    def _advance(self) -> None:
+        while self.next_index in self._ahead:
+            self._ahead.discard(self.next_index)
+            self.next_index += 1
+
+
 class BatchRunner:
-    def __init__(self, progress: BatchProgress, files: FileService, executor: LineExecutor) -> None:
+    def __init__(self, progress: BatchProgress, files: FileService, executor: LineExecutor,
+                 concurrency: int = LINE_CONCURRENCY) -> None:
         self._progress = progress
         self._files = files
         self._executor = executor
+        self._concurrency = concurrency
 
     async def run_job(self, job: Job) -> dict[str, Any]:
         batch = await run_in_threadpool(self._progress.start, job.payload["batch_id"])
@@ -76,28 +105,30 @@ class BatchRunner:
         return {"status": final}
 
     async def _run_lines(self, principal: Principal, batch: Batch) -> str:
-        """Runs the lines after the cursor; returns in_progress, cancelling or expired."""
+        """Runs the lines not yet recorded; returns in_progress, cancelling or expired."""
         stream = await run_in_threadpool(self._open_input, principal, batch.input_file_id)
+        recorded = await run_in_threadpool(self._progress.recorded_from, batch.id, batch.next_index)
+        run = _LinesRun(principal, batch.id, LineCursor(batch.next_index, recorded),
+                        self._concurrency, self._run_one)
         try:
-            requests = read_requests(stream)
-            while chunk := await run_in_threadpool(_take, requests, READ_AHEAD):
-                for request in chunk:
-                    if request.position < batch.next_index:
-                        continue
-                    if batch.expires_at and utcnow() >= batch.expires_at:
-                        return "expired"
-                    status = await self._run_one(principal, batch.id, request)
-                    if status != "in_progress":
-                        return status
+            async with asyncio.TaskGroup() as group:
+                await run.start_lines(group, read_requests(stream), batch.expires_at)
+        except BaseExceptionGroup as errors:  # a line's TakenOver, the input's PlatformError...
+            raise _first_error(errors) from None
         finally:
             stream.close()
-        return "in_progress"
+        return run.status
 
-    async def _run_one(self, principal: Principal, batch_id: str, request: BatchRequest) -> str:
-        outcome = await self._execute(principal, request)
-        return await run_in_threadpool(
-            self._progress.record, batch_id, request.position, outcome.ok,
-            output_line(batch_id, request, outcome), outcome.prompt_tokens, outcome.completion_tokens)
+    async def _run_one(self, run: _LinesRun, request: BatchRequest) -> None:
+        outcome = await self._execute(run.principal, request)
+        async with run.recording:  # one at a time, so the cursor written only moves forward
+            next_index = run.cursor.finish(request.position)
+            status = await run_in_threadpool(
+                self._progress.record, run.batch_id, request.position, outcome.ok,
+                output_line(run.batch_id, request, outcome), outcome.prompt_tokens,
+                outcome.completion_tokens, next_index)
+        if status != "in_progress":
+            run.stop(status)
 
     async def _execute(self, principal: Principal, request: BatchRequest) -> LineOutcome:
         """One line; a line that was only rate limited waits and runs again (bounded)."""
@@ -140,6 +171,48 @@ class BatchRunner:
     def _delete_input(self, principal: Principal, file_id: str) -> None:
         with contextlib.suppress(NotFound):  # deleted by its owner already
             self._files.delete(principal, file_id)
+
+
+class _LinesRun:
+    """One pass over a batch's lines: what is running, the cursor, and why it stopped."""
+
+    def __init__(self, principal: Principal, batch_id: str, cursor: LineCursor, concurrency: int,
+                 run_one: Callable[[_LinesRun, BatchRequest], Awaitable[None]]) -> None:
+        self.principal, self.batch_id, self.cursor = principal, batch_id, cursor
+        self.status = "in_progress"
+        self.recording = asyncio.Lock()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._run_one = run_one
+
+    def stop(self, status: str) -> None:
+        if self.status == "in_progress":
+            self.status = status
+
+    async def start_lines(self, group: asyncio.TaskGroup, requests: Iterator[BatchRequest],
+                          expires_at) -> None:
+        while chunk := await run_in_threadpool(_take, requests, READ_AHEAD):
+            for request in chunk:
+                if self.cursor.recorded(request.position):
+                    continue
+                await self._slots.acquire()
+                if expires_at and utcnow() >= expires_at:
+                    self.stop("expired")
+                if self.status != "in_progress":
+                    self._slots.release()
+                    return
+                group.create_task(self._line(request))
+
+    async def _line(self, request: BatchRequest) -> None:
+        try:
+            await self._run_one(self, request)
+        finally:
+            self._slots.release()
+
+
+def _first_error(errors: BaseExceptionGroup) -> BaseException:
+    """The first exception a task group collected (usually the only one)."""
+    first = errors.exceptions[0]
+    return _first_error(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _take(requests: Iterator[BatchRequest], count: int) -> list[BatchRequest]:

@@ -22,7 +22,7 @@ from openmaas.batch.input import (
     window_hours,
 )
 from openmaas.batch.progress import BatchProgress
-from openmaas.batch.runner import BatchRunner
+from openmaas.batch.runner import LINE_CONCURRENCY, BatchRunner
 from openmaas.batch.types import KIND, MAX_REQUESTS, RUNNABLE, BatchPage, BatchSpec, LineExecutor
 from openmaas.errors import InvalidField, InvalidRequest, NotFound
 from openmaas.files.service import FileService
@@ -41,15 +41,17 @@ class BatchNotCancellable(InvalidRequest):
 
 
 class BatchService:
-    def __init__(self, db: Database, files: FileService, max_requests: int = MAX_REQUESTS) -> None:
+    def __init__(self, db: Database, files: FileService, max_requests: int = MAX_REQUESTS,
+                 line_concurrency: int = LINE_CONCURRENCY) -> None:
         self._db = db
         self._files = files
         self.max_requests = max_requests
+        self.line_concurrency = line_concurrency
         self.progress = BatchProgress(db)
 
     def runner(self, executor: LineExecutor) -> BatchRunner:
         """The job handler, given how to run one line (the API layer's wire replay)."""
-        return BatchRunner(self.progress, self._files, executor)
+        return BatchRunner(self.progress, self._files, executor, self.line_concurrency)
 
     def create(self, principal: Principal, spec: BatchSpec) -> Batch:
         endpoint_kind(spec.endpoint)
