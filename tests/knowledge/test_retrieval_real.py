@@ -18,6 +18,7 @@ CORPUS = {
     "cooking.txt": "To make risotto, toast arborio rice and add warm stock one ladle at a time.",
     "history.txt": "The Treaty of Westphalia was signed in 1648 and ended the Thirty Years' War.",
     "城市.txt": "成都是四川省的省会，以大熊猫和火锅闻名。杭州的西湖是著名的旅游景点。",
+    "varnholm-ferry-timetable.txt": "Departures at 07:40 on weekdays and at 09:15 on Sundays.",
 }
 
 
@@ -68,3 +69,11 @@ def test_cross_encoder_scores_relevance():
                              "New York City is famous for the Metropolitan Museum of Art."])
     assert scores[0] > 0 > scores[1]
     assert not reranker.applies_to("北京有多少人口？", ["北京"])
+
+
+def test_a_chunk_is_found_by_its_document_title_but_returned_without_it(real):
+    # The passage never says "ferry" or "Varnholm": only its file name does.
+    for method in ("keyword", "embedding", "mixed"):
+        hits = real.retrieve(real.kb_id, "When does the Varnholm ferry leave?", recall_method=method)
+        assert hits[0]["metadata"]["doc_name"] == "varnholm-ferry-timetable.txt", method
+        assert hits[0]["text"] == CORPUS["varnholm-ferry-timetable.txt"]

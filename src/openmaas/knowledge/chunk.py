@@ -120,3 +120,11 @@ def _overlap_tail(sentences: list[str], overlap: int) -> tuple[list[str], int]:
         tail.insert(0, sentence)
         total += len(sentence)
     return tail, total
+
+
+def under_title(document_name: str, chunk: str) -> str:
+    """A chunk as it is embedded, indexed and reranked: under its document's title (the file
+    name's stem, separators as spaces), so a chunk that never names its topic is found by it."""
+    stem = document_name.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    title = " ".join(stem.replace("_", " ").replace("-", " ").split())
+    return f"{title}\n{chunk}" if title else chunk

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.errors import DocumentRejected
 from openmaas.files.blobstore import BlobStore
-from openmaas.knowledge.chunk import ChunkOptions, chunk_text
+from openmaas.knowledge.chunk import ChunkOptions, chunk_text, under_title
 from openmaas.knowledge.documents import bump_version, remove_document_chunks
 from openmaas.knowledge.index import ChunkIndex, IndexedChunk, vector_bytes
 from openmaas.knowledge.parse import ParseLimits, file_kind, parse_document
@@ -55,6 +55,7 @@ class _Work:
 @dataclass(frozen=True)
 class _Prepared:
     chunks: list[str]
+    indexed: list[str]  # what is embedded and tokenised: the chunk under its document's title
     terms: list[list[str]]
     words: int
 
@@ -80,7 +81,7 @@ class IngestService:
         try:
             prepared = await run_in_threadpool(self._prepare, work)
             await run_in_threadpool(self._set_status, work, "embedding")
-            vectors = await self._embed(work, prepared.chunks)
+            vectors = await self._embed(work, prepared.indexed)
             written = await run_in_threadpool(self._write, work, prepared, vectors)
         except DocumentRejected as exc:
             await run_in_threadpool(self._fail, work, exc.reason_code, exc.message)
@@ -120,7 +121,8 @@ class IngestService:
         chunks = chunk_text(text, work.options)
         if not chunks:
             raise DocumentRejected("文档没有可用的文本 (the document contains no text)", 10005)
-        return _Prepared(chunks, [terms(c) for c in chunks], word_count(text))
+        indexed = [under_title(work.name, c) if self.settings.title_in_index else c for c in chunks]
+        return _Prepared(chunks, indexed, [terms(c) for c in indexed], word_count(text))
 
     async def _embed(self, work: _Work, chunks: list[str]) -> np.ndarray:
         parts = []

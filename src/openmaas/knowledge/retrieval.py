@@ -36,6 +36,7 @@ from openmaas.chat.ids import new_request_id
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.errors import InvalidField, NotFound
 from openmaas.knowledge.bases import owned_base
+from openmaas.knowledge.chunk import under_title
 from openmaas.knowledge.index import ChunkIndex, Hit
 from openmaas.knowledge.rerank import Reranker
 from openmaas.knowledge.settings import KnowledgeSettings
@@ -239,7 +240,9 @@ class RetrievalService:
         # held; the others (e.g. Chinese passages for an English question) keep theirs.
         slots = [i for i, p in enumerate(head) if self._reranker.reranks(p.text)]
         started = time.perf_counter()
-        scores = await run_in_threadpool(self._reranker.score, question, [head[i].text for i in slots])
+        texts = [under_title(head[i].document_name, head[i].text) if self.settings.title_in_index
+                 else head[i].text for i in slots]  # as the passages were indexed
+        scores = await run_in_threadpool(self._reranker.score, question, texts)
         timings["rerank"] = (time.perf_counter() - started) * 1000
         order = sorted(range(len(slots)), key=lambda j: -float(scores[j]))
         reranked = list(head)

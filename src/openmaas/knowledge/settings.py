@@ -11,6 +11,9 @@ class KnowledgeSettings(BaseModel):
     # chunking (per document overridable through `sentence_size` / `custom_separator`)
     chunk_size: int = Field(default=300, ge=20, le=4000)  # characters
     chunk_overlap: int = Field(default=60, ge=0)  # characters carried into the next chunk
+    # embed and BM25-index each chunk under its document's title (the file name), so a chunk
+    # that never names its topic is still found by it; the stored and returned text is the chunk
+    title_in_index: bool = True
     # limits (the failure reasons the SDK documents)
     max_document_chars: int = 500_000  # 50 万字 per document → failInfo 10002
     max_knowledge_bases: int = 100
