@@ -6,8 +6,9 @@ const STAT = { 0: ["knowledge.pending", "badge warn"], 1: ["knowledge.indexed", 
 let current = null;
 let pollTimer = 0;
 
-// Lists the bases and shows one: `selectId`, else the one shown, else the first.
-async function loadBases(selectId) {
+// Lists the bases and shows one: `selectId`, else the one shown, else the first; then its
+// documents, unless `withDocuments` is false (a refresh of the counts only).
+async function loadBases(selectId, withDocuments = true) {
   const { list } = await api("GET", "/console/api/knowledge?size=100");
   const wanted = selectId ?? current?.id;
   current = list.find((b) => b.id === wanted) || list[0] || null;
@@ -30,7 +31,7 @@ async function loadBases(selectId) {
   $("#kb-name").dataset.id = current.id;
   $("#kb-meta").textContent = [current.description, current.embedding_model, t("knowledge.words_count", { count: fmtInt(current.word_num) })]
     .filter(Boolean).join(" · ");
-  await loadDocuments();
+  if (withDocuments) await loadDocuments();
 }
 
 function statusBadge(doc) {
@@ -64,7 +65,17 @@ async function loadDocuments(polling = false) {
   fillTable($("#doc-table"), page.list.map(documentRow), t("knowledge.no_documents"));
   const pending = page.list.some((d) => d.embedding_stat === 0);
   if (pending) pollTimer = setTimeout(() => loadDocuments(true).catch(showError), 1000);
-  else if (polling) await loadBases(); // indexing finished: refresh the word and document counts
+  // Indexing finished — during a poll, or before the first look (a small file indexes in
+  // less time than the upload takes to return): refresh the word and document counts.
+  else if (polling || wordsShown() !== wordsListed(page.list)) await loadBases(undefined, false);
+}
+
+function wordsShown() {
+  return current?.word_num ?? 0;
+}
+
+function wordsListed(docs) { // the base's count is the sum over its documents
+  return docs.reduce((sum, d) => sum + (d.word_num || 0), 0);
 }
 
 async function uploadOne(file) {
