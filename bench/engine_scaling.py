@@ -9,8 +9,9 @@ drops to 0.74x here).
 
     .venv/bin/python bench/engine_scaling.py --max-tokens 96
 
-Then, in a fresh process, the same levels through llama.cpp's raw batch API (bench/_raw_batch.py:
-decode steps only, no prefill, no sampling, no server) — the ceiling this CPU allows, printed
+After each round, with the server idle, the same level through llama.cpp's raw batch API in
+a fresh process (bench/_raw_batch.py: decode steps only, no prefill, no sampling, no server)
+— the ceiling this CPU allows, interleaved so that drifting load hits both, and printed
 beside OpenMaaS's figures. OpenMaaS's aggregate counts from request start (prompt prefill
 included), so it sits a little under the raw decode-only rate.
 """
@@ -25,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -67,18 +69,22 @@ async def round_of(client, url: str, streams: int, max_tokens: int) -> tuple[flo
     return sum(t for _, _, t in results) / elapsed, [ttft for ttft, _, _ in results]
 
 
-async def measure(base_url: str, key: str, levels: list[int], max_tokens: int, repeat: int) -> dict:
+async def measure(base_url: str, key: str, levels: list[int], max_tokens: int, repeat: int,
+                  raw_round: Callable[[int], float]) -> dict:
+    """Per level, `repeat` rounds through the server, each followed by a raw-ceiling round at
+    the same level (the server idle meanwhile), so drifting load hits both sides alike."""
     url = f"{base_url}/api/paas/v4/chat/completions"
     table = {}
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
         await round_of(client, url, 1, 8)  # warm-up
         for streams in levels:
-            rates, ttfts = [], []
+            rates, ttfts, raws = [], [], []
             for _ in range(repeat):
                 rate, firsts = await round_of(client, url, streams, max_tokens)
                 rates.append(rate)
                 ttfts.extend(firsts)
-            table[streams] = (statistics.median(rates), statistics.median(ttfts))
+                raws.append(raw_round(streams))
+            table[streams] = (statistics.median(rates), statistics.median(ttfts), statistics.median(raws))
     return table
 
 
@@ -96,20 +102,19 @@ def main() -> None:
     print(f"OpenMP={args.omp_wait_policy}")
     with ServerProcess("llamacpp", model_path=args.model, n_ctx=1024, parallel=max(levels),
                        start_timeout=300, omp_wait_policy=args.omp_wait_policy) as server:
-        table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat))
+        table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat,
+                                    lambda streams: raw_ceiling(args, [streams])[streams]))
     print(f"load average after: {loadavg()}")
-    raw = raw_ceiling(args, levels)
-    print(f"load average after the raw run: {loadavg()}")
-    base, raw_base = table[levels[0]][0], raw[levels[0]]
+    base, _, raw_base = table[levels[0]]
     print(f"{'streams':>8}{'aggregate tok/s':>18}{'vs 1 stream':>14}{'TTFT p50 ms':>14}"
-          f"{'raw tok/s':>12}{'raw vs 1':>10}")
-    for streams, (rate, ttft) in table.items():
+          f"{'raw tok/s':>12}{'raw vs 1':>10}{'OpenMaaS/raw':>14}")
+    for streams, (rate, ttft, raw) in table.items():
         print(f"{streams:>8}{rate:>18.1f}{rate / base:>13.2f}x{ttft * 1000:>14.0f}"
-              f"{raw[streams]:>12.1f}{raw[streams] / raw_base:>9.2f}x")
+              f"{raw:>12.1f}{raw / raw_base:>9.2f}x{rate / raw:>14.2f}")
     if 4 in table:
         ratio = table[4][0] / base
         print(f"4 streams: {ratio:.2f}x one stream (goal >= 2x: {'met' if ratio >= 2 else 'MISSED'}); "
-              f"llama.cpp's raw batch API on this machine: {raw[4] / raw_base:.2f}x")
+              f"llama.cpp's raw batch API on this machine: {table[4][2] / raw_base:.2f}x")
 
 
 def raw_ceiling(args: argparse.Namespace, levels: list[int]) -> dict[int, float]:

@@ -8,6 +8,7 @@ from contextlib import aclosing
 import pytest
 
 from openmaas.engines.base import ChatMessage, Finished, SamplingParams, TextDelta
+from openmaas.engines.llama_scheduler import Slot, fill_order
 from openmaas.engines.llamacpp import LlamaCppEngine
 from tests.conftest import assembled_default_model
 
@@ -35,6 +36,21 @@ async def answer(engine, text, **params):
         else:
             finish = event
     return "".join(parts), finish
+
+
+class SequenceStandIn:
+    """Just what fill_order reads of a Sequence (no llama.cpp needed)."""
+
+    def __init__(self, seq_id: int, feed: list[int]) -> None:
+        self.slot, self.feed = Slot(seq_id), feed
+
+
+def test_a_batch_is_filled_decodes_first_then_in_sequence_id_order():
+    # Prefix reuse hands requests the slot holding their prefix, so the running list is in
+    # arrival order, not slot order; llama.cpp wants the batch in sequence-id order.
+    active = [SequenceStandIn(5, [1]), SequenceStandIn(2, [7, 8, 9]), SequenceStandIn(0, [3]),
+              SequenceStandIn(7, [4]), SequenceStandIn(1, [5, 6])]
+    assert [s.slot.seq_id for s in fill_order(active)] == [0, 5, 7, 1, 2]
 
 
 def test_batched_greedy_output_equals_one_at_a_time(engine):

@@ -72,6 +72,14 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 Forget = tuple[str, Future]  # an adapter path to free; the future gets whether it was loaded
 
 
+def fill_order(active: list[Sequence]) -> list[Sequence]:
+    """Running decodes before prompt chunks, each group in sequence-id order. With a KV cache
+    per sequence, llama.cpp splits a batch whose tokens are out of sequence-id order into
+    more micro-batches, i.e. more passes over the weights: once prefix reuse had handed
+    requests slots out of arrival order, an 8-sequence step took 145 ms instead of 67."""
+    return sorted(active, key=lambda s: (len(s.feed) > 1, s.slot.seq_id))
+
+
 class Scheduler:
     def __init__(self, runtime: Runtime, jobs: FairQueue, banned_ids,
                  forgets: queue.SimpleQueue[Forget]) -> None:
@@ -173,7 +181,7 @@ class Scheduler:
         """Running decodes first (one token each), then prompt chunks in the room left."""
         batch, budget = self._batch, self._batch.capacity
         batch.clear()
-        for seq in sorted(self._active, key=lambda s: len(s.feed) > 1):
+        for seq in fill_order(self._active):
             take = seq.feed[:budget]
             seq.logits_at = None
             for i, token in enumerate(take):
