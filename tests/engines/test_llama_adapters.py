@@ -17,7 +17,7 @@ from openmaas.engines.adapter_view import AdapterEngine
 from openmaas.engines.base import ChatMessage, SamplingParams, TextDelta
 from openmaas.engines.llamacpp import LlamaCppEngine
 from openmaas.errors import InternalFailure
-from tests.conftest import assembled_default_model
+from tests.engines.conftest import running_engine
 
 pytestmark = pytest.mark.slow
 QUESTION = "Name three colours."
@@ -46,12 +46,7 @@ def write_lora(path: Path, seed: int = 7) -> Path:
 
 @pytest.fixture(scope="module")
 def engine():
-    engine = LlamaCppEngine(assembled_default_model(), context_window=1024, threads=2, parallel=2)
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(engine.start())
-    yield engine, loop
-    loop.run_until_complete(engine.close())
-    loop.close()
+    yield from running_engine(context_window=1024, parallel=2)
 
 
 async def answer(engine, max_tokens: int = 12) -> str:

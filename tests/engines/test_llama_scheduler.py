@@ -9,8 +9,7 @@ import pytest
 
 from openmaas.engines.base import ChatMessage, Finished, SamplingParams, TextDelta
 from openmaas.engines.llama_scheduler import Slot, fill_order
-from openmaas.engines.llamacpp import LlamaCppEngine
-from tests.conftest import assembled_default_model
+from tests.engines.conftest import running_engine
 
 pytestmark = pytest.mark.slow
 PROMPTS = ["Name three colours.", "用一句话介绍北京。", "What is 2 + 2?", "List two fruits."]
@@ -18,12 +17,7 @@ PROMPTS = ["Name three colours.", "用一句话介绍北京。", "What is 2 + 2?
 
 @pytest.fixture(scope="module")
 def engine():
-    engine = LlamaCppEngine(assembled_default_model(), context_window=2048, threads=2, parallel=4)
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(engine.start())
-    yield engine, loop
-    loop.run_until_complete(engine.close())
-    loop.close()
+    yield from running_engine(context_window=2048, parallel=4)
 
 
 async def answer(engine, text, **params):

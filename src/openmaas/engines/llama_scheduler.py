@@ -145,11 +145,10 @@ class Scheduler:
 
     def _forget_unused(self) -> None:
         """Free adapters asked to be forgotten, except the one the running batch decodes with."""
-        while True:
-            try:
-                self._forgetting.append(self._forgets.get_nowait())
-            except queue.Empty:
-                break
+        while not self._forgets.empty():  # checked every step: no exception on the common path
+            self._forgetting.append(self._forgets.get_nowait())
+        if not self._forgetting:
+            return
         in_use = self._adapters.current if self._active else None
         waiting = []
         for path, done in self._forgetting:

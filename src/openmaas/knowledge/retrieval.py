@@ -1,20 +1,19 @@
-"""Hybrid retrieval: dense + BM25, reciprocal rank fusion, optional cross-encoder rerank.
+"""Hybrid retrieval: dense + BM25, score fusion, optional cross-encoder rerank.
 
 For each knowledge base: embed the question (the base's model, "query" side), take the
 top `candidates` by cosine and by BM25 (jieba terms), fuse them — a weighted sum of
 normalised scores (`dense_weight` : 1 - dense_weight), normalised by default with
 distribution-based score fusion (`dbsf`: mean ± 3σ of each list → [0, 1]), or min-max
 (`relative`), or reciprocal rank fusion (`rrf`, Σ 1/(rrf_k + rank)) — hydrate the texts,
-and — for English, where the cross-encoder
-applies — rerank the first `rerank_candidates`. Why dbsf: min-max stretches every list
-to [0, 1] however flat it is. For a code among look-alikes ("Orbis printer E-117") the
-dense list is flat (every error-code entry at ~0.86) and BM25 has one clear winner;
-min-max gave dense noise the same spread as BM25's decision and lost the answer.
-Normalising by each list's own spread lets the list whose top stands out decide (on
-bench/retrieval_quality.py dbsf tied min-max on the first 84 questions and led by 2
-of 116 with the code look-ups; rrf was behind both). Every retrieval leaves a trace (terms,
-candidates and scores before and after fusion and rerank, timings) readable by its
-request id, for debugging.
+and — for English, where the cross-encoder applies — rerank the first
+`rerank_candidates`. Why dbsf: min-max stretches every list to [0, 1] however flat it is.
+For a code among look-alikes ("Orbis printer E-117") the dense list is flat (every
+error-code entry at ~0.86) and BM25 has one clear winner; min-max gave dense noise the
+same spread as BM25's decision and lost the answer. Normalising by each list's own spread
+lets the list whose top stands out decide (on bench/retrieval_quality.py dbsf tied
+min-max on the first 84 questions and led by 2 of 116 with the code look-ups; rrf was
+behind both). Every retrieval leaves a trace (terms, candidates and scores before and
+after fusion and rerank, timings) readable by its request id, for debugging.
 """
 
 from __future__ import annotations

@@ -111,11 +111,12 @@ def rarest_terms(frequency: dict[str, int], max_postings: int, max_terms: int = 
 
 def document_frequencies(db, terms: list[str]) -> dict[str, int]:
     """Rows holding each term, all knowledge bases together (as FTS5's own IDF counts)."""
-    out = {}
-    for term in terms:
-        row = db.execute("SELECT doc FROM temp.knowledge_fts_vocab WHERE term = ?", (term,)).fetchone()
-        out[term] = row[0] if row else 0
-    return out
+    if not terms:
+        return {}
+    marks = ",".join("?" * len(terms))
+    found = dict(db.execute(f"SELECT term, doc FROM temp.knowledge_fts_vocab WHERE term IN ({marks})",
+                            terms).fetchall())
+    return {term: found.get(term, 0) for term in terms}
 
 
 class SqliteVecIndex:
@@ -209,14 +210,15 @@ class SqliteVecIndex:
         return top_hits(np.array([i for i, _ in stored]), matrix @ vector.astype(np.float32), k)
 
     def keyword(self, knowledge_id: str, terms: list[str], k: int) -> list[Hit]:
-        if not unique_terms(terms):
+        unique = unique_terms(terms)
+        if not unique:
             return []
         with self._reader() as db:
-            rows = _missing_table_is_empty(lambda: self._bm25(db, knowledge_id, terms, k))
+            rows = _missing_table_is_empty(lambda: self._bm25(db, knowledge_id, unique, k))
         return [Hit(int(rowid), -float(score)) for rowid, score in rows]
 
-    def _bm25(self, db, knowledge_id: str, terms: list[str], k: int) -> list:
-        chosen = rarest_terms(document_frequencies(db, unique_terms(terms)), self.max_postings)
+    def _bm25(self, db, knowledge_id: str, unique: list[str], k: int) -> list:
+        chosen = rarest_terms(document_frequencies(db, unique), self.max_postings)
         expression = fts_query(knowledge_id, chosen)
         if expression is None:
             return []

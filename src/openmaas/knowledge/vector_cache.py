@@ -108,6 +108,7 @@ class VectorCache:
         with self._lock:
             self._held.pop(knowledge_id, None)
             self._too_big.pop(knowledge_id, None)
+            self._loaders.pop(knowledge_id, None)  # a deleted base: nothing left to load
 
     def _loader(self, knowledge_id: str) -> threading.Lock:
         with self._lock:
