@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,9 +31,11 @@ from openmaas.api.platform import billing as billing_routes
 from openmaas.api.platform import keys as keys_routes
 from openmaas.api.platform import verification as verification_routes
 from openmaas.auth.authenticate import Authenticator
+from openmaas.auth.key_cache import KeyCache
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
 from openmaas.batch.service import BatchService
 from openmaas.billing.bills import Bills
+from openmaas.billing.lease import LeaseBook
 from openmaas.billing.maintenance import run_maintenance
 from openmaas.billing.service import BillingService
 from openmaas.billing.usage import UsageRecorder
@@ -40,7 +43,7 @@ from openmaas.catalog.registry import Catalog, CatalogEntry
 from openmaas.chat.async_chat import KIND as ASYNC_CHAT
 from openmaas.chat.async_chat import AsyncChatService
 from openmaas.chat.service import ChatService
-from openmaas.config import Settings
+from openmaas.config import BillingConfig, Settings
 from openmaas.engines.factory import apply_omp_wait_policy, build_chat_engine
 from openmaas.finetune.wiring import build_finetune, finetune_job_handlers
 from openmaas.images.service import ImageService
@@ -73,21 +76,30 @@ def build_services(settings: Settings) -> Services:
     billing = BillingService(db, settings.billing)
     limiter = build_limiter(settings)
     metrics = Metrics()
-    usage = UsageRecorder(db, billing, metrics)
+    usage = UsageRecorder(db, billing, metrics, lease_book(settings.billing),
+                          settings.billing.settle_gather_seconds)
     chat = ChatService(catalog, usage, billing, limiter, metrics)
     jobs = JobQueue(db, settings.job_lease_seconds)
     content = content_services(settings, db, usage, billing, limiter)
-    return Services(settings=settings, db=db, sealer=sealer, authenticator=Authenticator(db, sealer),
+    key_cache = KeyCache(settings.auth_cache_seconds)
+    return Services(settings=settings, db=db, sealer=sealer,
+                    authenticator=Authenticator(db, sealer, key_cache),
                     catalog=catalog, billing=billing, limiter=limiter, usage=usage, chat=chat,
                     metrics=metrics, bills=Bills(db, settings.billing.bill_utc_offset_hours),
                     jobs=jobs, async_chat=AsyncChatService(chat, jobs),
-                    accounts=build_account_services(settings, db, sealer, billing),
+                    accounts=build_account_services(settings, db, sealer, billing, key_cache),
                     search=build_search_provider(settings),
-                    finetune=build_finetune(settings, db, catalog, content["files"], billing),
+                    finetune=build_finetune(settings, db, catalog, content["files"], billing, usage),
                     images=ImageService(settings.images, ImageStore(settings.data_dir / "images",
                                                                     settings.images.url_ttl_days),
                                         usage, billing, limiter),
                     **content)
+
+
+def lease_book(config: BillingConfig) -> LeaseBook | None:
+    if not config.lease_requests:
+        return None
+    return LeaseBook(config.lease_requests, config.lease_idle_seconds, config.lease_recall_seconds)
 
 
 def content_services(settings: Settings, db: Database, usage: UsageRecorder, billing: BillingService,
@@ -120,6 +132,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if services.settings.run_jobs_in_process:
         services.worker = make_worker(services)
         await services.worker.start()
+    if services.settings.gc_freeze_after_start:
+        # Everything built so far lives as long as the process: out of the collector's sight,
+        # a full collection no longer walks it (tens of ms with the engines loaded, a stall
+        # for every request in flight).
+        gc.collect()
+        gc.freeze()
     maintenance = asyncio.create_task(run_maintenance(services.billing), name="maintenance")
     notifications = asyncio.create_task(run_notification_dispatcher(
         services.accounts.notifications, services.settings.notify.dispatch_interval_seconds),

@@ -115,6 +115,14 @@ class BillingConfig(BaseModel):
     prices: dict[str, PriceConfig] = Field(default_factory=default_prices)
     pack_offers: list[PackOfferConfig] = Field(default_factory=default_pack_offers)
     stale_hold_minutes: int = 60  # holds of crashed processes are released after this
+    # Funds leases (billing/lease.py): each process holds headroom for this many of an
+    # account's largest chat requests and holds requests on it in memory; 0 turns them off
+    # (one database transaction per request). Idle leases are given back after
+    # `lease_idle_seconds`; a recall keeps other processes from leasing for `lease_recall_seconds`.
+    lease_requests: int = Field(default=32, ge=0)
+    lease_idle_seconds: float = Field(default=1.0, gt=0)
+    lease_recall_seconds: float = Field(default=5.0, gt=0)
+    settle_gather_seconds: float = Field(default=0.05, ge=0)  # usage/settlement batch window
     bill_utc_offset_hours: int = 8  # bills' days and months follow Beijing time by default
 
 
@@ -209,6 +217,11 @@ class Settings(BaseSettings):
     accounts: AccountsConfig = Field(default_factory=AccountsConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     redis_url: str | None = None  # makes limits exact across several server processes
+    # How long a process may authenticate a key from memory. A key revoked through this
+    # process stops at once; one revoked through another process (worker, CLI) within this.
+    auth_cache_seconds: float = Field(default=2.0, ge=0)
+    # gc.freeze() once started (app.py); the test suite turns it off (apps come and go there)
+    gc_freeze_after_start: bool = True
     web_search: WebSearchConfig = Field(default_factory=WebSearchConfig)
     bootstrap_account: bool = True  # `serve` creates a first account + key on an empty DB
     log_level: str = "info"

@@ -13,6 +13,7 @@ from openmaas.accounts.registration import Registration
 from openmaas.accounts.verification import VerificationService
 from openmaas.auth.codes import VerificationCodes, code_hmac_key
 from openmaas.auth.console_sessions import ConsoleSessions
+from openmaas.auth.key_cache import KeyCache
 from openmaas.auth.passwords import Passwords
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
 from openmaas.billing.service import BillingService
@@ -36,7 +37,7 @@ class AccountServices:
 
 
 def build_account_services(settings: Settings, db: Database, sealer: SecretSealer,
-                           billing: BillingService) -> AccountServices:
+                           billing: BillingService, key_cache: KeyCache | None = None) -> AccountServices:
     config = settings.accounts
     notifier = build_notifier(settings.notify, settings.environment)
     server_key = load_or_create_server_key(settings.secret_key, settings.data_dir)
@@ -50,7 +51,7 @@ def build_account_services(settings: Settings, db: Database, sealer: SecretSeale
         login=ConsoleLogin(db, passwords, sessions),
         sessions=sessions,
         directory=AccountDirectory(db, passwords, sessions),
-        keys=KeyService(db, sealer),
+        keys=KeyService(db, sealer, key_cache),
         verification=VerificationService(db, sealer, billing, licences),
         notifications=NotificationDispatcher(db, notifier),
     )

@@ -13,17 +13,18 @@ from openmaas.errors import PermissionDenied
 from openmaas.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI would run a plain `def` dependency in the threadpool, per request
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_principal(services: ServicesDep,
-                  authorization: Annotated[str | None, Header()] = None) -> Principal:
-    # A sync dependency: FastAPI runs it in the threadpool, keeping DB work off the loop.
-    return services.authenticator.authenticate(authorization)
+async def get_principal(services: ServicesDep,
+                        authorization: Annotated[str | None, Header()] = None) -> Principal:
+    # The key cache answers on the loop; a miss reads the database in the threadpool.
+    return await services.authenticator.authenticate_async(authorization)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -48,7 +49,7 @@ def get_account_principal(request: Request, services: ServicesDep,
 AccountPrincipalDep = Annotated[Principal, Depends(get_account_principal)]
 
 
-def get_admin_principal(principal: AccountPrincipalDep) -> Principal:
+async def get_admin_principal(principal: AccountPrincipalDep) -> Principal:
     if not principal.is_admin:
         raise PermissionDenied()
     return principal

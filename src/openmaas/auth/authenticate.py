@@ -1,14 +1,23 @@
-"""Turns an `Authorization` header into a Principal (raw `id.secret` or Zhipu JWT)."""
+"""Turns an `Authorization` header into a Principal (raw `id.secret` or Zhipu JWT).
+
+`authenticate` reads the database (run it in a worker thread). `authenticate_async` first
+tries the in-process `KeyCache` on the event loop — the secret or the JWT signature is still
+checked on every request, only the key's row is remembered — and falls back to
+`authenticate` in a thread on a miss.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth import zhipu_jwt
-from openmaas.auth.keys import find_active_key, secret_matches
+from openmaas.auth.key_cache import CachedKey, KeyCache
+from openmaas.auth.keys import find_active_key, hash_secret, secret_matches
 from openmaas.auth.principal import Principal
 from openmaas.auth.sealing import SecretSealer
 from openmaas.errors import InvalidToken, MissingCredentials, TokenVerificationFailed
@@ -20,9 +29,41 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # avoid a write per request
 
 
 class Authenticator:
-    def __init__(self, db: Database, sealer: SecretSealer) -> None:
+    def __init__(self, db: Database, sealer: SecretSealer, cache: KeyCache | None = None) -> None:
         self._db = db
         self._sealer = sealer
+        self.cache = cache if cache is not None else KeyCache(0)
+
+    async def authenticate_async(self, authorization: str | None) -> Principal:
+        principal = self.from_cache(authorization)
+        if principal is None:
+            principal = await run_in_threadpool(self.authenticate, authorization)
+        return principal
+
+    def from_cache(self, authorization: str | None) -> Principal | None:
+        """The principal when the key is cached (None on a miss, or when its `last_used_at`
+        is due for an update, which `authenticate` writes); raises for a wrong secret."""
+        token = _bearer_token(authorization)
+        dots = token.count(".")
+        if dots == 1:
+            key_id, secret = token.split(".")
+            entry = self._fresh_entry(key_id)
+            if entry is not None and not hmac.compare_digest(entry.secret_hash, hash_secret(secret)):
+                raise InvalidToken()
+        elif dots == 2:
+            entry = self._fresh_entry(zhipu_jwt.read_key_id(token).key_id)
+            if entry is None or entry.secret is None:
+                return None
+            zhipu_jwt.verify(token, entry.secret)
+        else:
+            raise InvalidToken()
+        return entry.principal if entry is not None else None
+
+    def _fresh_entry(self, key_id: str) -> CachedKey | None:
+        entry = self.cache.get(key_id)
+        if entry is None or _touch_due(entry.last_used_at, utcnow()):
+            return None
+        return entry
 
     def authenticate(self, authorization: str | None) -> Principal:
         token = _bearer_token(authorization)
@@ -38,7 +79,7 @@ class Authenticator:
             key, account = find_active_key(session, key_id)
             if not secret_matches(key, secret):
                 raise InvalidToken()
-        return self._principal(key, account)
+        return self._principal(key, account, None)
 
     def _from_jwt(self, token: str) -> Principal:
         claims = zhipu_jwt.read_key_id(token)
@@ -49,14 +90,17 @@ class Authenticator:
         except Exception as exc:  # sealed with another server key
             raise TokenVerificationFailed() from exc
         zhipu_jwt.verify(token, secret)
-        return self._principal(key, account)
+        return self._principal(key, account, secret)
 
-    def _principal(self, key: ApiKey, account: Account) -> Principal:
-        now = utcnow()
-        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+    def _principal(self, key: ApiKey, account: Account, secret: str | None) -> Principal:
+        now, last_used = utcnow(), key.last_used_at
+        if _touch_due(last_used, now):
             self._touch(key.id, now)
-        return Principal(account_id=account.id, api_key_id=key.id, tier=account.tier,
-                         is_admin=account.is_admin)
+            last_used = now
+        principal = Principal(account_id=account.id, api_key_id=key.id, tier=account.tier,
+                              is_admin=account.is_admin)
+        self.cache.put(key.id, principal, key.secret_hash, secret, last_used)
+        return principal
 
     def _touch(self, key_id: str, now) -> None:
         """Best effort: a missed `last_used_at` update (lock contention) must not fail a request."""
@@ -65,6 +109,10 @@ class Authenticator:
                 session.execute(sa.update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
         except sa.exc.OperationalError:
             log.warning("could not record last use of key %s", key_id)
+
+
+def _touch_due(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION
 
 
 def _bearer_token(authorization: str | None) -> str:

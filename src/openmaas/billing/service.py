@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from openmaas.billing import ledger
 from openmaas.billing.alerts import check_alerts
 from openmaas.billing.audit import audit
+from openmaas.billing.lease import LEASE_PREFIX, SubHold
 from openmaas.billing.money import Price
 from openmaas.billing.plan import Plan, plan_hold, plan_spend
 from openmaas.billing.pricing import PriceBook, current_price, price_history, seed_prices, set_price
@@ -40,8 +41,9 @@ from openmaas.store.tables import (
 
 @dataclass(frozen=True)
 class Hold:
-    reservation_id: str
+    reservation_id: str | None  # None for a hold on a funds lease (`lease`)
     max_tokens: int  # the completion allowance actually granted
+    lease: SubHold | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,19 @@ class BalanceView:
     alert_threshold_micro: int | None
     alert_pack_tokens: int | None
     packs: list[PackView]
+
+
+def _leased(session: Session, account_id: str) -> tuple[int, dict[str, int]]:
+    """Cash and pack tokens held by funds leases (billing/lease.py) of the account."""
+    cash, packs = 0, {}
+    leases = sa.select(Reservation.held_micro, Reservation.held_packs).where(
+        Reservation.account_id == account_id, Reservation.state == "held",
+        Reservation.request_id.like(f"{LEASE_PREFIX}%"))
+    for held_micro, held_packs in session.execute(leases):
+        cash += held_micro
+        for pack_id, tokens in held_packs.items():
+            packs[pack_id] = packs.get(pack_id, 0) + tokens
+    return cash, packs
 
 
 def _code_hash(code: str) -> str:
@@ -369,10 +384,14 @@ class BillingService:
             wallet = session.get(Wallet, account_id)
             packs = session.scalars(sa.select(ResourcePack).where(ResourcePack.account_id == account_id)
                                     .order_by(ResourcePack.expires_at)).all()
-            return BalanceView(wallet.cash_micro, wallet.held_micro, wallet.alert_threshold_micro,
-                               wallet.alert_pack_tokens,
-                               [PackView(p.id, p.name, p.source, p.model, p.total_tokens, p.remaining_tokens,
-                                         p.held_tokens, p.expires_at, p.expired_at is not None)
+            # funds leases are the platform's own headroom, not requests: shown as available
+            leased_cash, leased_packs = _leased(session, account_id)
+            return BalanceView(wallet.cash_micro + leased_cash, wallet.held_micro - leased_cash,
+                               wallet.alert_threshold_micro, wallet.alert_pack_tokens,
+                               [PackView(p.id, p.name, p.source, p.model, p.total_tokens,
+                                         p.remaining_tokens + leased_packs.get(p.id, 0),
+                                         p.held_tokens - leased_packs.get(p.id, 0), p.expires_at,
+                                         p.expired_at is not None)
                                 for p in packs])
 
     def set_price(self, actor_id: str, model: str, price: Price) -> None:

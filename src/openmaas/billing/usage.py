@@ -10,23 +10,33 @@ A batch that fails is retried one event at a time, so one bad event cannot sink 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.billing.service import BillingService
+from openmaas.billing.lease import LeaseBook, LeaseCommit, LeaseSnapshot, SubHold
+from openmaas.billing.lease_flush import recall_leases, write_lease
+from openmaas.billing.money import Price
+from openmaas.billing.service import BillingService, Hold
+from openmaas.errors import InsufficientBalance
 from openmaas.observability.metrics import Metrics
 from openmaas.store.db import Database
 from openmaas.store.tables import UsageRecord, UsageRollup, utcnow
 
 log = logging.getLogger(__name__)
-BATCH = 32  # one transaction holds SQLite's write lock: keep it short
-GATHER_SECONDS = 0.01
+BATCH = 256  # events written per transaction (lease charges come on top, already summed)
+GATHER_SECONDS = 0.05
+GROW_WAIT_SECONDS = 1.0  # longer than a flush takes; then the request holds exactly
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,72 +53,224 @@ class UsageEvent:
     error_code: str | None = None
     reservation_id: str | None = None
     charge: bool = True  # False: release the hold without charging
+    lease: SubHold | None = None  # held on this process's funds lease instead of a reservation
 
 
 class UsageRecorder:
-    def __init__(self, db: Database, billing: BillingService, metrics: Metrics | None = None) -> None:
+    def __init__(self, db: Database, billing: BillingService, metrics: Metrics | None = None,
+                 leases: LeaseBook | None = None, gather_seconds: float = GATHER_SECONDS) -> None:
         self._db = db
         self._billing = billing
         self._metrics = metrics
-        self._queue: asyncio.Queue[UsageEvent] = asyncio.Queue()
+        self.leases = leases
+        self._gather_seconds = gather_seconds
+        self._events: list[UsageEvent] = []
+        self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()  # a request waits for a write: end the gather window
+        self._passes_begun = self._passes_done = 0
         self._task: asyncio.Task | None = None
         self._pending = 0
 
     def record(self, event: UsageEvent) -> None:
         self._pending += 1
-        self._queue.put_nowait(event)
+        if event.lease is not None:
+            self.leases.settle(event.lease, event.prompt_tokens, event.completion_tokens,
+                               event.charge, usage_row(event, 0))
+        else:
+            self._events.append(event)
+        self._wake.set()
 
+    # the money path's front ------------------------------------------------------------------
+    def lease_hold(self, account_id: str, model: str, price: Price, prompt_tokens: int,
+                   max_tokens: int) -> Hold | None:
+        """A hold on this process's lease of the account's funds, without a database round
+        trip; None when there is no lease (yet) or it is too small: use `hold_exactly`."""
+        if self.leases is None:
+            return None
+        sub = self.leases.hold(account_id, model, price, prompt_tokens, max_tokens)
+        self._wake.set()  # a lease to take or to grow; settled requests to write
+        return Hold(None, sub.plan.completion_tokens, sub) if sub is not None else None
+
+    async def lease_hold_soon(self, account_id: str, model: str, price: Price, prompt_tokens: int,
+                              max_tokens: int) -> Hold | None:
+        """`lease_hold`, and when the lease is too small but may grow, once more after its
+        next flush (asked for at once): waiting one transaction beats a database hold for
+        every request of a burst."""
+        deadline = time.monotonic() + GROW_WAIT_SECONDS
+        while True:
+            hold = self.lease_hold(account_id, model, price, prompt_tokens, max_tokens)
+            if hold is not None or self.leases is None:
+                return hold
+            lease = self.leases.may_grow(account_id, model, price)
+            if lease is None or time.monotonic() >= deadline:
+                return None
+            self._urgent.set()
+            self._wake.set()
+            await self.leases.flushed(lease, deadline - time.monotonic())
+
+    async def hold_exactly(self, account_id: str, reserve: Callable[..., T], *args) -> T:
+        """`reserve(*args)` (a BillingService hold) in a worker thread. When it finds too
+        little, funds may only look spent: held by requests that finished but are not written
+        yet (this process writes its own at once; other processes' within their gather
+        window), or by funds leases (this process gives its own back and asks the others for
+        theirs). It tries again until those had time to free; then 1113 stands."""
+        try:
+            return await run_in_threadpool(reserve, *args)
+        except InsufficientBalance:
+            patience = await self._free_funds(account_id)
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                return await run_in_threadpool(reserve, *args)
+            except InsufficientBalance:
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(0.05)
+
+    async def _free_funds(self, account_id: str) -> float:
+        """Free what may hold the account's funds; returns how long to keep trying."""
+        await self._write_now()
+        patience = 2 * self._gather_seconds + 0.05
+        if self.leases is not None and await self._give_back(account_id):
+            patience += self.leases.idle_seconds + 1.0
+        return patience
+
+    async def _write_now(self) -> None:
+        """Until a write pass that began after this call has ended (one pass takes every
+        event recorded before it, up to BATCH)."""
+        target = self._passes_begun + 1
+        self._urgent.set()
+        self._wake.set()
+        await self._until(lambda: self._passes_done >= target, 5.0)
+
+    async def _give_back(self, account_id: str) -> bool:
+        own = self.leases.shrink_account(account_id)
+        if own:
+            self._wake.set()
+            await self._until(lambda: not self.leases.holds_headroom(account_id), 2.0)
+        others = await run_in_threadpool(self._recall_others, account_id)
+        return bool(own) or others
+
+    def _recall_others(self, account_id: str) -> bool:
+        with self._db.session() as session:
+            return recall_leases(session, account_id, self.leases.owner, utcnow())
+
+    @staticmethod
+    async def _until(condition: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+    # lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         self._task = asyncio.create_task(self._drain_forever(), name="usage-recorder")
 
     async def close(self) -> None:
         await self.flush()
+        if self.leases is not None:  # give every lease back before the process goes
+            self.leases.shrink_all()
+            self._wake.set()
+            await self._until(lambda: not self.leases.holds_any(), 5.0)
         if self._task:
             self._task.cancel()
 
     async def flush(self) -> None:
         """Wait until every recorded event is settled and written."""
         while self._pending:
+            self._urgent.set()
+            self._wake.set()
             await asyncio.sleep(0.005)
 
     async def _drain_forever(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            # A short gather window turns a burst into one write transaction (one SQLite
-            # write lock) instead of one per request; nobody waits on it but `flush`.
-            await asyncio.sleep(GATHER_SECONDS)
-            while not self._queue.empty() and len(batch) < BATCH:
-                batch.append(self._queue.get_nowait())
+            tick = self.leases.idle_seconds / 2 if self.leases is not None and self.leases.any() else None
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(tick):
+                    await self._wake.wait()
+            self._wake.clear()
+            # A gather window turns a burst into one write transaction (one SQLite write
+            # lock) instead of one per request; nobody waits on it but `flush`.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._gather_seconds):
+                    await self._urgent.wait()
+            self._urgent.clear()
+            self._passes_begun += 1
+            batch, self._events = self._events[:BATCH], self._events[BATCH:]
+            if self._events:
+                self._wake.set()
+            snapshots = [self.leases.snapshot(lease) for lease in self.leases.due()] if self.leases else []
+            if not batch and not snapshots:
+                self._passes_done = self._passes_begun
+                continue
             try:
-                await run_in_threadpool(self._write_batch, batch)
+                outcomes = await run_in_threadpool(self._write_batch, batch, snapshots)
+            except BaseException:
+                outcomes = [None] * len(snapshots)
+                raise
             finally:
                 self._pending -= len(batch)
+                for snapshot, outcome in zip(snapshots, outcomes, strict=True):
+                    self._finish(snapshot, outcome)
+                self._passes_done = self._passes_begun
 
-    def _write_batch(self, batch: list[UsageEvent]) -> None:
+    def _finish(self, snapshot: LeaseSnapshot, outcome: LeaseCommit | None) -> None:
+        if outcome is None:
+            self.leases.abort(snapshot)
+        else:
+            self.leases.commit(snapshot, outcome)
+            self._pending -= len(snapshot.charges)
+
+    def _write_batch(self, batch: list[UsageEvent],
+                     snapshots: list[LeaseSnapshot]) -> list[LeaseCommit | None]:
         try:
-            self._write(batch)
+            return self._write(batch, snapshots)
         except Exception:
-            log.warning("usage batch of %d failed; retrying one by one", len(batch), exc_info=True)
-            for event in batch:
-                try:
-                    self._write([event])
-                except Exception:  # its hold stays; the stale-hold sweeper releases it
-                    log.exception("could not settle request %s", event.request_id)
-                    if self._metrics is not None:
-                        self._metrics.billing_errors.inc()
+            log.warning("usage batch of %d (+%d leases) failed; retrying one by one", len(batch),
+                        len(snapshots), exc_info=True)
+        for event in batch:
+            try:
+                self._write([event], [])
+            except Exception:  # its hold stays; the stale-hold sweeper releases it
+                log.exception("could not settle request %s", event.request_id)
+                self._count_error()
+        outcomes: list[LeaseCommit | None] = []
+        for snapshot in snapshots:
+            try:
+                outcomes.extend(self._write([], [snapshot]))
+            except Exception:  # kept in memory: written with the lease's next flush
+                log.exception("could not write the lease of account %s", snapshot.account_id)
+                self._count_error()
+                outcomes.append(None)
+        return outcomes
 
-    def _write(self, batch: list[UsageEvent]) -> None:
+    def _count_error(self) -> None:
+        if self._metrics is not None:
+            self._metrics.billing_errors.inc()
+
+    def _write(self, batch: list[UsageEvent], snapshots: list[LeaseSnapshot]) -> list[LeaseCommit]:
         # No autoflush: the batch's changes reach the database in one flush at commit
         # (executemany) instead of one flush per event. Safe because each reservation is
         # settled at most once per batch and wallets/packs stay in the session's identity
-        # map, so later events see earlier ones' unflushed changes.
+        # map, so later events see earlier ones' unflushed changes. Accounts are visited in
+        # one order (events, then leases, per account), so wallet locks cannot deadlock.
+        now = utcnow()
         with self._db.session() as session, session.no_autoflush:
             seen: set[str] = set()
-            rows = [self._settle(session, e, seen) for e in sorted(batch, key=lambda e: e.account_id)]
-            session.add_all(rows)
+            rows: list[dict] = []
+            commits: dict[int, LeaseCommit] = {}
+            for account_id in sorted({e.account_id for e in batch} | {s.account_id for s in snapshots}):
+                rows += [self._settle(session, e, seen) for e in batch if e.account_id == account_id]
+                for i, snapshot in enumerate(snapshots):
+                    if snapshot.account_id == account_id:
+                        commits[i] = write_lease(session, snapshot, self.leases.next_request_id(), now,
+                                                 self.leases.recall_seconds)
+                        rows += [charge.row for charge in snapshot.charges]
+            if rows:
+                session.connection().execute(UsageRecord.__table__.insert(), rows)  # Core executemany
             bump_rollups(session, rows)
+        return [commits[i] for i in range(len(snapshots))]
 
-    def _settle(self, session: Session, event: UsageEvent, seen: set[str]) -> UsageRecord:
+    def _settle(self, session: Session, event: UsageEvent, seen: set[str]) -> dict:
         cost = 0
         if event.reservation_id in seen:
             pass  # a second outcome for one hold: the first one settled it
@@ -119,25 +281,29 @@ class UsageRecorder:
             self._billing.release(session, event.reservation_id, event.account_id)
         if event.reservation_id:
             seen.add(event.reservation_id)
-        return UsageRecord(account_id=event.account_id, api_key_id=event.api_key_id,
-                           request_id=event.request_id, endpoint=event.endpoint, model=event.model,
-                           prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens,
-                           latency_ms=event.latency_ms, status=event.status, error_code=event.error_code,
-                           cost_micro=cost, created_at=utcnow())
+        return usage_row(event, cost)
+
+
+def usage_row(event: UsageEvent, cost: int) -> dict:
+    return {"account_id": event.account_id, "api_key_id": event.api_key_id, "request_id": event.request_id,
+            "endpoint": event.endpoint, "model": event.model, "prompt_tokens": event.prompt_tokens,
+            "completion_tokens": event.completion_tokens, "latency_ms": event.latency_ms,
+            "status": event.status, "error_code": event.error_code, "cost_micro": cost,
+            "created_at": utcnow()}
 
 
 def hour_of(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def bump_rollups(session: Session, rows: list[UsageRecord]) -> None:
-    """Add the rows to the hourly rollups with one upsert per (account, model, hour)."""
+def bump_rollups(session: Session, rows: list[dict]) -> None:
+    """Add the usage rows to the hourly rollups with one upsert per (account, model, hour)."""
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for row in rows:
-        if row.status == "error" and not row.cost_micro:
+        if row["status"] == "error" and not row["cost_micro"]:
             continue
-        bucket = totals[(row.account_id, row.model, hour_of(row.created_at))]
-        for i, value in enumerate((1, row.prompt_tokens, row.completion_tokens, row.cost_micro)):
+        bucket = totals[(row["account_id"], row["model"], hour_of(row["created_at"]))]
+        for i, value in enumerate((1, row["prompt_tokens"], row["completion_tokens"], row["cost_micro"])):
             bucket[i] += value
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
     for (account_id, model, hour), (requests, prompt, completion, cost) in sorted(totals.items()):

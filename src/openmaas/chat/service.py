@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
 from openmaas.billing.service import BillingService, Hold
 from openmaas.billing.usage import UsageEvent, UsageRecorder
@@ -138,6 +136,7 @@ class ChatRun:
             prompt_tokens=self.prompt.token_count if charge else 0, completion_tokens=completion,
             latency_ms=int(seconds * 1000), status=status, error_code=code,
             reservation_id=ctx.hold.reservation_id if ctx.hold else None,
+            lease=ctx.hold.lease if ctx.hold else None,
             charge=charge and status != "error"))
 
     async def collect(self) -> ChatResult:
@@ -185,10 +184,7 @@ class ChatService:
         bound = checked.prompt.token_count + checked.max_tokens
         context.ticket = await self._limiter.admit(Admission(principal, checked.entry.name, bound))
         try:
-            context.hold = await run_in_threadpool(
-                self._billing.reserve, principal.account_id, principal.api_key_id, request_id,
-                request.model, checked.entry.name, checked.prompt.token_count, checked.max_tokens,
-                request.sampling.max_tokens is None, price_percent)
+            context.hold = await self._hold(principal, request, request_id, checked, price_percent)
         except BaseException:
             self._limiter.release(context.ticket, 0)
             raise
@@ -202,6 +198,29 @@ class ChatService:
                        endpoint: str = "chat", price_percent: int = 100) -> ChatResult:
         run = await self.open_run(principal, request, endpoint, price_percent)
         return await run.collect()
+
+    async def _hold(self, principal: Principal, request: ChatRequest, request_id: str, checked: _Checked,
+                    price_percent: int) -> Hold | None:
+        """On this process's funds lease when it can (a request id of our own making: one a
+        client chose must be checked against the database for reuse, 1231), else exactly."""
+        price = self._billing.price_of(request.model, checked.entry.name).scaled(price_percent)
+        if price.free or not self._billing.config.enabled:
+            return None
+        if request.request_id is None:
+            hold = await self._recorder.lease_hold_soon(principal.account_id, request.model, price,
+                                                        checked.prompt.token_count, checked.max_tokens)
+            if hold is not None:
+                self._count_hold("lease")
+                return hold
+        self._count_hold("exact")
+        return await self._recorder.hold_exactly(
+            principal.account_id, self._billing.reserve, principal.account_id, principal.api_key_id,
+            request_id, request.model, checked.entry.name, checked.prompt.token_count, checked.max_tokens,
+            request.sampling.max_tokens is None, price_percent)
+
+    def _count_hold(self, path: str) -> None:
+        if self._metrics is not None:
+            self._metrics.holds.labels(path).inc()
 
     async def _check(self, request: ChatRequest, account_id: str | None = None) -> _Checked:
         entry = self._catalog.resolve(request.model, account_id)  # the account's fine-tuned models too

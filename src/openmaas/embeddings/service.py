@@ -125,8 +125,9 @@ class EmbeddingService:
         hold = None
         began, status, code = time.perf_counter(), "error", "500"
         try:
-            hold = await run_in_threadpool(
-                self._billing.reserve, principal.account_id, principal.api_key_id, request_id,
+            hold = await self._recorder.hold_exactly(
+                principal.account_id, self._billing.reserve, principal.account_id, principal.api_key_id,
+                request_id,
                 request.model, model.name, tokens, 0, False, price_percent)
             vectors = await model.batcher.embed(request.inputs, request.kind, tokens)
             status, code = "success", None

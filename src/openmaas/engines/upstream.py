@@ -47,6 +47,7 @@ from openmaas.engines.base import (
     SamplingParams,
     TextDelta,
 )
+from openmaas.engines.http1 import Http1Error, Http1Pool
 from openmaas.engines.upstream_http import (
     ReplicaFailed,
     UpstreamTarget,
@@ -176,6 +177,11 @@ class UpstreamChatEngine:
         self.context_window = context_window
         self.pool: ReplicaPool = target.pool()
         self._client = target.async_client(transport)
+        # plain-http replicas stream through the lean client; https (and tests' mock
+        # transports) through httpx
+        o = target.options
+        self._http1 = None if transport is not None else Http1Pool(o.connect_timeout, o.read_timeout,
+                                                                    target.headers(), o.max_connections)
         o = target.options
         self.health = HealthChecker(self.pool, self._client, o.health_path or "", o.health_interval,
                                     o.health_timeout) if o.health_path else None
@@ -189,6 +195,8 @@ class UpstreamChatEngine:
         if self.health is not None:
             await self.health.close()
         await self._client.aclose()
+        if self._http1 is not None:
+            await self._http1.close()
 
     def pending_requests(self) -> int:
         return self.pool.outstanding()
@@ -278,7 +286,7 @@ class UpstreamChatEngine:
     async def _stream(self, replica: Replica, body: dict[str, Any], state: _StreamState,
                       delivered: _Delivered) -> AsyncIterator[GenerationEvent]:
         try:
-            async with self._client.stream("POST", f"{replica.url}{CHAT_PATH}", json=body) as response:
+            async with self._open_stream(replica, body) as response:
                 if response.status_code >= 300:
                     await response.aread()
                     check_status(response, replica.url)
@@ -286,7 +294,7 @@ class UpstreamChatEngine:
                     if text := state.feed(payload):
                         delivered.tokens += 1
                         yield TextDelta(text)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, Http1Error) as exc:
             if state.finish_reason is None:  # else only the usage chunk was lost: finish anyway
                 self.pool.release(replica, "failure")
                 raise transport_failure(exc, replica.url) from exc
@@ -303,6 +311,13 @@ class UpstreamChatEngine:
         if state.calls:
             yield TextDelta(state.tool_call_text(), 0)
         yield state.finished()
+
+
+    def _open_stream(self, replica: Replica, body: dict[str, Any]):
+        url = f"{replica.url}{CHAT_PATH}"
+        if self._http1 is not None and url.startswith("http://"):
+            return self._http1.post_stream(url, body)
+        return self._client.stream("POST", url, json=body)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -24,8 +23,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+import orjson
 from pydantic import BaseModel, ConfigDict
 
+from openmaas.engines.http1 import Http1Error, Http1Response
 from openmaas.engines.upstream_pool import ReplicaPool
 from openmaas.errors import (
     InternalFailure,
@@ -127,7 +128,9 @@ class ReplicaFailed(Exception):
         self.kind, self.detail = kind, detail
 
 
-def transport_failure(exc: httpx.HTTPError, url: str) -> ReplicaFailed:
+def transport_failure(exc: httpx.HTTPError | Http1Error, url: str) -> ReplicaFailed:
+    if isinstance(exc, Http1Error):
+        return ReplicaFailed(exc.kind, f"{url}: {exc.detail}")
     if isinstance(exc, httpx.TimeoutException):
         return ReplicaFailed("timeout", f"{url} timed out ({type(exc).__name__})")
     if isinstance(exc, httpx.ConnectError):
@@ -135,7 +138,7 @@ def transport_failure(exc: httpx.HTTPError, url: str) -> ReplicaFailed:
     return ReplicaFailed("failure", f"{url}: {type(exc).__name__}: {exc}")
 
 
-def check_status(response: httpx.Response, url: str) -> None:
+def check_status(response: httpx.Response | Http1Response, url: str) -> None:
     """Raise for a non-2xx answer (its body must have been read)."""
     status = response.status_code
     if status < 300:
@@ -152,7 +155,7 @@ def check_status(response: httpx.Response, url: str) -> None:
     raise InvalidRequest(f"上游服务拒绝了请求 (the upstream rejected the request: {error_message(response)})")
 
 
-def error_message(response: httpx.Response) -> str:
+def error_message(response: httpx.Response | Http1Response) -> str:
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
@@ -241,7 +244,7 @@ def _json_object(response: httpx.Response, url: str) -> dict[str, Any]:
 
 
 # --- SSE ----------------------------------------------------------------------------------
-async def sse_payloads(response: httpx.Response, url: str) -> AsyncIterator[dict[str, Any]]:
+async def sse_payloads(response: httpx.Response | Http1Response, url: str) -> AsyncIterator[dict[str, Any]]:
     """The JSON objects of an SSE body's `data:` lines, up to `[DONE]`. An `error` object in
     the stream, or a line that is not JSON, is the replica failing."""
     lines = response.aiter_lines()
@@ -258,7 +261,7 @@ async def _drain(lines: AsyncIterator[str]) -> None:
     with its end unread (a chunked body's last chunk, even an empty one) takes its
     connection down with it, and every request then pays a new TCP connection. Bounded, for
     a server that keeps the body open after `[DONE]`: then the connection is dropped."""
-    with contextlib.suppress(TimeoutError, httpx.HTTPError, ReplicaFailed):
+    with contextlib.suppress(TimeoutError, httpx.HTTPError, Http1Error, ReplicaFailed):
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in lines:
                 pass
@@ -272,7 +275,7 @@ def _parse_line(line: str, url: str) -> Iterator[dict[str, Any] | None]:
         yield None
         return
     try:
-        payload = json.loads(data)
+        payload = orjson.loads(data)
     except ValueError as exc:
         raise ReplicaFailed("failure", f"{url} sent a stream event that is not JSON") from exc
     if not isinstance(payload, dict):

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
 from openmaas.billing.service import BillingService
+from openmaas.billing.usage import UsageRecorder
 from openmaas.catalog.registry import Catalog, CatalogEntry
 from openmaas.config import ModelConfig, Settings
 from openmaas.engines.base import ChatMessage
@@ -86,8 +87,10 @@ def fine_tuned_name(base: str, suffix: str | None, job_id: str) -> str:
 
 class FineTuneService:
     def __init__(self, store: FineTuneStore, settings: Settings, catalog: Catalog, files: FileService,
-                 billing: BillingService, models: FineTunedModels) -> None:
+                 billing: BillingService, models: FineTunedModels,
+                 usage: UsageRecorder | None = None) -> None:
         self.store = store
+        self.usage = usage
         self.settings = settings
         self.config = settings.finetune
         self.catalog = catalog
@@ -112,9 +115,12 @@ class FineTuneService:
         params = resolve_hyperparameters(spec, len(data.train), self.config)
         job_id = new_id("ftjob-")[:30]
         estimate = data.tokens * params.n_epochs
-        hold = await run_in_threadpool(
-            self.billing.reserve, principal.account_id, principal.api_key_id, f"{job_id}:hold",
-            spec.model, entry.name, estimate, 0, False)
+        hold_args = (principal.account_id, principal.api_key_id, f"{job_id}:hold", spec.model, entry.name,
+                     estimate, 0, False)
+        if self.usage is not None:
+            hold = await self.usage.hold_exactly(principal.account_id, self.billing.reserve, *hold_args)
+        else:
+            hold = await run_in_threadpool(self.billing.reserve, *hold_args)
         try:
             return await run_in_threadpool(self._write_job, principal, spec, entry, data, params,
                                            job_id, estimate, hold.reservation_id if hold else None)

@@ -107,8 +107,9 @@ class ImageService:
         hold, names = None, []
         began, status, code = time.perf_counter(), "cancelled", None
         try:
-            hold = await run_in_threadpool(self._billing.reserve_images, principal.account_id,
-                                           principal.api_key_id, request_id, public_name, model.name, job.n)
+            hold = await self._recorder.hold_exactly(
+                principal.account_id, self._billing.reserve_images, principal.account_id,
+                principal.api_key_id, request_id, public_name, model.name, job.n)
             images = await model.engine.generate(job)
             names = await run_in_threadpool(lambda: [self.store.save(png) for png in images])
             status = "success"

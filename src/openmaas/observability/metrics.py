@@ -38,6 +38,9 @@ class Metrics:
                                    ["model", "status"], registry=r)
         self.billing_errors = Counter("openmaas_billing_errors_total", "settlements that failed",
                                       registry=r)
+        self.holds = Counter("openmaas_billing_holds_total",
+                             "chat holds by path: on this process's funds lease, or a database hold",
+                             ["path"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

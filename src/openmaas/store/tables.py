@@ -130,6 +130,9 @@ class Wallet(Base):
     alert_pack_tokens: Mapped[int | None] = mapped_column(sa.BigInteger)
     alert_armed: Mapped[bool] = mapped_column(default=True)
     pack_alert_armed: Mapped[bool] = mapped_column(default=True)
+    # set by a process that found too little outside other processes' funds leases: they
+    # give their headroom back at their next flush (billing/lease.py)
+    lease_recall_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

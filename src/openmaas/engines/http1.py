@@ -1,0 +1,256 @@
+"""A small keep-alive HTTP/1.1 client for the upstream chat stream (the gateway's hot path).
+
+httpx costs about a millisecond of CPU per streamed request here (anyio streams, several
+layers of wrappers); this client is an asyncio protocol fed to httptools' C parser (the
+parser uvicorn uses), with a pool of idle connections per replica. It does what the chat
+path needs and no more: POST a JSON body, read the status and headers, iterate the body
+(Content-Length, chunked or until close) as lines, and reuse the connection when the
+response was read to its end. Everything else (JSON calls, health checks) stays on httpx.
+
+Failures raise `Http1Error` with the kind the replica pool counts: `unavailable` (no
+connection), `timeout` (connect, first byte or a gap between body parts over the limit),
+`failure` (a broken or malformed response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httptools
+import orjson
+
+FailureKind = Literal["unavailable", "timeout", "failure"]
+
+
+class Http1Error(Exception):
+    def __init__(self, kind: FailureKind, detail: str) -> None:
+        super().__init__(detail)
+        self.kind, self.detail = kind, detail
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection; one response at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._reset()
+
+    def _reset(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.chunks: deque[bytes] = deque()
+        self.headers_done = self.complete = self.keep_alive = False
+        self.error: Exception | None = None
+        self._waiter: asyncio.Future | None = None
+
+    # asyncio.Protocol ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self.error = exc
+            self.close()
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.complete:
+            if self.headers_done and self.headers.get("content-length") is None \
+                    and "chunked" not in self.headers.get("transfer-encoding", ""):
+                self.complete = True  # a body delimited by the connection's end
+            elif self.error is None:
+                self.error = exc or ConnectionResetError("connection closed by the upstream")
+        self._wake()
+
+    # httptools callbacks ---------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self.keep_alive = self.parser.should_keep_alive()  # only valid while parsing
+        self.complete = True
+
+    # our side --------------------------------------------------------------------------------
+    def send(self, request: bytes) -> None:
+        self._reset()
+        self.transport.write(request)
+
+    async def wait(self, timeout: float) -> None:
+        """Until the parser made progress (or the connection failed)."""
+        if self.error is not None or self.closed:
+            return
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(self._waiter, timeout)
+        except TimeoutError:
+            raise Http1Error("timeout", f"no answer within {timeout:g} s") from None
+        finally:
+            self._waiter = None
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def reusable(self) -> bool:
+        return self.complete and self.keep_alive and not self.closed and self.error is None
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Http1Response:
+    """The response to one request; read its body with `aread` or `aiter_lines`."""
+
+    def __init__(self, pool: Http1Pool, key: tuple[str, int], conn: _Connection, read_timeout: float) -> None:
+        self._pool, self._key, self._conn, self._read_timeout = pool, key, conn, read_timeout
+        self.status_code = conn.status
+        self.headers = conn.headers
+        self._content: bytes | None = None
+
+    async def _parts(self) -> AsyncIterator[bytes]:
+        conn = self._conn
+        while True:
+            while conn.chunks:
+                yield conn.chunks.popleft()
+            if conn.complete:
+                return
+            if conn.error is not None:
+                raise Http1Error("failure", f"the response broke off: {conn.error}")
+            await conn.wait(self._read_timeout)
+
+    async def aread(self) -> bytes:
+        if self._content is None:
+            self._content = b"".join([part async for part in self._parts()])
+        return self._content
+
+    @property
+    def text(self) -> str:
+        return (self._content or b"").decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return orjson.loads(self._content or b"")
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        pending = b""
+        async for part in self._parts():
+            pending += part
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.rstrip(b"\r").decode("utf-8")
+        if pending:
+            yield pending.rstrip(b"\r").decode("utf-8")
+
+    def release(self) -> None:
+        """Back to the pool when read to its end, else closed (its rest would be read by
+        the next request)."""
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if conn.reusable():
+            self._pool.put_back(self._key, conn)
+        else:
+            conn.close()
+
+
+class Http1Pool:
+    """Idle keep-alive connections per (host, port), at most `max_idle` each."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float, headers: dict[str, str] | None = None,
+                 max_idle: int = 256) -> None:
+        self.connect_timeout, self.read_timeout, self.max_idle = connect_timeout, read_timeout, max_idle
+        self._extra_headers = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+
+    @contextlib.asynccontextmanager
+    async def post_stream(self, url: str, body: dict[str, Any]) -> AsyncIterator[Http1Response]:
+        """POST `body` as JSON to `url`; yields the response once its headers arrived."""
+        parts = urlsplit(url)
+        if parts.scheme != "http":
+            raise ValueError("Http1Pool speaks plain http only")
+        key = (parts.hostname or "127.0.0.1", parts.port or 80)
+        payload = _json_bytes(body)
+        request = (f"POST {parts.path or '/'} HTTP/1.1\r\nhost: {parts.netloc}\r\n"
+                   f"content-type: application/json\r\naccept: text/event-stream\r\n"
+                   f"content-length: {len(payload)}\r\n{self._extra_headers}\r\n").encode() + payload
+        response = await self._exchange(key, request)
+        try:
+            yield response
+        finally:
+            response.release()
+
+    async def _exchange(self, key: tuple[str, int], request: bytes, idle_ok: bool = True) -> Http1Response:
+        conn = self._take_idle(key) if idle_ok else None
+        reused = conn is not None
+        conn = conn or await self._connect(key)
+        conn.send(request)
+        try:
+            while not conn.headers_done:
+                if conn.error is not None or conn.closed:
+                    if reused:  # the server had closed the idle connection: once more, fresh
+                        conn.close()
+                        return await self._exchange(key, request, idle_ok=False)
+                    raise Http1Error("failure", f"no response: {conn.error or 'connection closed'}")
+                await conn.wait(self.read_timeout)
+        except BaseException:
+            conn.close()
+            raise
+        return Http1Response(self, key, conn, self.read_timeout)
+
+    def _take_idle(self, key: tuple[str, int]) -> _Connection | None:
+        idle = self._idle.get(key)
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    async def _connect(self, key: tuple[str, int]) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await loop.create_connection(_Connection, key[0], key[1])
+        except TimeoutError:
+            raise Http1Error("timeout", f"connecting took over {self.connect_timeout:g} s") from None
+        except OSError as exc:
+            raise Http1Error("unavailable", f"could not connect: {exc}") from exc
+        return conn
+
+    def put_back(self, key: tuple[str, int], conn: _Connection) -> None:
+        idle = self._idle.setdefault(key, [])
+        if len(idle) < self.max_idle:
+            idle.append(conn)
+        else:
+            conn.close()
+
+    async def close(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.close()
+        self._idle.clear()
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # what orjson refuses (integers over 64 bits): the standard library
+        return json.dumps(body, ensure_ascii=False).encode()
