@@ -77,7 +77,7 @@ def build_services(settings: Settings) -> Services:
     limiter = build_limiter(settings)
     metrics = Metrics()
     usage = UsageRecorder(db, billing, metrics, lease_book(settings.billing),
-                          settings.billing.settle_gather_seconds)
+                          settings.billing.settle_gather_seconds, settings.billing.lease_flush_seconds)
     chat = ChatService(catalog, usage, billing, limiter, metrics)
     jobs = JobQueue(db, settings.job_lease_seconds)
     content = content_services(settings, db, usage, billing, limiter)

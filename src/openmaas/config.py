@@ -123,6 +123,7 @@ class BillingConfig(BaseModel):
     lease_idle_seconds: float = Field(default=1.0, gt=0)
     lease_recall_seconds: float = Field(default=5.0, gt=0)
     settle_gather_seconds: float = Field(default=0.05, ge=0)  # usage/settlement batch window
+    lease_flush_seconds: float = Field(default=1.0, ge=0)  # the window when only lease charges wait
     bill_utc_offset_hours: int = 8  # bills' days and months follow Beijing time by default
 
 

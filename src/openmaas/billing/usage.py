@@ -35,6 +35,7 @@ from openmaas.store.tables import UsageRecord, UsageRollup, utcnow
 log = logging.getLogger(__name__)
 BATCH = 256  # events written per transaction (lease charges come on top, already summed)
 GATHER_SECONDS = 0.05
+LEASE_FLUSH_SECONDS = 1.0
 GROW_WAIT_SECONDS = 1.0  # longer than a flush takes; then the request holds exactly
 T = TypeVar("T")
 
@@ -58,15 +59,18 @@ class UsageEvent:
 
 class UsageRecorder:
     def __init__(self, db: Database, billing: BillingService, metrics: Metrics | None = None,
-                 leases: LeaseBook | None = None, gather_seconds: float = GATHER_SECONDS) -> None:
+                 leases: LeaseBook | None = None, gather_seconds: float = GATHER_SECONDS,
+                 lease_flush_seconds: float = LEASE_FLUSH_SECONDS) -> None:
         self._db = db
         self._billing = billing
         self._metrics = metrics
         self.leases = leases
         self._gather_seconds = gather_seconds
+        self._lease_flush_seconds = lease_flush_seconds
         self._events: list[UsageEvent] = []
-        self._wake = asyncio.Event()
-        self._urgent = asyncio.Event()  # a request waits for a write: end the gather window
+        self._wake = asyncio.Event()  # something to write
+        self._nudge = asyncio.Event()  # the write window may have to end early
+        self._urgent = False  # a request waits for a write: no window
         self._passes_begun = self._passes_done = 0
         self._task: asyncio.Task | None = None
         self._pending = 0
@@ -78,6 +82,7 @@ class UsageRecorder:
                                event.charge, usage_row(event, 0))
         else:
             self._events.append(event)
+            self._nudge.set()  # an exact hold to settle: the short window applies
         self._wake.set()
 
     # the money path's front ------------------------------------------------------------------
@@ -104,8 +109,7 @@ class UsageRecorder:
             lease = self.leases.may_grow(account_id, model, price)
             if lease is None or time.monotonic() >= deadline:
                 return None
-            self._urgent.set()
-            self._wake.set()
+            self._hurry()
             await self.leases.flushed(lease, deadline - time.monotonic())
 
     async def hold_exactly(self, account_id: str, reserve: Callable[..., T], *args) -> T:
@@ -139,8 +143,7 @@ class UsageRecorder:
         """Until a write pass that began after this call has ended (one pass takes every
         event recorded before it, up to BATCH)."""
         target = self._passes_begun + 1
-        self._urgent.set()
-        self._wake.set()
+        self._hurry()
         await self._until(lambda: self._passes_done >= target, 5.0)
 
     async def _give_back(self, account_id: str) -> bool:
@@ -177,23 +180,25 @@ class UsageRecorder:
     async def flush(self) -> None:
         """Wait until every recorded event is settled and written."""
         while self._pending:
-            self._urgent.set()
-            self._wake.set()
+            self._hurry()
             await asyncio.sleep(0.005)
+
+    def _hurry(self) -> None:
+        self._urgent = True
+        self._nudge.set()
+        self._wake.set()
 
     async def _drain_forever(self) -> None:
         while True:
             tick = self.leases.idle_seconds / 2 if self.leases is not None and self.leases.any() else None
+            woke = False
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(tick):
-                    await self._wake.wait()
+                async with asyncio.timeout(tick):  # a tick: idle leases to give back
+                    woke = await self._wake.wait()
+            if woke:
+                await self._window()
             self._wake.clear()
-            # A gather window turns a burst into one write transaction (one SQLite write
-            # lock) instead of one per request; nobody waits on it but `flush`.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._gather_seconds):
-                    await self._urgent.wait()
-            self._urgent.clear()
+            self._urgent = False
             self._passes_begun += 1
             batch, self._events = self._events[:BATCH], self._events[BATCH:]
             if self._events:
@@ -212,6 +217,23 @@ class UsageRecorder:
                 for snapshot, outcome in zip(snapshots, outcomes, strict=True):
                     self._finish(snapshot, outcome)
                 self._passes_done = self._passes_begun
+
+    async def _window(self) -> None:
+        """The wait before a write pass, which turns a burst into one write transaction (one
+        SQLite write lock): `gather_seconds` once an exact hold waits to be settled (it keeps
+        funds from other requests), `lease_flush_seconds` when only lease charges wait (the
+        lease already holds their funds; each pass costs the event loop GIL time, which is
+        what a request's p99 pays). None when a request waits for the write."""
+        began = time.monotonic()
+        while not self._urgent:
+            window = self._gather_seconds if self._events else self._lease_flush_seconds
+            remaining = began + window - time.monotonic()
+            if remaining <= 0:
+                return
+            self._nudge.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._nudge.wait()
 
     def _finish(self, snapshot: LeaseSnapshot, outcome: LeaseCommit | None) -> None:
         if outcome is None:
