@@ -149,7 +149,7 @@ class UsageRecorder:
     async def _give_back(self, account_id: str) -> bool:
         own = self.leases.shrink_account(account_id)
         if own:
-            self._wake.set()
+            self._hurry()
             await self._until(lambda: not self.leases.holds_headroom(account_id), 2.0)
         others = await run_in_threadpool(self._recall_others, account_id)
         return bool(own) or others
@@ -172,7 +172,7 @@ class UsageRecorder:
         await self.flush()
         if self.leases is not None:  # give every lease back before the process goes
             self.leases.shrink_all()
-            self._wake.set()
+            self._hurry()
             await self._until(lambda: not self.leases.holds_any(), 5.0)
         if self._task:
             self._task.cancel()
