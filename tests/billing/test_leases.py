@@ -13,24 +13,11 @@ from openmaas.billing.lease import LeaseBook
 from openmaas.billing.money import Price
 from openmaas.billing.service import BillingService
 from openmaas.billing.usage import UsageEvent, UsageRecorder
-from openmaas.config import BillingConfig
 from openmaas.errors import InsufficientBalance
-from openmaas.store import migrate
-from openmaas.store.db import Database
 from openmaas.store.tables import LedgerEntry, Reservation, UsageRecord
 
 PRICE = Price(100_000, 100_000)  # glm-4: 0.1 元 per 1k tokens = 100 µ元 per token
 MODEL = "glm-4"
-
-
-@pytest.fixture
-def billing(database_url):
-    db = Database(database_url)
-    migrate.upgrade(db.engine)
-    service = BillingService(db, BillingConfig())
-    service.seed()
-    yield service
-    db.dispose()
 
 
 def cash_account(billing: BillingService, micro: int) -> str:

@@ -10,21 +10,8 @@ import sqlalchemy as sa
 from openmaas.auth.accounts import create_account
 from openmaas.billing import ledger
 from openmaas.billing.service import BillingService
-from openmaas.config import BillingConfig
 from openmaas.errors import DuplicateRequest, InsufficientBalance, InvalidField, NotFound
-from openmaas.store import migrate
-from openmaas.store.db import Database
 from openmaas.store.tables import LedgerEntry, Notification, ResourcePack, utcnow
-
-
-@pytest.fixture
-def billing(database_url):
-    db = Database(database_url)
-    migrate.upgrade(db.engine)
-    service = BillingService(db, BillingConfig())
-    service.seed()
-    yield service
-    db.dispose()
 
 
 def new_account(billing: BillingService, grant: bool = True) -> str:

@@ -79,36 +79,32 @@ async def test_a_connection_the_server_closed_while_idle_is_replaced_transparent
     assert len(connections) == 2
 
 
+async def failure_kind(answer, read_timeout: float = 1.0) -> str:
+    server, url, _ = await serve(answer)
+    pool = Http1Pool(1.0, read_timeout)
+    try:
+        with pytest.raises(Http1Error) as caught:
+            await lines_of(pool, url)
+        return caught.value.kind
+    finally:
+        await pool.close()
+        server.close()
+
+
 async def test_a_body_that_breaks_off_is_a_failure():
     async def answer(writer, n):
         writer.write(HEAD + b"content-length: 100\r\n\r\ndata: {\"partial\"")
         await writer.drain()
         return False
 
-    server, url, _ = await serve(answer)
-    pool = Http1Pool(1.0, 1.0)
-    try:
-        with pytest.raises(Http1Error) as caught:
-            await lines_of(pool, url)
-        assert caught.value.kind == "failure"
-    finally:
-        await pool.close()
-        server.close()
+    assert await failure_kind(answer) == "failure"
 
 
 async def test_no_answer_within_the_read_timeout_is_a_timeout():
     async def answer(writer, n):
         await asyncio.sleep(5)
 
-    server, url, _ = await serve(answer)
-    pool = Http1Pool(1.0, 0.2)
-    try:
-        with pytest.raises(Http1Error) as caught:
-            await lines_of(pool, url)
-        assert caught.value.kind == "timeout"
-    finally:
-        await pool.close()
-        server.close()
+    assert await failure_kind(answer, read_timeout=0.2) == "timeout"
 
 
 async def test_a_refused_connection_is_unavailable():

@@ -52,6 +52,3 @@ class KeyCache:
         self._forgotten = {k: t for k, t in self._forgotten.items() if t > now - self.ttl_seconds}
         self._forgotten[key_id] = now
         self._entries.pop(key_id, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)

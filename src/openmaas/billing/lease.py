@@ -144,7 +144,7 @@ class Lease:
 class LeaseBook:
     """This process's leases, keyed by (account, model, price)."""
 
-    def __init__(self, requests_per_lease: int = 64, idle_seconds: float = 1.0,
+    def __init__(self, requests_per_lease: int = 32, idle_seconds: float = 1.0,
                  recall_seconds: float = 5.0) -> None:
         self.requests_per_lease = requests_per_lease
         self.idle_seconds = idle_seconds

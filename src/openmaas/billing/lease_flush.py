@@ -25,12 +25,11 @@ log = logging.getLogger(__name__)
 def write_lease(session: Session, snap: LeaseSnapshot, request_id: str, now: datetime,
                 recall_seconds: float) -> LeaseCommit:
     wallet = ledger.lock_wallet(session, snap.account_id)
-    held, packs = _release(session, wallet, snap, now)
+    old, held, packs = _release(session, wallet, snap, now)
     spent = Funds()
     for charge in snap.charges:
         spent.give(charge.plan)
-    if snap.reservation_id is not None and not spent.empty():
-        old = session.get(Reservation, snap.reservation_id)
+    if old is not None and not spent.empty():
         plan = Plan(tuple((p, t) for p, t in spent.packs.items() if t), spent.cash, 0)
         packs |= _packs(session, [p for p in spent.packs if p not in packs])
         ledger.apply_charge(session, wallet, list(packs.values()), old, plan)
@@ -52,10 +51,10 @@ def write_lease(session: Session, snap: LeaseSnapshot, request_id: str, now: dat
 
 
 def _release(session: Session, wallet: Wallet, snap: LeaseSnapshot,
-             now: datetime) -> tuple[Funds, dict[str, ResourcePack]]:
-    """Give back the lease's hold; (what it held, its packs)."""
+             now: datetime) -> tuple[Reservation | None, Funds, dict[str, ResourcePack]]:
+    """Give back the lease's hold; (its reservation, what it held, its packs)."""
     if snap.reservation_id is None:
-        return Funds(), {}
+        return None, Funds(), {}
     old = session.scalar(sa.select(Reservation).where(Reservation.id == snap.reservation_id)
                          .with_for_update().execution_options(populate_existing=True))
     if old is None or old.state != "held":
@@ -63,12 +62,12 @@ def _release(session: Session, wallet: Wallet, snap: LeaseSnapshot,
         # charges are still owed and are taken from what is available
         log.warning("lease %s was no longer held; charging its requests from available funds",
                     snap.reservation_id)
-        return Funds(), {}
+        return old, Funds(), {}
     held = Funds(dict(old.held_packs), old.held_micro)
     packs = {p.id: p for p in ledger.release_hold(session, wallet, old)}
     old.state = "settled"
     old.settled_at = now
-    return held, packs
+    return old, held, packs
 
 
 def _packs(session: Session, pack_ids: list[str]) -> dict[str, ResourcePack]:
@@ -88,18 +87,18 @@ def _headroom(session: Session, wallet: Wallet, snap: LeaseSnapshot, required: F
     """New headroom: `grow_tokens` worth, at most half of what stays outside the leases, and
     none when that is below `floor_tokens` (near exhaustion every request holds exactly)."""
     spendable = ledger.expire_and_list_spendable(session, snap.account_id, snap.model, now)
-    order = [p.id for p in spendable]
+    order, by_id = [p.id for p in spendable], {p.id: p for p in spendable}
     outside = [PackFunds(p.id, p.remaining_tokens - required.packs.get(p.id, 0)) for p in spendable]
     cash = wallet.cash_micro - required.cash
     capacity = sum(max(f.available, 0) for f in outside)
     if snap.price.output_per_1k:
         capacity += max(cash, 0) * 1000 // snap.price.output_per_1k
     if capacity < snap.floor_tokens:
-        return Funds(), order, {p.id: p for p in spendable}
+        return Funds(), order, by_id
     plan = plan_hold([f for f in outside if f.available > 0], max(cash, 0), 0,
                      min(snap.grow_tokens, capacity // 2), snap.price, flexible=True)
     added = Funds(dict(plan.pack_takes), plan.cash) if plan else Funds()
-    return added, order, {p.id: p for p in spendable}
+    return added, order, by_id
 
 
 def _hold(session: Session, wallet: Wallet, snap: LeaseSnapshot, request_id: str, hold: Funds,

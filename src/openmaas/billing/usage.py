@@ -93,8 +93,10 @@ class UsageRecorder:
         if self.leases is None:
             return None
         sub = self.leases.hold(account_id, model, price, prompt_tokens, max_tokens)
-        self._wake.set()  # a lease to take or to grow; settled requests to write
-        return Hold(None, sub.plan.completion_tokens, sub) if sub is not None else None
+        if sub is None:
+            self._wake.set()  # a lease to take or to grow (a granted hold's record() wakes later)
+            return None
+        return Hold(None, sub.plan.completion_tokens, sub)
 
     async def lease_hold_soon(self, account_id: str, model: str, price: Price, prompt_tokens: int,
                               max_tokens: int) -> Hold | None:

@@ -182,7 +182,6 @@ class UpstreamChatEngine:
         o = target.options
         self._http1 = None if transport is not None else Http1Pool(o.connect_timeout, o.read_timeout,
                                                                     target.headers(), o.max_connections)
-        o = target.options
         self.health = HealthChecker(self.pool, self._client, o.health_path or "", o.health_interval,
                                     o.health_timeout) if o.health_path else None
         self._no_tokenize: set[str] = set()  # replicas without /tokenize
