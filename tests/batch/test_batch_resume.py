@@ -42,7 +42,9 @@ def wait_status(server: LiveServer, tenant: Tenant, batch_id: str, timeout: floa
 
 
 def test_restart_mid_batch_resumes_without_redoing_lines(make_settings, database_url):
-    settings = make_settings(database_url=database_url, job_lease_seconds=1.0)
+    # a 2 s job lease (heartbeat every 0.67 s): with 1 s, a heartbeat late by 0.67 s on a loaded
+    # 2-core CI machine let the job be claimed a third time
+    settings = make_settings(database_url=database_url, job_lease_seconds=2.0)
     first = start_live_server(settings)
     first.services.catalog.resolve("fake-chat").engine.token_delay = 0.05
     batch_id = submit(first)
