@@ -8,12 +8,17 @@ one-stream throughput at 4 streams (llama-cpp-python's own server serialises req
 drops to 0.74x here).
 
     .venv/bin/python bench/engine_scaling.py --max-tokens 96
+    .venv/bin/python bench/engine_scaling.py --peer   # + llama-cpp-python's own server, same run
 
 After each round, with the server idle, the same level through llama.cpp's raw batch API in
 a fresh process (bench/_raw_batch.py: decode steps only, no prefill, no sampling, no server)
 — the ceiling this CPU allows, interleaved so that drifting load hits both, and printed
 beside OpenMaaS's figures. OpenMaaS's aggregate counts from request start (prompt prefill
 included), so it sits a little under the raw decode-only rate.
+
+With --peer, the same rounds then run against llama-cpp-python's own server
+(bench/_peer_llamacpp.py: same weights, threads, context window and OpenMP setting), and
+the table gains its aggregate and OpenMaaS / peer.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from _peer_llamacpp import LlamaCppServerPeer
 from _server import (
     DEFAULT_MODEL,
     ServerProcess,
@@ -48,17 +54,20 @@ async def stream(client: httpx.AsyncClient, url: str, topic: str,
     prompt = f"Write a long story about {topic}."
     body = {"model": "glm-4", "stream": True, "max_tokens": max_tokens, "temperature": 0.01,
             "do_sample": False, "messages": [{"role": "user", "content": prompt}]}
-    began, first, tokens = time.perf_counter(), None, 0
+    began, first, tokens, deltas = time.perf_counter(), None, 0, 0
     async with client.stream("POST", url, json=body) as response:
         async for line in response.aiter_lines():
             if not line.startswith("data: {"):
                 continue
             chunk = json.loads(line[6:])
-            if first is None and chunk["choices"][0]["delta"].get("content"):
-                first = time.perf_counter()
-            if "usage" in chunk:
+            content = chunk["choices"][0]["delta"].get("content") if chunk["choices"] else None
+            if content:
+                first = first or time.perf_counter()
+                deltas += 1
+            if chunk.get("usage"):
                 tokens = chunk["usage"]["completion_tokens"]
-    return (first or time.perf_counter()) - began, time.perf_counter(), tokens
+    # llama_cpp.server streams no usage; it sends one chunk per token
+    return (first or time.perf_counter()) - began, time.perf_counter(), tokens or deltas
 
 
 async def round_of(client, url: str, streams: int, max_tokens: int) -> tuple[float, list[float]]:
@@ -88,6 +97,22 @@ async def measure(base_url: str, key: str, levels: list[int], max_tokens: int, r
     return table
 
 
+async def measure_peer(base_url: str, levels: list[int], max_tokens: int, repeat: int) -> dict:
+    """The same rounds against llama-cpp-python's server: {streams: (tok/s, TTFT p50 s)}."""
+    url = f"{base_url}/v1/chat/completions"
+    table = {}
+    async with httpx.AsyncClient(timeout=600) as client:
+        await round_of(client, url, 1, 8)  # warm-up
+        for streams in levels:
+            rates, ttfts = [], []
+            for _ in range(repeat):
+                rate, firsts = await round_of(client, url, streams, max_tokens)
+                rates.append(rate)
+                ttfts.extend(firsts)
+            table[streams] = (statistics.median(rates), statistics.median(ttfts))
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--levels", default="1,2,4,8")
@@ -96,6 +121,8 @@ def main() -> None:
     parser.add_argument("--omp-wait-policy", type=omp_argument, metavar="PASSIVE|ACTIVE|default|spin:N",
                         default=platform_omp_policy())
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--peer", action="store_true",
+                        help="also run the rounds against llama-cpp-python's own server")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     print(f"load average before: {loadavg()}")
@@ -104,17 +131,35 @@ def main() -> None:
                        start_timeout=300, omp_wait_policy=args.omp_wait_policy) as server:
         table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat,
                                     lambda streams: raw_ceiling(args, [streams])[streams]))
+    peer = {}
+    if args.peer:
+        with LlamaCppServerPeer(args.model, threads=2, n_ctx=1024,
+                                omp_wait_policy=args.omp_wait_policy) as server:
+            peer = asyncio.run(measure_peer(server.base_url, levels, args.max_tokens, args.repeat))
     print(f"load average after: {loadavg()}")
+    print_table(table, peer, levels)
+
+
+def print_table(table: dict, peer: dict, levels: list[int]) -> None:
     base, _, raw_base = table[levels[0]]
+    peer_head = f"{'peer tok/s':>12}{'peer vs 1':>11}{'peer TTFT':>11}{'OpenMaaS/peer':>15}" if peer else ""
     print(f"{'streams':>8}{'aggregate tok/s':>18}{'vs 1 stream':>14}{'TTFT p50 ms':>14}"
-          f"{'raw tok/s':>12}{'raw vs 1':>10}{'OpenMaaS/raw':>14}")
+          f"{'raw tok/s':>12}{'raw vs 1':>10}{'OpenMaaS/raw':>14}{peer_head}")
     for streams, (rate, ttft, raw) in table.items():
+        cells = ""
+        if peer:
+            peer_rate, peer_ttft = peer[streams]
+            cells = (f"{peer_rate:>12.1f}{peer_rate / peer[levels[0]][0]:>10.2f}x"
+                     f"{peer_ttft * 1000:>11.0f}{rate / peer_rate:>15.2f}")
         print(f"{streams:>8}{rate:>18.1f}{rate / base:>13.2f}x{ttft * 1000:>14.0f}"
-              f"{raw:>12.1f}{raw / raw_base:>9.2f}x{rate / raw:>14.2f}")
+              f"{raw:>12.1f}{raw / raw_base:>9.2f}x{rate / raw:>14.2f}{cells}")
     if 4 in table:
         ratio = table[4][0] / base
         print(f"4 streams: {ratio:.2f}x one stream (goal >= 2x: {'met' if ratio >= 2 else 'MISSED'}); "
               f"llama.cpp's raw batch API on this machine: {table[4][2] / raw_base:.2f}x")
+        if peer:
+            print(f"llama-cpp-python's server at 4 streams: {peer[4][0] / peer[levels[0]][0]:.2f}x its one "
+                  f"stream; OpenMaaS decodes {table[4][0] / peer[4][0]:.2f}x its aggregate")
 
 
 def raw_ceiling(args: argparse.Namespace, levels: list[int]) -> dict[int, float]:
