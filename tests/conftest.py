@@ -55,8 +55,8 @@ def fake_models(context_window: int = 256) -> list[ModelConfig]:
 def fake_embeddings() -> EmbeddingsSettings:
     """Weight-free embeddings (hashed bag of words) under the default model's names."""
     return EmbeddingsSettings(models=[EmbeddingModelConfig(
-        name=FAKE_EMBEDDING_MODEL, engine="fake", aliases=["embedding-2"], embedding_id=3,
-        dimensions=64)])
+        name=FAKE_EMBEDDING_MODEL, engine="fake", aliases=["embedding-2", "embedding-3"], embedding_id=3,
+        also_embedding_ids=[11], dimensions=64)])
 
 
 def real_models() -> list[ModelConfig]:

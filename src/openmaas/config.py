@@ -92,6 +92,7 @@ def default_prices() -> dict[str, PriceConfig]:
         "glm-3-turbo": PriceConfig(input_per_1k="0.005"),
         "charglm-3": PriceConfig(input_per_1k="0.015"),
         "embedding-2": PriceConfig(input_per_1k="0.0005"),
+        "embedding-3": PriceConfig(input_per_1k="0.0005"),
         "cogview-3": PriceConfig(per_image="0.25"),
         "glm-4-flash": PriceConfig(input_per_1k="0"),  # free, as on the seed platform
         DEFAULT_CHAT_MODEL: PriceConfig(input_per_1k="0.001"),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from openai import OpenAI
 from zhipuai import ZhipuAI
+from zhipuai.core._errors import APIRequestFailedError
 
 from openmaas.embeddings.settings import EmbeddingModelConfig, EmbeddingsSettings
 
@@ -102,9 +103,27 @@ def test_zhipuai_and_openai_sdks(live_server):
     result = zhipu.embeddings.create(model="embedding-2", input=["hello", "world"])
     assert len(result.data) == 2 and len(result.data[0].embedding) == 64
     assert result.usage.total_tokens > 0
+    newer = zhipu.embeddings.create(model="embedding-3", input="hello")  # today's tutorials
+    assert newer.model == "embedding-3" and len(newer.data[0].embedding) == 64
+    with pytest.raises(APIRequestFailedError) as refused:  # its hosted 2048-d is not ours
+        zhipu.embeddings.create(model="embedding-3", input="hello", dimensions=2048)
+    assert refused.value.status_code == 400 and '"1214"' in str(refused.value)
     oai = OpenAI(api_key=live_server.tenant.api_key, base_url=live_server.openai_base, max_retries=0)
     default = oai.embeddings.create(model="embedding-2", input="hello")  # sends base64
     floats = oai.embeddings.create(model="embedding-2", input="hello", encoding_format="float")
     assert np.allclose(default.data[0].embedding, floats.data[0].embedding, atol=1e-6)
     zhipu.close()
     oai.close()
+
+
+def test_default_catalog_answers_both_zhipu_names():
+    (default, *_) = EmbeddingsSettings().models
+    assert {"embedding-2", "embedding-3"} <= set(default.aliases)
+    assert {default.embedding_id, *default.also_embedding_ids} == {3, 11}
+
+
+def test_an_embedding_id_selects_one_model_only():
+    with pytest.raises(ValueError, match=r"embedding_id values used twice: \[11\]"):
+        EmbeddingsSettings(models=[
+            EmbeddingModelConfig(name="a", engine="fake", embedding_id=3, also_embedding_ids=[11]),
+            EmbeddingModelConfig(name="b", engine="fake", embedding_id=11)])

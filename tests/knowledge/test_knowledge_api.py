@@ -39,6 +39,20 @@ def test_knowledge_base_lifecycle(kh):
     assert kh.call("DELETE", f"/knowledge/{kb_id}").status_code == 404
 
 
+def test_embedding_3_id_selects_the_same_model(kh):
+    """Zhipu's current docs create bases with embedding_id 11 (Embedding-3): the base keeps
+    the id it was asked for, and moving between ids of one model keeps its documents."""
+    kb_id = kh.create_kb(embedding_id=11)
+    assert kh.call("GET", f"/knowledge/{kb_id}").json()["embedding_id"] == 11
+    kh.ingest(kb_id, "varnholm.txt", FACTS.encode())
+    moved = kh.call("PUT", f"/knowledge/{kb_id}", json={"id": kb_id, "embedding_id": 3, "name": "docs"})
+    assert moved.status_code == 200
+    assert kh.call("GET", f"/knowledge/{kb_id}").json()["embedding_id"] == 3
+    assert "Elsbeth Quorn" in kh.retrieve(kb_id, "Who keeps the lighthouse on Varnholm?")[0]["text"]
+    unknown = kh.call("POST", "/knowledge", json={"embedding_id": 12, "name": "pro"}).json()
+    assert unknown["error"]["code"] == "1214" and "[3, 11]" in unknown["error"]["message"]
+
+
 def test_knowledge_validation(kh):
     assert kh.call("POST", "/knowledge", json={"embedding_id": 3}).json()["error"]["code"] == "1213"
     assert kh.call("POST", "/knowledge", json={"embedding_id": 999, "name": "x"}).status_code == 400

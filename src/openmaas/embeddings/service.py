@@ -60,9 +60,10 @@ class EmbeddingCatalog:
         if embedding_id is None:
             return self.default()
         for model in self._models:
-            if model.config.embedding_id == embedding_id:
+            if embedding_id in (model.config.embedding_id, *model.config.also_embedding_ids):
                 return model
-        known = sorted(m.config.embedding_id for m in self._models if m.config.embedding_id)
+        known = sorted(i for m in self._models
+                       for i in (m.config.embedding_id, *m.config.also_embedding_ids) if i is not None)
         raise InvalidField("embedding_id", f"unknown embedding model id {embedding_id}; known: {known}")
 
     def default(self) -> EmbeddingModel:

