@@ -223,3 +223,11 @@ def test_upstream_image_model_down_is_1305(monkeypatch):
     with pytest.raises(PlatformError) as caught:
         asyncio.run(engine.generate(ImageJob("x", 32, 32)))
     assert caught.value.code == "1305"
+
+
+def test_a_server_without_image_models_says_so(harness):
+    response = harness.client.post("/api/paas/v4/images/generations", headers=harness.tenant.headers,
+                                   json={"model": "cogview-3", "prompt": "a cat"})
+    error = response.json()["error"]
+    assert (response.status_code, error["code"]) == (400, "1211")
+    assert "cogview-3" in error["message"] and "no image model configured" in error["message"]

@@ -95,7 +95,9 @@ class ImageService:
             return self.models[0]
         model = self._by_name.get(name or "")
         if model is None:
-            raise ModelNotFound(name or "(no image model configured)")
+            # no image weights ship offline: say so, rather than only "no such model"
+            unconfigured = "" if self.models else "; this server has no image model configured"
+            raise ModelNotFound(f"{name or '(none given)'}{unconfigured}")
         return model
 
     async def generate(self, principal: Principal, request: ImageRequest) -> ImageResult:
