@@ -6,13 +6,13 @@ Only the inference thread calls these; they own raw pointers and free them expli
 from __future__ import annotations
 
 import ctypes
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 import llama_cpp as C
 
 from openmaas.engines.base import SamplingParams
+from openmaas.engines.llama_log import route_llama_log
 from openmaas.errors import InternalFailure
 
 
@@ -32,8 +32,7 @@ class Runtime:
 
 
 def load_runtime(path: str, context_window: int, slots: int, threads: int, n_batch: int) -> Runtime:
-    # llama-cpp-python routes llama.cpp's log through this logger; keep errors only.
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    route_llama_log()  # before the first load: its warnings become log records
     model_params = C.llama_model_default_params()
     model = C.llama_model_load_from_file(path.encode(), model_params)
     if not model:
