@@ -134,3 +134,57 @@ async def test_error_statuses_carry_their_json_body():
     finally:
         await pool.close()
         server.close()
+
+
+def slow_done(delay: float, close: bool = False):
+    """An answer that waits `delay` s before a one-event body (then closes, if asked)."""
+    async def answer(writer, n):
+        await asyncio.sleep(delay)
+        body = b"data: [DONE]\n\n"
+        writer.write(HEAD + b"content-length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        return not close
+
+    return answer
+
+
+async def test_open_connections_stay_within_max_connections():
+    server, url, connections = await serve(slow_done(0.2))
+    pool = Http1Pool(2.0, 2.0, max_connections=2)
+    try:
+        results = await asyncio.gather(*[lines_of(pool, url) for _ in range(5)])
+    finally:
+        await pool.close()
+        server.close()
+    assert results == [["data: [DONE]", ""]] * 5
+    assert len(connections) == 2  # the other three waited and reused them
+
+
+async def test_no_free_connection_within_the_connect_timeout_is_a_timeout_and_the_slot_comes_back():
+    server, url, connections = await serve(slow_done(0.6))
+    pool = Http1Pool(0.2, 2.0, max_connections=1)
+    try:
+        first = asyncio.create_task(lines_of(pool, url))
+        await asyncio.sleep(0.05)
+        with pytest.raises(Http1Error) as waited:
+            await lines_of(pool, url)
+        assert waited.value.kind == "timeout" and "busy" in waited.value.detail
+        assert await first == ["data: [DONE]", ""]
+        assert await lines_of(pool, url) == ["data: [DONE]", ""]
+    finally:
+        await pool.close()
+        server.close()
+    assert len(connections) == 1
+
+
+async def test_a_connection_the_server_closes_gives_its_slot_back():
+    server, url, connections = await serve(slow_done(0.0, close=True))
+    pool = Http1Pool(0.5, 1.0, max_connections=1)
+    try:
+        for _ in range(3):
+            assert await lines_of(pool, url) == ["data: [DONE]", ""]
+            await asyncio.sleep(0.02)
+    finally:
+        await pool.close()
+        server.close()
+    assert len(connections) == 3

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -40,7 +40,14 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self._on_closed: Callable[[], None] | None = None
         self._reset()
+
+    def on_closed(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once when this connection closes (at once if it already has)."""
+        self._on_closed = callback
+        if self.closed:
+            self._mark_closed()
 
     def _reset(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
@@ -64,7 +71,7 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
+        self._mark_closed()
         if not self.complete:
             if self.headers_done and self.headers.get("content-length") is None \
                     and "chunked" not in self.headers.get("transfer-encoding", ""):
@@ -113,9 +120,15 @@ class _Connection(asyncio.Protocol):
         return self.complete and self.keep_alive and not self.closed and self.error is None
 
     def close(self) -> None:
-        self.closed = True
+        self._mark_closed()
         if self.transport is not None:
             self.transport.close()
+
+    def _mark_closed(self) -> None:
+        self.closed = True
+        notify, self._on_closed = self._on_closed, None
+        if notify is not None:
+            notify()
 
 
 class Http1Response:
@@ -173,13 +186,18 @@ class Http1Response:
 
 
 class Http1Pool:
-    """Idle keep-alive connections per (host, port), at most `max_idle` each."""
+    """Keep-alive connections per (host, port): at most `max_connections` open (idle or in
+    use); a request that finds none free waits up to `connect_timeout` for one, as httpx's
+    pool does."""
 
     def __init__(self, connect_timeout: float, read_timeout: float, headers: dict[str, str] | None = None,
-                 max_idle: int = 256) -> None:
-        self.connect_timeout, self.read_timeout, self.max_idle = connect_timeout, read_timeout, max_idle
+                 max_connections: int = 256) -> None:
+        self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
+        self.max_connections = max_connections
         self._extra_headers = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._open: dict[tuple[str, int], int] = {}
+        self._waiters: dict[tuple[str, int], deque[asyncio.Future]] = {}
 
     @contextlib.asynccontextmanager
     async def post_stream(self, url: str, body: dict[str, Any]) -> AsyncIterator[Http1Response]:
@@ -199,9 +217,7 @@ class Http1Pool:
             response.release()
 
     async def _exchange(self, key: tuple[str, int], request: bytes, idle_ok: bool = True) -> Http1Response:
-        conn = self._take_idle(key) if idle_ok else None
-        reused = conn is not None
-        conn = conn or await self._connect(key)
+        conn, reused = await self._acquire(key, idle_ok)
         conn.send(request)
         try:
             while not conn.headers_done:
@@ -224,23 +240,62 @@ class Http1Pool:
                 return conn
         return None
 
+    async def _acquire(self, key: tuple[str, int], idle_ok: bool) -> tuple[_Connection, bool]:
+        """(an idle connection, True) or (a new one, False); waits while all are in use."""
+        deadline = asyncio.get_running_loop().time() + self.connect_timeout
+        while True:
+            conn = self._take_idle(key) if idle_ok else None
+            if conn is not None:
+                return conn, True
+            if self._open.get(key, 0) < self.max_connections:
+                return await self._connect(key), False
+            await self._wait_for_room(key, deadline)
+
+    async def _wait_for_room(self, key: tuple[str, int], deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        waiters = self._waiters.setdefault(key, deque())
+        waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, max(deadline - loop.time(), 0))
+        except TimeoutError:
+            raise Http1Error("timeout", f"all {self.max_connections} connections stayed busy for "
+                                        f"{self.connect_timeout:g} s") from None
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
+
+    def _wake_one(self, key: tuple[str, int]) -> None:
+        waiters = self._waiters.get(key)
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
     async def _connect(self, key: tuple[str, int]) -> _Connection:
+        self._open[key] = self._open.get(key, 0) + 1  # the slot is taken while connecting
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
                 _, conn = await loop.create_connection(_Connection, key[0], key[1])
-        except TimeoutError:
-            raise Http1Error("timeout", f"connecting took over {self.connect_timeout:g} s") from None
-        except OSError as exc:
-            raise Http1Error("unavailable", f"could not connect: {exc}") from exc
+        except BaseException as exc:
+            self._closed(key)
+            if isinstance(exc, TimeoutError):
+                raise Http1Error("timeout", f"connecting took over {self.connect_timeout:g} s") from None
+            if isinstance(exc, OSError):
+                raise Http1Error("unavailable", f"could not connect: {exc}") from exc
+            raise
+        conn.on_closed(lambda: self._closed(key))  # the connection now holds the slot
         return conn
 
+    def _closed(self, key: tuple[str, int]) -> None:
+        self._open[key] -= 1
+        self._wake_one(key)
+
     def put_back(self, key: tuple[str, int], conn: _Connection) -> None:
-        idle = self._idle.setdefault(key, [])
-        if len(idle) < self.max_idle:
-            idle.append(conn)
-        else:
-            conn.close()
+        self._idle.setdefault(key, []).append(conn)
+        self._wake_one(key)
 
     async def close(self) -> None:
         for idle in self._idle.values():
