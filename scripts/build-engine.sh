@@ -6,7 +6,10 @@
 set -euo pipefail
 VERSION="${LLAMA_CPP_VERSION:-0.3.36}"
 FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-KEY=$(printf '%s %s' "$VERSION" "$FLAGS" | sha256sum | cut -c1-12)
+# -march=native: a wheel built on one CPU may not run on another (e.g. AVX512-FP16 on Intel,
+# absent on AMD Zen 4), so the CPU's feature flags are part of the cache key
+CPU=$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-8)
+KEY=$(printf '%s %s %s' "$VERSION" "$FLAGS" "$CPU" | sha256sum | cut -c1-12)
 CACHE="${OPENMAAS_WHEEL_CACHE:-$HOME/.cache/openmaas/wheels}/llama-cpp-$KEY"
 PY="${PYTHON:-python3}"
 
