@@ -261,6 +261,10 @@ class Http1Pool:
         except TimeoutError:
             raise Http1Error("timeout", f"all {self.max_connections} connections stayed busy for "
                                         f"{self.connect_timeout:g} s") from None
+        except BaseException:  # cancelled: a wake-up meant for us goes to the next waiter
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one(key)
+            raise
         finally:
             if waiter in waiters:
                 waiters.remove(waiter)
