@@ -78,39 +78,35 @@ async def round_of(client, url: str, streams: int, max_tokens: int) -> tuple[flo
     return sum(t for _, _, t in results) / elapsed, [ttft for ttft, _, _ in results]
 
 
+async def rounds_at(client: httpx.AsyncClient, url: str, streams: int, max_tokens: int, repeat: int,
+                    after_round: Callable[[int], float] | None = None) -> tuple[float, float, float | None]:
+    """`repeat` rounds at one level: (median tok/s, median TTFT s, median of `after_round`)."""
+    rates, ttfts, afters = [], [], []
+    for _ in range(repeat):
+        rate, firsts = await round_of(client, url, streams, max_tokens)
+        rates.append(rate)
+        ttfts.extend(firsts)
+        if after_round is not None:
+            afters.append(after_round(streams))
+    return statistics.median(rates), statistics.median(ttfts), statistics.median(afters) if afters else None
+
+
 async def measure(base_url: str, key: str, levels: list[int], max_tokens: int, repeat: int,
                   raw_round: Callable[[int], float]) -> dict:
     """Per level, `repeat` rounds through the server, each followed by a raw-ceiling round at
     the same level (the server idle meanwhile), so drifting load hits both sides alike."""
     url = f"{base_url}/api/paas/v4/chat/completions"
-    table = {}
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=600) as client:
         await round_of(client, url, 1, 8)  # warm-up
-        for streams in levels:
-            rates, ttfts, raws = [], [], []
-            for _ in range(repeat):
-                rate, firsts = await round_of(client, url, streams, max_tokens)
-                rates.append(rate)
-                ttfts.extend(firsts)
-                raws.append(raw_round(streams))
-            table[streams] = (statistics.median(rates), statistics.median(ttfts), statistics.median(raws))
-    return table
+        return {n: await rounds_at(client, url, n, max_tokens, repeat, raw_round) for n in levels}
 
 
 async def measure_peer(base_url: str, levels: list[int], max_tokens: int, repeat: int) -> dict:
-    """The same rounds against llama-cpp-python's server: {streams: (tok/s, TTFT p50 s)}."""
+    """The same rounds against llama-cpp-python's server: {streams: (tok/s, TTFT p50 s, None)}."""
     url = f"{base_url}/v1/chat/completions"
-    table = {}
     async with httpx.AsyncClient(timeout=600) as client:
         await round_of(client, url, 1, 8)  # warm-up
-        for streams in levels:
-            rates, ttfts = [], []
-            for _ in range(repeat):
-                rate, firsts = await round_of(client, url, streams, max_tokens)
-                rates.append(rate)
-                ttfts.extend(firsts)
-            table[streams] = (statistics.median(rates), statistics.median(ttfts))
-    return table
+        return {n: await rounds_at(client, url, n, max_tokens, repeat) for n in levels}
 
 
 def main() -> None:
@@ -148,7 +144,7 @@ def print_table(table: dict, peer: dict, levels: list[int]) -> None:
     for streams, (rate, ttft, raw) in table.items():
         cells = ""
         if peer:
-            peer_rate, peer_ttft = peer[streams]
+            peer_rate, peer_ttft, _ = peer[streams]
             cells = (f"{peer_rate:>12.1f}{peer_rate / peer[levels[0]][0]:>10.2f}x"
                      f"{peer_ttft * 1000:>11.0f}{rate / peer_rate:>15.2f}")
         print(f"{streams:>8}{rate:>18.1f}{rate / base:>13.2f}x{ttft * 1000:>14.0f}"
