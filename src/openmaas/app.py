@@ -138,6 +138,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # for every request in flight).
         gc.collect()
         gc.freeze()
+        if services.settings.gc_young_threshold:
+            gc.set_threshold(services.settings.gc_young_threshold, *gc.get_threshold()[1:])
     maintenance = asyncio.create_task(run_maintenance(services.billing), name="maintenance")
     notifications = asyncio.create_task(run_notification_dispatcher(
         services.accounts.notifications, services.settings.notify.dispatch_interval_seconds),
