@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _server import free_port, with_omp_wait_policy
+from _server import free_port, stop_process, with_omp_wait_policy
 
 HERE = Path(__file__).resolve().parent
 PEER_PACKAGES = HERE / ".peer-packages"
@@ -78,11 +78,6 @@ class LlamaCppServerPeer:
         return self._log.read().decode(errors="replace")[-n:]
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+        if self._proc is not None:
+            stop_process(self._proc)
         self._log.close()

@@ -135,6 +135,18 @@ def with_omp_wait_policy(env, label: str):
     return env
 
 
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 30.0) -> None:
+    """Ask a child to stop with `sig`; kill it if it is still running after `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 class ServerProcess:
     """`with ServerProcess(...) as server:` → server.base_url, server.api_key, server.pid."""
 
@@ -204,13 +216,8 @@ class ServerProcess:
         return path.read_text(errors="replace")[-n:] if path.is_file() else ""
 
     def __exit__(self, *exc: object) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown (runs lifespan end)
-            try:
-                self._proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+        if self._proc is not None:
+            stop_process(self._proc, signal.SIGINT)  # uvicorn's graceful shutdown (runs lifespan end)
         self._log.close()
         if self._tmp is not None:
             self._tmp.cleanup()

@@ -408,7 +408,9 @@ class LiteLLMProcess:
         return path.read_text(errors="replace")[-n:] if path.is_file() else ""
 
     def __exit__(self, *exc: object) -> None:
-        _stop(self.proc)
+        from _server import stop_process  # not at the top: the stub and load roles stay lean
+
+        stop_process(self.proc, signal.SIGINT, 20)
         self._log.close()
         self._tmp.cleanup()
 
@@ -424,16 +426,6 @@ def _healthy(port: int, path: str) -> bool:
         return ok
     except OSError:
         return False
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 # --- the orchestrator ---------------------------------------------------------------------
@@ -497,7 +489,7 @@ def load(port: int, path: str, key: str, stream: bool, clients: int, requests: i
 
 
 def orchestrate(args: argparse.Namespace) -> int:
-    from _server import ServerProcess
+    from _server import ServerProcess, stop_process
 
     began = time.perf_counter()
     version = ensure_litellm(args.litellm_version)
@@ -544,7 +536,7 @@ def orchestrate(args: argparse.Namespace) -> int:
                               f"{c.rps:8.1f} req/s  p50 {pct(c.latencies, .5):7.2f} ms  "
                               f"p99 {pct(c.latencies, .99):7.2f} ms  load {loadavg()}", flush=True)
     finally:
-        _stop(stub)
+        stop_process(stub, signal.SIGINT, 20)
     report(cells, levels, modes, time.perf_counter() - began)
     return 0
 
