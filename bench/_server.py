@@ -9,6 +9,7 @@ one worker). The parent side is `ServerProcess`: start, wait for /health, stop.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import signal
@@ -133,6 +134,16 @@ def with_omp_wait_policy(env, label: str):
     if spin_count is not None:
         env["GOMP_SPINCOUNT"] = str(spin_count)
     return env
+
+
+def raw_batch_rates(model: Path, levels: list[int], tokens: int, omp: str) -> dict[int, float]:
+    """Decode-only tok/s of llama.cpp's raw batch API (bench/_raw_batch.py) in a fresh process
+    under the OMP label `omp`: {sequences: aggregate tok/s}."""
+    env = with_omp_wait_policy(dict(os.environ), omp)
+    out = subprocess.run([sys.executable, str(HERE / "_raw_batch.py"), "--model", str(model),
+                          "--levels", ",".join(map(str, levels)), "--tokens", str(tokens)],
+                         capture_output=True, text=True, env=env, check=True)
+    return {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 30.0) -> None:

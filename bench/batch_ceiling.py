@@ -24,14 +24,12 @@ only because one stream got slower serves nobody).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _server import DEFAULT_MODEL, loadavg, omp_argument, platform_omp_policy, with_omp_wait_policy
+from _server import DEFAULT_MODEL, loadavg, omp_argument, platform_omp_policy, raw_batch_rates
 
 FTYPES = {"q8_0": 7, "bf16": 32}  # llama_ftype values: LLAMA_FTYPE_MOSTLY_Q8_0, _MOSTLY_BF16
 
@@ -44,15 +42,6 @@ def requantize(source: Path, target: Path, ftype: int) -> None:
             "sys.exit(C.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))\n")
     subprocess.run([sys.executable, "-c", code, str(source), str(target), str(ftype)],
                    check=True, capture_output=True)
-
-
-def raw_rates(model: Path, levels: list[int], tokens: int, omp: str) -> dict[int, float]:
-    env = with_omp_wait_policy(dict(os.environ), omp)
-    out = subprocess.run([sys.executable, str(Path(__file__).with_name("_raw_batch.py")),
-                          "--model", str(model), "--levels", ",".join(map(str, levels)),
-                          "--tokens", str(tokens)],
-                         capture_output=True, text=True, env=env, check=True)
-    return {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
 def main() -> None:
@@ -76,7 +65,7 @@ def main() -> None:
             variants.append((name, target, args.omp_wait_policy))
         variants.append(("passive", args.model, "PASSIVE"))
         for name, path, omp in variants:
-            rates = raw_rates(path, levels, args.tokens, omp)
+            rates = raw_batch_rates(path, levels, args.tokens, omp)
             rows.append((f"{name} ({omp})", path.stat().st_size / 1e6, rates))
     print(f"load average after: {loadavg()}")
     print_table(rows, levels)

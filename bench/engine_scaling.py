@@ -26,10 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +39,7 @@ from _server import (
     loadavg,
     omp_argument,
     platform_omp_policy,
-    with_omp_wait_policy,
+    raw_batch_rates,
 )
 
 TOPICS = ["a dragon", "the sea", "a robot", "a lighthouse", "a desert city", "a lost key",
@@ -125,8 +122,11 @@ def main() -> None:
     print(f"OpenMP={args.omp_wait_policy}")
     with ServerProcess("llamacpp", model_path=args.model, n_ctx=1024, parallel=max(levels),
                        start_timeout=300, omp_wait_policy=args.omp_wait_policy) as server:
+        def raw_round(n: int) -> float:
+            return raw_batch_rates(args.model, [n], args.max_tokens, args.omp_wait_policy)[n]
+
         table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat,
-                                    lambda streams: raw_ceiling(args, [streams])[streams]))
+                                    raw_round))
     peer = {}
     if args.peer:
         with LlamaCppServerPeer(args.model, threads=2, n_ctx=1024,
@@ -156,16 +156,6 @@ def print_table(table: dict, peer: dict, levels: list[int]) -> None:
         if peer:
             print(f"llama-cpp-python's server at 4 streams: {peer[4][0] / peer[levels[0]][0]:.2f}x its one "
                   f"stream; OpenMaaS decodes {table[4][0] / peer[4][0]:.2f}x its aggregate")
-
-
-def raw_ceiling(args: argparse.Namespace, levels: list[int]) -> dict[int, float]:
-    """Decode-only tok/s of llama.cpp's batch API in a fresh process (bench/_raw_batch.py)."""
-    env = with_omp_wait_policy(dict(os.environ), args.omp_wait_policy)
-    out = subprocess.run([sys.executable, str(Path(__file__).with_name("_raw_batch.py")),
-                          "--model", str(args.model), "--levels", ",".join(map(str, levels)),
-                          "--tokens", str(args.max_tokens)],
-                         capture_output=True, text=True, env=env, check=True)
-    return {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
 if __name__ == "__main__":
