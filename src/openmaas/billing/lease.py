@@ -11,9 +11,11 @@ and holds a fresh lease for what is still in flight plus headroom.
 Exactness of 1113 (insufficient balance):
 - a lease grows only while the account keeps more than `floor` outside all leases, and by
   at most half of what is outside, so near exhaustion every request takes the exact path;
-- a request that does not fit its lease takes the exact path (`BillingService.reserve`);
-  if that finds too little, the caller shrinks this process's lease and asks the others to
-  give theirs back (`Wallet.lease_recall_at`) before it answers 1113 (chat/service.py).
+- a request that does not fit its lease waits for the lease's next write if the lease may
+  grow (`UsageRecorder.lease_hold_soon`), else takes the exact path (`BillingService.reserve`
+  through `UsageRecorder.hold_exactly`); if that finds too little, this process writes its
+  unwritten settlements, gives its own leases back and asks the others for theirs
+  (`Wallet.lease_recall_at`), and retries until they had time to answer, before 1113.
 
 All methods run on the event loop thread; `write_lease` runs in a worker thread on a
 `LeaseSnapshot` and hands back a `LeaseCommit`, applied on the loop.
