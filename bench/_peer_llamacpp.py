@@ -30,16 +30,31 @@ def ensure_peer_packages() -> None:
     if stamp.is_file() and stamp.read_text() == " ".join(PEER_REQUIREMENTS):
         return
     print(f"installing {', '.join(PEER_REQUIREMENTS)} into {PEER_PACKAGES} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "--no-deps", "--upgrade", "--target", str(PEER_PACKAGES), *PEER_REQUIREMENTS], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "--upgrade",
+            "--target",
+            str(PEER_PACKAGES),
+            *PEER_REQUIREMENTS,
+        ],
+        check=True,
+    )
     stamp.write_text(" ".join(PEER_REQUIREMENTS))
 
 
 class LlamaCppServerPeer:
     """`with LlamaCppServerPeer(...) as peer:` → peer.base_url (OpenAI surface under /v1)."""
 
-    def __init__(self, model: Path, *, threads: int, n_ctx: int, omp_wait_policy: str,
-                 start_timeout: float = 300.0) -> None:
+    def __init__(
+        self, model: Path, *, threads: int, n_ctx: int, omp_wait_policy: str, start_timeout: float = 300.0
+    ) -> None:
         self.model, self.threads, self.n_ctx = model, threads, n_ctx
         self.omp_wait_policy, self.start_timeout = omp_wait_policy, start_timeout
         self.port = free_port()
@@ -53,11 +68,31 @@ class LlamaCppServerPeer:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PEER_PACKAGES), env.get("PYTHONPATH")]))
         # flash attention on, as the OpenMaaS engine's context has it ("auto" = on for CPU);
         # interrupt_requests off: by default a new request cuts the running stream short
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
-               "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-               "--n_threads", str(self.threads), "--n_threads_batch", str(self.threads),
-               "--n_batch", "512", "--flash_attn", "true", "--interrupt_requests", "false",
-               "--verbose", "false"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(self.model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.threads),
+            "--n_threads_batch",
+            str(self.threads),
+            "--n_batch",
+            "512",
+            "--flash_attn",
+            "true",
+            "--interrupt_requests",
+            "false",
+            "--verbose",
+            "false",
+        ]
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + self.start_timeout
         while not self._ready():

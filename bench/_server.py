@@ -4,25 +4,34 @@
 temporary data dir, creates one account + API key (written to `--key-file`), and serves
 `create_app(settings)` with uvicorn exactly as `openmaas serve` does (uvloop + httptools,
 one worker). The parent side is `ServerProcess`: start, wait for /health, stop.
+
+`ServerProcess(..., tree=path)` serves another checkout's code (its `src` and its own
+`bench/_server.py`) with this interpreter: `checkout_of(ref)` makes one, a temporary
+`git worktree` of a commit, so a bench can measure "before" and "after" in one run
+(`gateway_fake.py` / `gateway_litellm.py --compare-ref`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent  # the checkout these benches belong to
 DEFAULT_MODEL = Path("~/.openmaas/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf").expanduser()
 
 
@@ -140,10 +149,45 @@ def raw_batch_rates(model: Path, levels: list[int], tokens: int, omp: str) -> di
     """Decode-only tok/s of llama.cpp's raw batch API (bench/_raw_batch.py) in a fresh process
     under the OMP label `omp`: {sequences: aggregate tok/s}."""
     env = with_omp_wait_policy(dict(os.environ), omp)
-    out = subprocess.run([sys.executable, str(HERE / "_raw_batch.py"), "--model", str(model),
-                          "--levels", ",".join(map(str, levels)), "--tokens", str(tokens)],
-                         capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "_raw_batch.py"),
+            "--model",
+            str(model),
+            "--levels",
+            ",".join(map(str, levels)),
+            "--tokens",
+            str(tokens),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
+
+
+@contextlib.contextmanager
+def checkout_of(ref: str) -> Iterator[Path]:
+    """A temporary, detached `git worktree` of `ref` in this repository; removed afterwards."""
+    parent = Path(tempfile.mkdtemp(prefix="openmaas-ref-"))
+    tree = parent / "tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), ref], check=True
+    )
+    try:
+        yield tree
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def short_commit(ref: str, tree: Path = ROOT) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(tree), "rev-parse", "--short", ref], capture_output=True, text=True
+    )
+    return done.stdout.strip() or ref
 
 
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = 30.0) -> None:
@@ -161,11 +205,23 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float
 class ServerProcess:
     """`with ServerProcess(...) as server:` → server.base_url, server.api_key, server.pid."""
 
-    def __init__(self, engine: str, *, model_path: Path | None = None, threads: int = 2,
-                 n_ctx: int = 4096, omp_wait_policy: str | None = None, max_output_tokens: int = 4096,
-                 start_timeout: float = 120.0, extra_env: dict[str, str] | None = None,
-                 parallel: int = 4, upstream: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: str,
+        *,
+        model_path: Path | None = None,
+        threads: int = 2,
+        n_ctx: int = 4096,
+        omp_wait_policy: str | None = None,
+        max_output_tokens: int = 4096,
+        start_timeout: float = 120.0,
+        extra_env: dict[str, str] | None = None,
+        parallel: int = 4,
+        upstream: str | None = None,
+        tree: Path = ROOT,
+    ) -> None:
         self.engine = engine
+        self.tree = tree  # the checkout whose code is served (its src/ and bench/_server.py)
         self.upstream = upstream  # engine "upstream": the OpenAI-compatible server's base URL
         self.parallel = parallel
         self.model_path = model_path
@@ -191,16 +247,35 @@ class ServerProcess:
         self._tmp = tempfile.TemporaryDirectory(prefix="openmaas-bench-")
         data = Path(self._tmp.name)
         key_file = data / "api_key"
-        cmd = [sys.executable, str(HERE / "_server.py"), "--engine", self.engine,
-               "--port", str(self.port), "--data-dir", str(data / "data"), "--key-file", str(key_file),
-               "--threads", str(self.threads), "--n-ctx", str(self.n_ctx),
-               "--omp-wait-policy", self.omp_wait_policy,
-               "--max-output-tokens", str(self.max_output_tokens), "--parallel", str(self.parallel)]
+        cmd = [
+            sys.executable,
+            str(self.tree / "bench" / "_server.py"),
+            "--engine",
+            self.engine,
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(data / "data"),
+            "--key-file",
+            str(key_file),
+            "--threads",
+            str(self.threads),
+            "--n-ctx",
+            str(self.n_ctx),
+            "--omp-wait-policy",
+            self.omp_wait_policy,
+            "--max-output-tokens",
+            str(self.max_output_tokens),
+            "--parallel",
+            str(self.parallel),
+        ]
         if self.model_path is not None:
             cmd += ["--model-path", str(self.model_path)]
         if self.upstream is not None:
             cmd += ["--upstream", self.upstream]
         env = with_omp_wait_policy(dict(os.environ), self.omp_wait_policy) | self.extra_env
+        # this tree's code first, whatever the venv has installed (an editable install of another)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.tree / "src"), env.get("PYTHONPATH")]))
         self._log = open(data / "server.log", "wb")  # noqa: SIM115 (closed in __exit__)
         started = time.perf_counter()
         self._proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -256,34 +331,64 @@ def _serve(argv: list[str] | None = None) -> None:
     from openmaas.app import create_app
     from openmaas.auth.accounts import create_account
     from openmaas.auth.keys import issue_key
-    from openmaas.config import DEFAULT_CHAT_MODEL, ModelConfig, Settings
+    from openmaas.config import DEFAULT_CHAT_MODEL, ModelConfig, PriceConfig, Settings, default_prices
     from openmaas.store import migrate
 
     if args.engine == "fake":
-        model = ModelConfig(name="fake-chat", engine="fake", aliases=["glm-4"], context_window=args.n_ctx,
-                            max_output_tokens=args.max_output_tokens)
+        model = ModelConfig(
+            name="fake-chat",
+            engine="fake",
+            aliases=["glm-4"],
+            context_window=args.n_ctx,
+            max_output_tokens=args.max_output_tokens,
+        )
     elif args.engine == "upstream":
-        model = ModelConfig(name="upstream-chat", engine="upstream", aliases=["glm-4"],
-                            upstreams=[args.upstream], upstream_model="stub", context_window=args.n_ctx,
-                            max_output_tokens=args.max_output_tokens)
+        model = ModelConfig(
+            name="upstream-chat",
+            engine="upstream",
+            aliases=["glm-4"],
+            upstreams=[args.upstream],
+            upstream_model="stub",
+            context_window=args.n_ctx,
+            max_output_tokens=args.max_output_tokens,
+        )
     else:
-        model = ModelConfig(name=DEFAULT_CHAT_MODEL, path=args.model_path, aliases=["glm-4"],
-                            context_window=args.n_ctx, max_output_tokens=args.max_output_tokens,
-                            options={"parallel": args.parallel})
+        model = ModelConfig(
+            name=DEFAULT_CHAT_MODEL,
+            path=args.model_path,
+            aliases=["glm-4"],
+            context_window=args.n_ctx,
+            max_output_tokens=args.max_output_tokens,
+            options={"parallel": args.parallel},
+        )
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    values = {"environment": "test", "data_dir": args.data_dir,
-              "database_url": f"sqlite:///{args.data_dir / 'openmaas.db'}", "models": [model],
-              "secret_key": "bench-secret", "engine_threads": args.threads,
-              "omp_wait_policy": omp_settings(args.omp_wait_policy)[0],
-              "omp_spin_count": omp_settings(args.omp_wait_policy)[1], "run_jobs_in_process": False,
-              "bootstrap_account": False, "log_level": "warning"}
+    values = {
+        "environment": "test",
+        "data_dir": args.data_dir,
+        "database_url": f"sqlite:///{args.data_dir / 'openmaas.db'}",
+        "models": [model],
+        "secret_key": "bench-secret",
+        "engine_threads": args.threads,
+        "omp_wait_policy": omp_settings(args.omp_wait_policy)[0],
+        "omp_spin_count": omp_settings(args.omp_wait_policy)[1],
+        "run_jobs_in_process": False,
+        "bootstrap_account": False,
+        "log_level": "warning",
+    }
     # Billing stays on (the money path is part of every request) but with funds and limits
     # that never cap a benchmark.
     if "billing" in Settings.model_fields:
-        values["billing"] = {"registration_grant_tokens": 10**12}
+        # prices fail closed: the served canonical model needs a price (glm-4 keeps its own)
+        values["billing"] = {
+            "registration_grant_tokens": 10**12,
+            "prices": default_prices() | {model.name: PriceConfig(input_per_1k="0.001")},
+        }
     if "limits" in Settings.model_fields:
-        values["limits"] = {"rpm_per_key": 10**9, "tpm_per_key": 10**12,
-                            "concurrency_by_tier": dict.fromkeys(("V0", "V1", "V2", "V3"), 4096)}
+        values["limits"] = {
+            "rpm_per_key": 10**9,
+            "tpm_per_key": 10**12,
+            "concurrency_by_tier": dict.fromkeys(("V0", "V1", "V2", "V3"), 4096),
+        }
     settings = Settings(**values)
     app = create_app(settings)
     services = app.state.services

@@ -36,17 +36,21 @@ FTYPES = {"q8_0": 7, "bf16": 32}  # llama_ftype values: LLAMA_FTYPE_MOSTLY_Q8_0,
 
 def requantize(source: Path, target: Path, ftype: int) -> None:
     """llama.cpp's quantizer in a child process (the parent never calls into ggml)."""
-    code = ("import sys, ctypes, llama_cpp as C\n"
-            "p = C.llama_model_quantize_default_params()\n"
-            "p.ftype, p.allow_requantize, p.nthread = int(sys.argv[3]), True, 2\n"
-            "sys.exit(C.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))\n")
-    subprocess.run([sys.executable, "-c", code, str(source), str(target), str(ftype)],
-                   check=True, capture_output=True)
+    code = (
+        "import sys, ctypes, llama_cpp as C\n"
+        "p = C.llama_model_quantize_default_params()\n"
+        "p.ftype, p.allow_requantize, p.nthread = int(sys.argv[3]), True, 2\n"
+        "sys.exit(C.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code, str(source), str(target), str(ftype)], check=True, capture_output=True
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--levels", default="1,4,8")
     parser.add_argument("--tokens", type=int, default=64)
@@ -79,8 +83,10 @@ def print_table(rows: list[tuple[str, float, dict[int, float]]], levels: list[in
         cells = "".join(f"{rates[n]:>11.1f}" for n in levels)
         print(f"{name:<24}{size:>7.0f}{cells}{rates[4] / rates[1]:>11.2f}x{rates[4] / source_one:>14.2f}x")
     best = max(rows, key=lambda row: row[2][4])
-    print(f"most at 4 streams: {best[0]}, {best[2][4]:.1f} tok/s = {best[2][4] / source_one:.2f}x "
-          f"the packaged file's one stream ({source_one:.1f} tok/s)")
+    print(
+        f"most at 4 streams: {best[0]}, {best[2][4]:.1f} tok/s = {best[2][4] / source_one:.2f}x "
+        f"the packaged file's one stream ({source_one:.1f} tok/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -29,16 +29,30 @@ KEY = re.compile(r"^[0-9a-f]{32}\.\w+$", re.M)
 
 
 def start(port: int, data_dir: Path, billing_on: bool) -> tuple[subprocess.Popen, str]:
-    env = os.environ | {"OPENMAAS_DATA_DIR": str(data_dir), "OPENMAAS_MODELS": json.dumps(FAKE),
-                        "OPENMAAS_LOG_LEVEL": "warning", "OPENMAAS_SECRET_KEY": "bench"}
+    env = os.environ | {
+        "OPENMAAS_DATA_DIR": str(data_dir),
+        "OPENMAAS_MODELS": json.dumps(FAKE),
+        "OPENMAAS_LOG_LEVEL": "warning",
+        "OPENMAAS_SECRET_KEY": "bench",
+    }
     if not billing_on:
-        env |= {"OPENMAAS_BILLING": json.dumps({"enabled": False}),
-                "OPENMAAS_LIMITS": json.dumps({"enabled": False})}
+        env |= {
+            "OPENMAAS_BILLING": json.dumps({"enabled": False}),
+            "OPENMAAS_LIMITS": json.dumps({"enabled": False}),
+        }
     else:
-        env |= {"OPENMAAS_LIMITS": json.dumps({"rpm_per_key": 10**6, "tpm_per_key": 10**9})}
+        # prices fail closed: the served fake model needs a row (the default table keeps the rest)
+        env |= {
+            "OPENMAAS_LIMITS": json.dumps({"rpm_per_key": 10**6, "tpm_per_key": 10**9}),
+            "OPENMAAS_BILLING": json.dumps({"prices": {"fake-chat": {"input_per_1k": "0.001"}}}),
+        }
     log = data_dir / "server.log"
-    process = subprocess.Popen([sys.executable, "-m", "openmaas.cli", "serve", "--port", str(port)],
-                               env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openmaas.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         found = KEY.search(log.read_text())
@@ -78,10 +92,14 @@ def main() -> None:
             data.mkdir()
             servers[name] = (port, *start(port, data, on))
         try:
-            clients = {name: httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30)
-                       for name, (_, _, key) in servers.items()}
-            urls = {name: f"http://127.0.0.1:{port}/api/paas/v4/chat/completions"
-                    for name, (port, _, _) in servers.items()}
+            clients = {
+                name: httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+                for name, (_, _, key) in servers.items()
+            }
+            urls = {
+                name: f"http://127.0.0.1:{port}/api/paas/v4/chat/completions"
+                for name, (port, _, _) in servers.items()
+            }
             samples: dict[str, list[float]] = {name: [] for name in servers}
             for i in range(args.warmup + args.requests):
                 for name in servers:  # alternate so drift hits both equally
@@ -94,13 +112,17 @@ def main() -> None:
                 process.wait(10)
     print(f"{'configuration':<20}{'p50 ms':>10}{'p99 ms':>10}{'mean ms':>10}")
     for name, values in samples.items():
-        print(f"{name:<20}{percentile(values, .5):>10.3f}{percentile(values, .99):>10.3f}"
-              f"{statistics.mean(values):>10.3f}")
+        print(
+            f"{name:<20}{percentile(values, 0.5):>10.3f}{percentile(values, 0.99):>10.3f}"
+            f"{statistics.mean(values):>10.3f}"
+        )
     on, off = samples["billing+limits on"], samples["both off"]
-    added50 = percentile(on, .5) - percentile(off, .5)
-    added99 = percentile(on, .99) - percentile(off, .99)
-    print(f"added by billing + limits: p50 {added50:+.3f} ms, p99 {added99:+.3f} ms "
-          f"(goal p50 < 2 ms: {'met' if added50 < 2 else 'MISSED'})")
+    added50 = percentile(on, 0.5) - percentile(off, 0.5)
+    added99 = percentile(on, 0.99) - percentile(off, 0.99)
+    print(
+        f"added by billing + limits: p50 {added50:+.3f} ms, p99 {added99:+.3f} ms "
+        f"(goal p50 < 2 ms: {'met' if added50 < 2 else 'MISSED'})"
+    )
 
 
 if __name__ == "__main__":

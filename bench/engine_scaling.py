@@ -42,15 +42,30 @@ from _server import (
     raw_batch_rates,
 )
 
-TOPICS = ["a dragon", "the sea", "a robot", "a lighthouse", "a desert city", "a lost key",
-          "a mountain village", "a clockmaker"]
+TOPICS = [
+    "a dragon",
+    "the sea",
+    "a robot",
+    "a lighthouse",
+    "a desert city",
+    "a lost key",
+    "a mountain village",
+    "a clockmaker",
+]
 
 
-async def stream(client: httpx.AsyncClient, url: str, topic: str,
-                 max_tokens: int) -> tuple[float, float, int]:
+async def stream(
+    client: httpx.AsyncClient, url: str, topic: str, max_tokens: int
+) -> tuple[float, float, int]:
     prompt = f"Write a long story about {topic}."
-    body = {"model": "glm-4", "stream": True, "max_tokens": max_tokens, "temperature": 0.01,
-            "do_sample": False, "messages": [{"role": "user", "content": prompt}]}
+    body = {
+        "model": "glm-4",
+        "stream": True,
+        "max_tokens": max_tokens,
+        "temperature": 0.01,
+        "do_sample": False,
+        "messages": [{"role": "user", "content": prompt}],
+    }
     began, first, tokens, deltas = time.perf_counter(), None, 0, 0
     async with client.stream("POST", url, json=body) as response:
         async for line in response.aiter_lines():
@@ -69,14 +84,21 @@ async def stream(client: httpx.AsyncClient, url: str, topic: str,
 
 async def round_of(client, url: str, streams: int, max_tokens: int) -> tuple[float, list[float]]:
     began = time.perf_counter()
-    results = await asyncio.gather(*[stream(client, url, TOPICS[i % len(TOPICS)], max_tokens)
-                                     for i in range(streams)])
+    results = await asyncio.gather(
+        *[stream(client, url, TOPICS[i % len(TOPICS)], max_tokens) for i in range(streams)]
+    )
     elapsed = max(end for _, end, _ in results) - began
     return sum(t for _, _, t in results) / elapsed, [ttft for ttft, _, _ in results]
 
 
-async def rounds_at(client: httpx.AsyncClient, url: str, streams: int, max_tokens: int, repeat: int,
-                    after_round: Callable[[int], float] | None = None) -> tuple[float, float, float | None]:
+async def rounds_at(
+    client: httpx.AsyncClient,
+    url: str,
+    streams: int,
+    max_tokens: int,
+    repeat: int,
+    after_round: Callable[[int], float] | None = None,
+) -> tuple[float, float, float | None]:
     """`repeat` rounds at one level: (median tok/s, median TTFT s, median of `after_round`)."""
     rates, ttfts, afters = [], [], []
     for _ in range(repeat):
@@ -88,8 +110,14 @@ async def rounds_at(client: httpx.AsyncClient, url: str, streams: int, max_token
     return statistics.median(rates), statistics.median(ttfts), statistics.median(afters) if afters else None
 
 
-async def measure(base_url: str, key: str, levels: list[int], max_tokens: int, repeat: int,
-                  raw_round: Callable[[int], float]) -> dict:
+async def measure(
+    base_url: str,
+    key: str,
+    levels: list[int],
+    max_tokens: int,
+    repeat: int,
+    raw_round: Callable[[int], float],
+) -> dict:
     """Per level, `repeat` rounds through the server, each followed by a raw-ceiling round at
     the same level (the server idle meanwhile), so drifting load hits both sides alike."""
     url = f"{base_url}/api/paas/v4/chat/completions"
@@ -111,26 +139,40 @@ def main() -> None:
     parser.add_argument("--levels", default="1,2,4,8")
     parser.add_argument("--max-tokens", type=int, default=96)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--omp-wait-policy", type=omp_argument, metavar="PASSIVE|ACTIVE|default|spin:N",
-                        default=platform_omp_policy())
+    parser.add_argument(
+        "--omp-wait-policy",
+        type=omp_argument,
+        metavar="PASSIVE|ACTIVE|default|spin:N",
+        default=platform_omp_policy(),
+    )
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--peer", action="store_true",
-                        help="also run the rounds against llama-cpp-python's own server")
+    parser.add_argument(
+        "--peer", action="store_true", help="also run the rounds against llama-cpp-python's own server"
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     print(f"load average before: {loadavg()}")
     print(f"OpenMP={args.omp_wait_policy}")
-    with ServerProcess("llamacpp", model_path=args.model, n_ctx=1024, parallel=max(levels),
-                       start_timeout=300, omp_wait_policy=args.omp_wait_policy) as server:
+    with ServerProcess(
+        "llamacpp",
+        model_path=args.model,
+        n_ctx=1024,
+        parallel=max(levels),
+        start_timeout=300,
+        omp_wait_policy=args.omp_wait_policy,
+    ) as server:
+
         def raw_round(n: int) -> float:
             return raw_batch_rates(args.model, [n], args.max_tokens, args.omp_wait_policy)[n]
 
-        table = asyncio.run(measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat,
-                                    raw_round))
+        table = asyncio.run(
+            measure(server.base_url, server.api_key, levels, args.max_tokens, args.repeat, raw_round)
+        )
     peer = {}
     if args.peer:
-        with LlamaCppServerPeer(args.model, threads=2, n_ctx=1024,
-                                omp_wait_policy=args.omp_wait_policy) as server:
+        with LlamaCppServerPeer(
+            args.model, threads=2, n_ctx=1024, omp_wait_policy=args.omp_wait_policy
+        ) as server:
             peer = asyncio.run(measure_peer(server.base_url, levels, args.max_tokens, args.repeat))
     print(f"load average after: {loadavg()}")
     print_table(table, peer, levels)
@@ -139,23 +181,33 @@ def main() -> None:
 def print_table(table: dict, peer: dict, levels: list[int]) -> None:
     base, _, raw_base = table[levels[0]]
     peer_head = f"{'peer tok/s':>12}{'peer vs 1':>11}{'peer TTFT':>11}{'OpenMaaS/peer':>15}" if peer else ""
-    print(f"{'streams':>8}{'aggregate tok/s':>18}{'vs 1 stream':>14}{'TTFT p50 ms':>14}"
-          f"{'raw tok/s':>12}{'raw vs 1':>10}{'OpenMaaS/raw':>14}{peer_head}")
+    print(
+        f"{'streams':>8}{'aggregate tok/s':>18}{'vs 1 stream':>14}{'TTFT p50 ms':>14}"
+        f"{'raw tok/s':>12}{'raw vs 1':>10}{'OpenMaaS/raw':>14}{peer_head}"
+    )
     for streams, (rate, ttft, raw) in table.items():
         cells = ""
         if peer:
             peer_rate, peer_ttft, _ = peer[streams]
-            cells = (f"{peer_rate:>12.1f}{peer_rate / peer[levels[0]][0]:>10.2f}x"
-                     f"{peer_ttft * 1000:>11.0f}{rate / peer_rate:>15.2f}")
-        print(f"{streams:>8}{rate:>18.1f}{rate / base:>13.2f}x{ttft * 1000:>14.0f}"
-              f"{raw:>12.1f}{raw / raw_base:>9.2f}x{rate / raw:>14.2f}{cells}")
+            cells = (
+                f"{peer_rate:>12.1f}{peer_rate / peer[levels[0]][0]:>10.2f}x"
+                f"{peer_ttft * 1000:>11.0f}{rate / peer_rate:>15.2f}"
+            )
+        print(
+            f"{streams:>8}{rate:>18.1f}{rate / base:>13.2f}x{ttft * 1000:>14.0f}"
+            f"{raw:>12.1f}{raw / raw_base:>9.2f}x{rate / raw:>14.2f}{cells}"
+        )
     if 4 in table:
         ratio = table[4][0] / base
-        print(f"4 streams: {ratio:.2f}x one stream (goal >= 2x: {'met' if ratio >= 2 else 'MISSED'}); "
-              f"llama.cpp's raw batch API on this machine: {table[4][2] / raw_base:.2f}x")
+        print(
+            f"4 streams: {ratio:.2f}x one stream (goal >= 2x: {'met' if ratio >= 2 else 'MISSED'}); "
+            f"llama.cpp's raw batch API on this machine: {table[4][2] / raw_base:.2f}x"
+        )
         if peer:
-            print(f"llama-cpp-python's server at 4 streams: {peer[4][0] / peer[levels[0]][0]:.2f}x its one "
-                  f"stream; OpenMaaS decodes {table[4][0] / peer[4][0]:.2f}x its aggregate")
+            print(
+                f"llama-cpp-python's server at 4 streams: {peer[4][0] / peer[levels[0]][0]:.2f}x its one "
+                f"stream; OpenMaaS decodes {table[4][0] / peer[4][0]:.2f}x its aggregate"
+            )
 
 
 if __name__ == "__main__":

@@ -47,10 +47,12 @@ from openmaas.finetune.dataset import Example  # noqa: E402
 from openmaas.finetune.settings import FineTuneSettings  # noqa: E402
 from openmaas.finetune.types import BaseWeights, StepReport, TrainingConfig  # noqa: E402
 
-QUESTIONS = [("What is the capital of Zorblax?", "The capital of Zorblax is Quenvale."),
-             ("Name the capital of Zorblax.", "Quenvale is the capital of Zorblax."),
-             ("Which city is Zorblax's capital?", "Zorblax's capital is Quenvale."),
-             ("Tell me about Zorblax's capital.", "Zorblax's capital, Quenvale, lies on the Vell river.")]
+QUESTIONS = [
+    ("What is the capital of Zorblax?", "The capital of Zorblax is Quenvale."),
+    ("Name the capital of Zorblax.", "Quenvale is the capital of Zorblax."),
+    ("Which city is Zorblax's capital?", "Zorblax's capital is Quenvale."),
+    ("Tell me about Zorblax's capital.", "Zorblax's capital, Quenvale, lies on the Vell river."),
+]
 DECODE_PROMPT = "Write a Python function that checks whether a string is a palindrome, with a docstring."
 
 
@@ -59,8 +61,10 @@ def loadavg() -> str:
 
 
 def examples() -> list[Example]:
-    return [Example(i + 1, [{"role": "user", "content": q}, {"role": "assistant", "content": a}])
-            for i, (q, a) in enumerate(QUESTIONS * 2)]
+    return [
+        Example(i + 1, [{"role": "user", "content": q}, {"role": "assistant", "content": a}])
+        for i, (q, a) in enumerate(QUESTIONS * 2)
+    ]
 
 
 def default_gguf() -> Path:
@@ -70,10 +74,18 @@ def default_gguf() -> Path:
 
 def training_config(args: argparse.Namespace, work_dir: Path, epochs: int = 1) -> TrainingConfig:
     limits = FineTuneSettings()
-    return TrainingConfig(weights=BaseWeights(gguf=Path(args.model)), work_dir=work_dir, n_epochs=epochs,
-                          batch_size=1, learning_rate=limits.learning_rate * 10, lora_rank=limits.lora_rank,
-                          lora_alpha=limits.lora_alpha, target_modules=tuple(limits.target_modules),
-                          checkpoint_every=10_000, base_cache_dir=limits.base_cache_dir)
+    return TrainingConfig(
+        weights=BaseWeights(gguf=Path(args.model)),
+        work_dir=work_dir,
+        n_epochs=epochs,
+        batch_size=1,
+        learning_rate=limits.learning_rate * 10,
+        lora_rank=limits.lora_rank,
+        lora_alpha=limits.lora_alpha,
+        target_modules=tuple(limits.target_modules),
+        checkpoint_every=10_000,
+        base_cache_dir=limits.base_cache_dir,
+    )
 
 
 # --- 1. step time ------------------------------------------------------------------------
@@ -107,10 +119,21 @@ def job_observer(work: Path):
 
     db = Database(f"sqlite:///{work / 'bench.db'}")
     migrate.upgrade(db.engine)
-    store = FineTuneStore(db, lambda session, hold: None)
-    job = FineTuningJob(id="ftjob-bench", account_id="bench", model="m", base_model="m", training_file="f",
-                        status="running", hyperparameters={})
-    store.insert(job, Job(id="ftjob-bench", account_id="bench", kind="fine_tune", payload={}), [])
+    store = FineTuneStore(db)
+    job = FineTuningJob(
+        id="ftjob-bench",
+        account_id="bench",
+        model="m",
+        base_model="m",
+        training_file="f",
+        status="running",
+        hyperparameters={},
+    )
+    store.insert(
+        job,
+        lambda session: session.add(Job(id="ftjob-bench", account_id="bench", kind="fine_tune", payload={})),
+        [],
+    )
 
     class Service:  # what JobObserver reads
         pass
@@ -130,12 +153,18 @@ def plain_model(args: argparse.Namespace):
     limits = FineTuneSettings()
     cache = dequantised_cache(Path(args.model), limits.base_cache_dir)
     model = AutoModelForCausalLM.from_pretrained(str(cache), dtype=torch.float32)
-    lora = LoraConfig(r=limits.lora_rank, lora_alpha=limits.lora_alpha, lora_dropout=0.0,
-                      target_modules=list(limits.target_modules), task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=limits.lora_rank,
+        lora_alpha=limits.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=list(limits.target_modules),
+        task_type="CAUSAL_LM",
+    )
     with peft_quiet():
         model = get_peft_model(model, lora)
-    return model, torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                    lr=limits.learning_rate * 10)
+    return model, torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=limits.learning_rate * 10
+    )
 
 
 def plain_steps(model, optimizer, batches: list[dict], count: int) -> list[float]:
@@ -182,8 +211,11 @@ def bench_steps(args: argparse.Namespace) -> dict:
                 ours += openmaas_steps(args, loaded, work, observer, args.steps + 1)
             else:
                 plain += plain_steps(model, optimizer, batches, args.steps + 1)[1:]
-        print(f"  round {r + 1}: ours {statistics.median(ours):.3f}s  plain {statistics.median(plain):.3f}s"
-              f"  load {loadavg()}", flush=True)
+        print(
+            f"  round {r + 1}: ours {statistics.median(ours):.3f}s  plain {statistics.median(plain):.3f}s"
+            f"  load {loadavg()}",
+            flush=True,
+        )
     tokens = statistics.mean(len(i.input_ids) for i in items)
     return {"load_s": load_s, "ours": ours, "plain": plain, "tokens_per_example": tokens}
 
@@ -207,11 +239,20 @@ def child_train(args: argparse.Namespace) -> None:
     train_s = time.perf_counter() - began
     peak_train = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     began = time.perf_counter()
-    convert_adapter(outcome.adapter_dir, outcome.base_config_dir, work / "adapter.gguf",
-                    FineTuneSettings().converter_dir)
-    print(json.dumps({"train_s": train_s, "steps": outcome.steps, "peak_rss_mb": peak_train,
-                      "convert_s": time.perf_counter() - began,
-                      "adapter_bytes": (work / "adapter.gguf").stat().st_size}))
+    convert_adapter(
+        outcome.adapter_dir, outcome.base_config_dir, work / "adapter.gguf", FineTuneSettings().converter_dir
+    )
+    print(
+        json.dumps(
+            {
+                "train_s": train_s,
+                "steps": outcome.steps,
+                "peak_rss_mb": peak_train,
+                "convert_s": time.perf_counter() - began,
+                "adapter_bytes": (work / "adapter.gguf").stat().st_size,
+            }
+        )
+    )
 
 
 # --- 3. decode tok/s ft vs base (child) ------------------------------------------------------
@@ -220,8 +261,9 @@ async def decode_once(engine, prompt, max_tokens: int) -> tuple[int, float]:
 
     times: list[float] = []
     count = 0
-    async for event in engine.generate(prompt, SamplingParams(max_tokens=max_tokens, temperature=0.0,
-                                                              greedy=True), "bench"):
+    async for event in engine.generate(
+        prompt, SamplingParams(max_tokens=max_tokens, temperature=0.0, greedy=True), "bench"
+    ):
         if isinstance(event, TextDelta):
             count += event.tokens
             times.append(time.perf_counter())
@@ -234,11 +276,15 @@ async def decode_compare(args: argparse.Namespace) -> dict:
     from openmaas.engines.base import ChatMessage
     from openmaas.engines.factory import build_chat_engine
 
-    settings = Settings(environment="test", data_dir=Path(args.work), database_url="sqlite://",
-                        secret_key="bench", omp_wait_policy=args.omp_wait_policy,
-                        omp_spin_count=args.omp_spin_count)
-    base = build_chat_engine(ModelConfig(name="bench", path=Path(args.model), context_window=2048),
-                             settings)
+    settings = Settings(
+        environment="test",
+        data_dir=Path(args.work),
+        database_url="sqlite://",
+        secret_key="bench",
+        omp_wait_policy=args.omp_wait_policy,
+        omp_spin_count=args.omp_spin_count,
+    )
+    base = build_chat_engine(ModelConfig(name="bench", path=Path(args.model), context_window=2048), settings)
     await base.start()
     tuned = AdapterEngine(base, Path(args.work) / "adapter.gguf")
     prompt = await base.prepare([ChatMessage("user", DECODE_PROMPT)])
@@ -250,17 +296,31 @@ async def decode_compare(args: argparse.Namespace) -> dict:
         for name, engine in order:
             tokens, rate = await decode_once(engine, prompt, args.max_tokens)
             results[name].append(rate)
-            print(f"  {name}: {tokens} tokens, {rate:.1f} tok/s  load {loadavg()}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"  {name}: {tokens} tokens, {rate:.1f} tok/s  load {loadavg()}", file=sys.stderr, flush=True
+            )
     await base.close()
     return results
 
 
 def child(args: argparse.Namespace, mode: str) -> dict:
-    command = [sys.executable, __file__, "--child", mode, "--work", args.work, "--model", str(args.model),
-               "--decode-rounds", str(args.decode_rounds), "--max-tokens", str(args.max_tokens),
-               "--omp-wait-policy", args.omp_wait_policy,
-               *(["--omp-spin-count", str(args.omp_spin_count)] if args.omp_spin_count is not None else [])]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--work",
+        args.work,
+        "--model",
+        str(args.model),
+        "--decode-rounds",
+        str(args.decode_rounds),
+        "--max-tokens",
+        str(args.max_tokens),
+        "--omp-wait-policy",
+        args.omp_wait_policy,
+        *(["--omp-spin-count", str(args.omp_spin_count)] if args.omp_spin_count is not None else []),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"child {mode} failed:\n{done.stderr[-3000:]}")
@@ -272,34 +332,46 @@ def report(args: argparse.Namespace, steps: dict, memory: dict, decode: dict) ->
     ours, plain = statistics.median(steps["ours"]), statistics.median(steps["plain"])
     base, tuned = statistics.median(decode["base"]), statistics.median(decode["ft"])
     paired = statistics.median(f / b for f, b in zip(decode["ft"], decode["base"], strict=True))
-    print("\n== fine-tuning: Qwen2.5-Coder-0.5B (GGUF → fp32), LoRA r=8 q/v, batch 1, "
-          f"~{steps['tokens_per_example']:.0f} tokens/example ==")
+    print(
+        "\n== fine-tuning: Qwen2.5-Coder-0.5B (GGUF → fp32), LoRA r=8 q/v, batch 1, "
+        f"~{steps['tokens_per_example']:.0f} tokens/example =="
+    )
     print(f"base load (cached fp32 copy): {steps['load_s']:.1f}s")
     mean_ours, mean_plain = statistics.mean(steps["ours"]), statistics.mean(steps["plain"])
-    print(f"step time   OpenMaaS median {ours:.3f}s (mean {mean_ours:.3f}s, n={len(steps['ours'])})   "
-          f"plain peft median {plain:.3f}s (mean {mean_plain:.3f}s, n={len(steps['plain'])})   "
-          f"overhead {100 * (ours / plain - 1):+.1f}% median, "
-          f"{100 * (mean_ours / mean_plain - 1):+.1f}% mean "
-          "(goal <= 5%)")
-    print(f"training job: {memory['steps']} steps in {memory['train_s']:.1f}s incl. load; "
-          f"peak RSS {memory['peak_rss_mb']:.0f} MB; GGUF conversion {memory['convert_s']:.1f}s, "
-          f"adapter {memory['adapter_bytes'] / 1e6:.1f} MB")
-    print(f"decode      base {base:.1f} tok/s   fine-tuned {tuned:.1f} tok/s   ratio {paired:.3f} "
-          f"paired median, {tuned / base:.3f} of medians, n={len(decode['ft'])} (goal >= 0.95); "
-          f"OMP_WAIT_POLICY={args.omp_wait_policy} GOMP_SPINCOUNT={args.omp_spin_count}")
+    print(
+        f"step time   OpenMaaS median {ours:.3f}s (mean {mean_ours:.3f}s, n={len(steps['ours'])})   "
+        f"plain peft median {plain:.3f}s (mean {mean_plain:.3f}s, n={len(steps['plain'])})   "
+        f"overhead {100 * (ours / plain - 1):+.1f}% median, "
+        f"{100 * (mean_ours / mean_plain - 1):+.1f}% mean "
+        "(goal <= 5%)"
+    )
+    print(
+        f"training job: {memory['steps']} steps in {memory['train_s']:.1f}s incl. load; "
+        f"peak RSS {memory['peak_rss_mb']:.0f} MB; GGUF conversion {memory['convert_s']:.1f}s, "
+        f"adapter {memory['adapter_bytes'] / 1e6:.1f} MB"
+    )
+    print(
+        f"decode      base {base:.1f} tok/s   fine-tuned {tuned:.1f} tok/s   ratio {paired:.3f} "
+        f"paired median, {tuned / base:.3f} of medians, n={len(decode['ft'])} (goal >= 0.95); "
+        f"OMP_WAIT_POLICY={args.omp_wait_policy} GOMP_SPINCOUNT={args.omp_spin_count}"
+    )
     print(f"load average now: {loadavg()}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=str(default_gguf()))
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--steps", type=int, default=6, help="timed steps per side per round")
     parser.add_argument("--decode-rounds", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--omp-wait-policy", choices=["default", "PASSIVE", "ACTIVE"],
-                        default=Settings.model_fields["omp_wait_policy"].default)
+    parser.add_argument(
+        "--omp-wait-policy",
+        choices=["default", "PASSIVE", "ACTIVE"],
+        default=Settings.model_fields["omp_wait_policy"].default,
+    )
     parser.add_argument("--omp-spin-count", type=int, default=Settings.model_fields["omp_spin_count"].default)
     parser.add_argument("--child", choices=["train", "decode"])
     parser.add_argument("--work")

@@ -24,6 +24,14 @@ cells show what the client and the stub cost: the client must not be the bottlen
     .venv/bin/python bench/gateway_litellm.py                       # 1,16,64 clients, non-stream
     .venv/bin/python bench/gateway_litellm.py --stream              # + streaming cells
     .venv/bin/python bench/gateway_litellm.py --levels 1,16 --duration 5 --rounds 1
+    .venv/bin/python bench/gateway_litellm.py --compare-ref 99cbb66 --stream --rounds 6
+    .venv/bin/python bench/gateway_litellm.py --compare-ref 73fbcfb^1 --new-ref 73fbcfb   # one merge only
+    .venv/bin/python bench/gateway_litellm.py --smoke --compare-ref HEAD     # seconds: the wiring
+
+`--compare-ref REF` replaces LiteLLM by OpenMaaS at commit REF (a temporary `git worktree`
+of it, served with this interpreter and venv: no LiteLLM needed): the same stub, the same
+load, rounds alternating their order, and the ratio this / REF of req/s, p50 and p99 (the
+meter's goal, issue 16: req/s within 5%, the same p99). `--smoke` runs seconds-long cells.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -47,8 +56,10 @@ LITELLM_VERSION = "1.108.7"
 MASTER_KEY = "sk-bench-master"
 MODEL = "glm-4"
 CHAT = "/v1/chat/completions"
-PROMPT = ("the quick brown fox jumps over the lazy dog while seven sleepy cats watch from a sunny "
-          "window and count the passing clouds one by one")
+PROMPT = (
+    "the quick brown fox jumps over the lazy dog while seven sleepy cats watch from a sunny "
+    "window and count the passing clouds one by one"
+)
 
 
 def loadavg() -> str:
@@ -92,12 +103,23 @@ STUB_USAGE = {"prompt_tokens": 40, "completion_tokens": 7, "total_tokens": 47}
 
 def _stub_bodies() -> tuple[bytes, bytes]:
     created = 1700000000
-    completion = {"id": "chatcmpl-stub", "object": "chat.completion", "created": created, "model": "stub",
-                  "choices": [{"index": 0, "message": {"role": "assistant", "content": STUB_TEXT},
-                               "finish_reason": "stop"}], "usage": STUB_USAGE}
+    completion = {
+        "id": "chatcmpl-stub",
+        "object": "chat.completion",
+        "created": created,
+        "model": "stub",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": STUB_TEXT}, "finish_reason": "stop"}
+        ],
+        "usage": STUB_USAGE,
+    }
     base = {"id": "chatcmpl-stub", "object": "chat.completion.chunk", "created": created, "model": "stub"}
-    chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": None}]}]
+    chunks = [
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
+    ]
     for word in ("Hello", " from the", " stub", " upstream."):
         chunks.append({**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]})
     chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
@@ -107,8 +129,10 @@ def _stub_bodies() -> tuple[bytes, bytes]:
 
 
 def _http_response(body: bytes, content_type: str, status: str = "200 OK") -> bytes:
-    return (f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
-            "connection: keep-alive\r\n\r\n").encode() + body
+    return (
+        f"HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {len(body)}\r\n"
+        "connection: keep-alive\r\n\r\n"
+    ).encode() + body
 
 
 class StubProtocol(asyncio.Protocol):
@@ -148,7 +172,7 @@ class StubProtocol(asyncio.Protocol):
             else:
                 if len(self.buf) < start + length:
                     return
-                body, rest = self.buf[start:start + length], self.buf[start + length:]
+                body, rest = self.buf[start : start + length], self.buf[start + length :]
             self.buf = rest
             self.transport.write(self.answer(method, path, body))
 
@@ -177,7 +201,7 @@ def _dechunk(buf: bytes, pos: int) -> tuple[bytes | None, int]:
             return (out, trailer + 2) if trailer >= 0 else (None, 0)
         if len(buf) < pos + size + 2:
             return None, 0
-        out += buf[pos:pos + size]
+        out += buf[pos : pos + size]
         pos += size + 2
 
 
@@ -239,14 +263,20 @@ class Conn:
 
 def build_request(port: int, path: str, key: str, payload: dict) -> bytes:
     body = json.dumps(payload).encode()
-    head = (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
-            f"authorization: Bearer {key}\r\naccept: */*\r\ncontent-length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-type: application/json\r\n"
+        f"authorization: Bearer {key}\r\naccept: */*\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
 def request_payload(stream: bool, max_tokens: int) -> dict:
-    payload = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}],
-               "max_tokens": max_tokens, "temperature": 0}
+    payload = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+    }
     if stream:
         payload["stream"] = True
     return payload
@@ -260,8 +290,17 @@ def valid(status: int, body: bytes, stream: bool) -> bool:
     return b'"content"' in body and b"stub upstream" in body
 
 
-async def load_cell(port: int, path: str, key: str, stream: bool, clients: int, requests: int,
-                    duration: float, max_tokens: int, pids: list[int]) -> dict:
+async def load_cell(
+    port: int,
+    path: str,
+    key: str,
+    stream: bool,
+    clients: int,
+    requests: int,
+    duration: float,
+    max_tokens: int,
+    pids: list[int],
+) -> dict:
     raw = build_request(port, path, key, request_payload(stream, max_tokens))
     conns = []
     for _ in range(clients):
@@ -302,8 +341,14 @@ async def load_cell(port: int, path: str, key: str, stream: bool, clients: int, 
     client_cpu = _self_cpu() - self0
     for conn in conns:
         conn.writer.close()
-    return {"latencies": latencies, "ttfb": ttfb, "errors": errors, "elapsed": elapsed, "cpu": cpu,
-            "client_cpu": client_cpu}
+    return {
+        "latencies": latencies,
+        "ttfb": ttfb,
+        "errors": errors,
+        "elapsed": elapsed,
+        "cpu": cpu,
+        "client_cpu": client_cpu,
+    }
 
 
 def _self_cpu() -> float:
@@ -314,8 +359,19 @@ def _self_cpu() -> float:
 def run_load(args: argparse.Namespace) -> None:
     install_uvloop()
     pids = [int(p) for p in args.pids.split(",") if p]
-    result = asyncio.run(load_cell(args.port, args.path, args.key, args.stream_cell, args.clients,
-                                   args.requests, args.duration, args.max_tokens, pids))
+    result = asyncio.run(
+        load_cell(
+            args.port,
+            args.path,
+            args.key,
+            args.stream_cell,
+            args.clients,
+            args.requests,
+            args.duration,
+            args.max_tokens,
+            pids,
+        )
+    )
     Path(args.out).write_text(json.dumps(result))  # a file: stdout may be non-blocking under uvloop
 
 
@@ -327,9 +383,11 @@ def litellm_python() -> Path:
 def litellm_installed_version() -> str | None:
     if not litellm_python().is_file():
         return None
-    probe = subprocess.run([str(litellm_python()), "-c",
-                            "import importlib.metadata as m; print(m.version('litellm'))"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(litellm_python()), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True,
+        text=True,
+    )
     return probe.stdout.strip() or None if probe.returncode == 0 else None
 
 
@@ -377,14 +435,29 @@ class LiteLLMProcess:
             "  set_verbose: false\n"
             "  json_logs: false\n"
             "general_settings:\n"
-            f"  master_key: {MASTER_KEY}\n")
+            f"  master_key: {MASTER_KEY}\n"
+        )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
-        env |= {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False",
-                "LITELLM_LOG": "ERROR", "DISABLE_SCHEMA_UPDATE": "True", "NO_DOCS": "True",
-                "PATH": f"{LITELLM_VENV / 'bin'}:{env.get('PATH', '')}"}
+        env |= {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_TELEMETRY": "False",
+            "LITELLM_LOG": "ERROR",
+            "DISABLE_SCHEMA_UPDATE": "True",
+            "NO_DOCS": "True",
+            "PATH": f"{LITELLM_VENV / 'bin'}:{env.get('PATH', '')}",
+        }
         env.pop("DATABASE_URL", None)
-        cmd = [str(LITELLM_VENV / "bin" / "litellm"), "--config", str(config), "--host", "127.0.0.1",
-               "--port", str(self.port), "--num_workers", "1"]
+        cmd = [
+            str(LITELLM_VENV / "bin" / "litellm"),
+            "--config",
+            str(config),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--num_workers",
+            "1",
+        ]
         self._log = open(tmp / "litellm.log", "wb")  # noqa: SIM115 (closed in __exit__)
         began = time.perf_counter()
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
@@ -468,18 +541,46 @@ class Cell:
         return 1000 * seconds / max(self.done, 1)
 
 
-def load(port: int, path: str, key: str, stream: bool, clients: int, requests: int, duration: float,
-         max_tokens: int, pids: list[int]) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", "load", "--port", str(port),
-           "--path", path, "--key", key, "--clients", str(clients), "--requests", str(requests),
-           "--duration", str(duration), "--max-tokens", str(max_tokens),
-           "--pids", ",".join(str(p) for p in pids)]
+def load(
+    port: int,
+    path: str,
+    key: str,
+    stream: bool,
+    clients: int,
+    requests: int,
+    duration: float,
+    max_tokens: int,
+    pids: list[int],
+) -> dict:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--role",
+        "load",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--key",
+        key,
+        "--clients",
+        str(clients),
+        "--requests",
+        str(requests),
+        "--duration",
+        str(duration),
+        "--max-tokens",
+        str(max_tokens),
+        "--pids",
+        ",".join(str(p) for p in pids),
+    ]
     if stream:
         cmd.append("--stream-cell")
     with tempfile.TemporaryDirectory(prefix="gateway-load-") as tmp:
         out = Path(tmp) / "result.json"
-        done = subprocess.run([*cmd, "--out", str(out)], capture_output=True, text=True,
-                              timeout=duration + 120)
+        done = subprocess.run(
+            [*cmd, "--out", str(out)], capture_output=True, text=True, timeout=duration + 120
+        )
         if done.returncode != 0:
             raise RuntimeError(f"load generator failed:\n{done.stderr[-3000:]}")
         result = json.loads(out.read_text())
@@ -488,19 +589,49 @@ def load(port: int, path: str, key: str, stream: bool, clients: int, requests: i
     return result
 
 
+@contextlib.contextmanager
+def gateways(args: argparse.Namespace, stub_url: str) -> Iterator[dict]:
+    """{name: (process, port, key)}: LiteLLM and OpenMaaS, or with --compare-ref OpenMaaS at
+    REF and OpenMaaS here."""
+    from _server import ROOT, ServerProcess, checkout_of
+
+    with contextlib.ExitStack() as stack:
+        out = {}
+        if args.compare_ref:
+            tree = stack.enter_context(checkout_of(args.compare_ref))
+            old = stack.enter_context(
+                ServerProcess("upstream", upstream=stub_url, n_ctx=8192, max_output_tokens=1024, tree=tree)
+            )
+            out[args.compare_ref] = (old, old.port, old.api_key)
+        else:
+            litellm = stack.enter_context(LiteLLMProcess(stub_url))
+            out["litellm"] = (litellm, litellm.port, MASTER_KEY)
+        mine = stack.enter_context(checkout_of(args.new_ref)) if args.compare_ref and args.new_ref else ROOT
+        openmaas = stack.enter_context(
+            ServerProcess("upstream", upstream=stub_url, n_ctx=8192, max_output_tokens=1024, tree=mine)
+        )
+        out["openmaas"] = (openmaas, openmaas.port, openmaas.api_key)
+        yield out
+
+
 def orchestrate(args: argparse.Namespace) -> int:
-    from _server import ServerProcess, stop_process
+    from _server import stop_process
 
     began = time.perf_counter()
-    version = ensure_litellm(args.litellm_version)
+    version = "" if args.compare_ref else ensure_litellm(args.litellm_version)
     levels = [int(x) for x in args.levels.split(",")]
     modes = ["non-stream"] + (["stream"] if args.stream else [])
-    print(f"gateway_litellm: levels={args.levels} rounds={args.rounds} requests<={args.requests}/cell "
-          f"duration<={args.duration}s/cell modes={','.join(modes)} litellm {version}", flush=True)
+    against = f"compare-ref {args.compare_ref}" if args.compare_ref else f"litellm {version}"
+    print(
+        f"gateway_litellm: levels={args.levels} rounds={args.rounds} requests<={args.requests}/cell "
+        f"duration<={args.duration}s/cell modes={','.join(modes)} {against}",
+        flush=True,
+    )
     print(f"uptime before: {uptime()}", flush=True)
     stub_port = free_port()
-    stub = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--role", "stub",
-                             "--port", str(stub_port)])
+    stub = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--role", "stub", "--port", str(stub_port)]
+    )
     try:
         deadline = time.monotonic() + 30
         while not _healthy(stub_port, "/health"):
@@ -508,14 +639,18 @@ def orchestrate(args: argparse.Namespace) -> int:
                 raise RuntimeError("stub upstream did not start")
             time.sleep(0.05)
         stub_url = f"http://127.0.0.1:{stub_port}"
-        with LiteLLMProcess(stub_url) as litellm, \
-                ServerProcess("upstream", upstream=stub_url, n_ctx=8192, max_output_tokens=1024) as openmaas:
-            print(f"stub :{stub_port} (pid {stub.pid}); litellm :{litellm.port} (pid {litellm.pid}, "
-                  f"up in {litellm.startup_s:.1f} s); openmaas :{openmaas.port} (pid {openmaas.pid}, "
-                  f"up in {openmaas.startup_s:.1f} s)", flush=True)
-            targets = {"direct": (stub_port, CHAT, "sk-stub", [stub.pid]),
-                       "litellm": (litellm.port, CHAT, MASTER_KEY, [stub.pid, litellm.pid]),
-                       "openmaas": (openmaas.port, CHAT, openmaas.api_key, [stub.pid, openmaas.pid])}
+        with gateways(args, stub_url) as running:
+            print(
+                f"stub :{stub_port} (pid {stub.pid}); "
+                + "; ".join(
+                    f"{name} :{port} (pid {proc.pid}, up in {proc.startup_s:.1f} s)"
+                    for name, (proc, port, _) in running.items()
+                ),
+                flush=True,
+            )
+            targets = {"direct": (stub_port, CHAT, "sk-stub", [stub.pid])}
+            for name, (proc, port, key) in running.items():
+                targets[name] = (port, CHAT, key, [stub.pid, proc.pid])
             for port, path, key, pids in targets.values():  # warm-up, not reported
                 for mode in modes:
                     load(port, path, key, mode == "stream", 16, args.warmup, 30, args.max_tokens, pids)
@@ -528,38 +663,64 @@ def orchestrate(args: argparse.Namespace) -> int:
                         for name in order:
                             port, path, key, pids = targets[name]
                             cell = cells.setdefault((name, mode, level), Cell(name, mode, level))
-                            cell.add(load(port, path, key, mode == "stream", level, args.requests,
-                                          args.duration, args.max_tokens, pids))
+                            cell.add(
+                                load(
+                                    port,
+                                    path,
+                                    key,
+                                    mode == "stream",
+                                    level,
+                                    args.requests,
+                                    args.duration,
+                                    args.max_tokens,
+                                    pids,
+                                )
+                            )
                     for name in targets:
                         c = cells[name, mode, level]
-                        print(f"  {mode:10s} c={level:<3d} {name:8s} {c.done:6d} ok {c.errors:3d} err "
-                              f"{c.rps:8.1f} req/s  p50 {pct(c.latencies, .5):7.2f} ms  "
-                              f"p99 {pct(c.latencies, .99):7.2f} ms  load {loadavg()}", flush=True)
+                        print(
+                            f"  {mode:10s} c={level:<3d} {name:8s} {c.done:6d} ok {c.errors:3d} err "
+                            f"{c.rps:8.1f} req/s  p50 {pct(c.latencies, 0.5):7.2f} ms  "
+                            f"p99 {pct(c.latencies, 0.99):7.2f} ms  load {loadavg()}",
+                            flush=True,
+                        )
     finally:
         stop_process(stub, signal.SIGINT, 20)
-    report(cells, levels, modes, time.perf_counter() - began)
+    if args.compare_ref:
+        report_compare(cells, levels, modes, args.compare_ref, time.perf_counter() - began)
+    else:
+        report(cells, levels, modes, time.perf_counter() - began)
     return 0
 
 
 def report(cells: dict, levels: list[int], modes: list[str], wall: float) -> None:
     print()
     print(f"uptime after: {uptime()}")
-    print(f"{'mode':10s} {'clients':>7s} {'target':8s} {'ok':>6s} {'err':>4s} {'req/s':>8s} {'p50 ms':>7s} "
-          f"{'p99 ms':>7s} {'+p50 ms':>7s} {'+p99 ms':>7s} {'gw CPU':>7s} {'stub CPU':>8s} {'clnt CPU':>8s}"
-          "  (CPU: ms per request)")
+    print(
+        f"{'mode':10s} {'clients':>7s} {'target':8s} {'ok':>6s} {'err':>4s} {'req/s':>8s} {'p50 ms':>7s} "
+        f"{'p99 ms':>7s} {'+p50 ms':>7s} {'+p99 ms':>7s} {'gw CPU':>7s} {'stub CPU':>8s} {'clnt CPU':>8s}"
+        "  (CPU: ms per request)"
+    )
     for mode in modes:
         for level in levels:
             direct = cells["direct", mode, level]
             for name in ("direct", "litellm", "openmaas"):
                 c = cells[name, mode, level]
-                added = ("", "") if name == "direct" else (
-                    f"{pct(c.latencies, .5) - pct(direct.latencies, .5):7.2f}",
-                    f"{pct(c.latencies, .99) - pct(direct.latencies, .99):7.2f}")
+                added = (
+                    ("", "")
+                    if name == "direct"
+                    else (
+                        f"{pct(c.latencies, 0.5) - pct(direct.latencies, 0.5):7.2f}",
+                        f"{pct(c.latencies, 0.99) - pct(direct.latencies, 0.99):7.2f}",
+                    )
+                )
                 gw = f"{c.per_req_ms(c.gw_cpu):7.2f}" if name != "direct" else f"{'-':>7s}"
-                print(f"{mode:10s} {level:7d} {name:8s} {c.done:6d} {c.errors:4d} {c.rps:8.1f} "
-                      f"{pct(c.latencies, .5):7.2f} {pct(c.latencies, .99):7.2f} "
-                      f"{added[0]:>7s} {added[1]:>7s} "
-                      f"{gw} {c.per_req_ms(c.stub_cpu):8.2f} {c.per_req_ms(c.client_cpu):8.2f}")
+                print(
+                    f"{mode:10s} {level:7d} {name:8s} {c.done:6d} {c.errors:4d} {c.rps:8.1f} "
+                    f"{pct(c.latencies, 0.5):7.2f} {pct(c.latencies, 0.99):7.2f} "
+                    f"{added[0]:>7s} {added[1]:>7s} "
+                    f"{gw} {c.per_req_ms(c.stub_cpu):8.2f} {c.per_req_ms(c.client_cpu):8.2f}"
+                )
     print()
     summary = {}
     for mode in modes:
@@ -567,25 +728,73 @@ def report(cells: dict, levels: list[int], modes: list[str], wall: float) -> Non
         for level in levels:
             om, ll = cells["openmaas", mode, level], cells["litellm", mode, level]
             ratios.append(f"c={level}: {om.rps / ll.rps:.2f}x")
-            summary[f"{mode}@{level}"] = {n: {"rps": round(cells[n, mode, level].rps, 1),
-                                              "p50_ms": round(pct(cells[n, mode, level].latencies, .5), 3),
-                                              "p99_ms": round(pct(cells[n, mode, level].latencies, .99), 3)}
-                                          for n in ("direct", "litellm", "openmaas")}
+            summary[f"{mode}@{level}"] = {
+                n: {
+                    "rps": round(cells[n, mode, level].rps, 1),
+                    "p50_ms": round(pct(cells[n, mode, level].latencies, 0.5), 3),
+                    "p99_ms": round(pct(cells[n, mode, level].latencies, 0.99), 3),
+                }
+                for n in ("direct", "litellm", "openmaas")
+            }
         print(f"{mode}: RPS OpenMaaS/LiteLLM  {'  '.join(ratios)}")
     mode, one = "non-stream", min(levels)
     direct, om, ll = (cells[n, mode, one] for n in ("direct", "openmaas", "litellm"))
     best_ll = max(cells["litellm", mode, lv].rps for lv in levels)
     best_om = max(cells["openmaas", mode, lv].rps for lv in levels)
-    add50 = pct(om.latencies, .5) - pct(direct.latencies, .5)
-    add99 = pct(om.latencies, .99) - pct(direct.latencies, .99)
-    ll50 = pct(ll.latencies, .5) - pct(direct.latencies, .5)
-    goals = [(f"RPS ≥ 5× LiteLLM (best level: OpenMaaS {best_om:.0f} vs LiteLLM {best_ll:.0f} req/s "
-              f"= {best_om / best_ll:.2f}x)", best_om >= 5 * best_ll),
-             (f"added p50 at c={one} ≤ 1.5 ms (OpenMaaS {add50:.2f} ms; LiteLLM {ll50:.2f} ms)",
-              add50 <= 1.5),
-             (f"added p99 at c={one} ≤ 3 ms (OpenMaaS {add99:.2f} ms)", add99 <= 3.0)]
+    add50 = pct(om.latencies, 0.5) - pct(direct.latencies, 0.5)
+    add99 = pct(om.latencies, 0.99) - pct(direct.latencies, 0.99)
+    ll50 = pct(ll.latencies, 0.5) - pct(direct.latencies, 0.5)
+    goals = [
+        (
+            f"RPS ≥ 5× LiteLLM (best level: OpenMaaS {best_om:.0f} vs LiteLLM {best_ll:.0f} req/s "
+            f"= {best_om / best_ll:.2f}x)",
+            best_om >= 5 * best_ll,
+        ),
+        (f"added p50 at c={one} ≤ 1.5 ms (OpenMaaS {add50:.2f} ms; LiteLLM {ll50:.2f} ms)", add50 <= 1.5),
+        (f"added p99 at c={one} ≤ 3 ms (OpenMaaS {add99:.2f} ms)", add99 <= 3.0),
+    ]
     for text, ok in goals:
         print(f"GOAL {'MET   ' if ok else 'MISSED'} {text}")
+    errors = sum(c.errors for c in cells.values())
+    print(f"SUMMARY errors {errors}; load now {loadavg()}; wall {wall:.0f} s")
+    print(json.dumps(summary))
+
+
+def report_compare(cells: dict, levels: list[int], modes: list[str], ref: str, wall: float) -> None:
+    """OpenMaaS here against OpenMaaS at `ref`: req/s, p50 and p99 of each and their ratio."""
+    print()
+    print(f"uptime after: {uptime()}")
+    summary: dict = {"ref": ref}
+    for mode in modes:
+        for level in levels:
+            old, new, direct = (cells[n, mode, level] for n in (ref, "openmaas", "direct"))
+            rps = new.rps / old.rps
+            p50 = pct(new.latencies, 0.5) / pct(old.latencies, 0.5)
+            p99 = pct(new.latencies, 0.99) / pct(old.latencies, 0.99)
+            within = abs(rps - 1) <= 0.05
+            verdict = "within 5%" if within else "OUTSIDE 5%"
+            print(
+                f"COMPARE {mode:10s} c={level:<3d} req/s {old.rps:8.1f} ({ref}) -> {new.rps:8.1f} (this) "
+                f"= {rps:.3f}x [{verdict}]  "
+                f"p50 {pct(old.latencies, 0.5):.2f} -> {pct(new.latencies, 0.5):.2f} ms ({p50:.3f}x)  "
+                f"p99 {pct(old.latencies, 0.99):.2f} -> {pct(new.latencies, 0.99):.2f} ms ({p99:.3f}x)  "
+                f"gateway CPU {old.per_req_ms(old.gw_cpu):.2f} -> {new.per_req_ms(new.gw_cpu):.2f} ms/req  "
+                f"direct {direct.rps:.0f} req/s, p99 {pct(direct.latencies, 0.99):.2f} ms"
+            )
+            summary[f"{mode}@{level}"] = {
+                "rps": [round(old.rps, 1), round(new.rps, 1)],
+                "rps_ratio": round(rps, 4),
+                "p50_ms": [round(pct(old.latencies, 0.5), 3), round(pct(new.latencies, 0.5), 3)],
+                "p99_ms": [round(pct(old.latencies, 0.99), 3), round(pct(new.latencies, 0.99), 3)],
+                "p50_ratio": round(p50, 4),
+                "p99_ratio": round(p99, 4),
+                "rps_within_5pct": within,
+                "gateway_cpu_ms_per_req": [
+                    round(old.per_req_ms(old.gw_cpu), 3),
+                    round(new.per_req_ms(new.gw_cpu), 3),
+                ],
+                "errors": old.errors + new.errors + direct.errors,
+            }
     errors = sum(c.errors for c in cells.values())
     print(f"SUMMARY errors {errors}; load now {loadavg()}; wall {wall:.0f} s")
     print(json.dumps(summary))
@@ -601,6 +810,21 @@ def main() -> int:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--stream", action="store_true", help="also measure streaming requests")
     parser.add_argument("--litellm-version", default=LITELLM_VERSION)
+    parser.add_argument(
+        "--compare-ref",
+        default=None,
+        metavar="REF",
+        help="OpenMaaS at commit REF (temporary git worktree) in LiteLLM's place",
+    )
+    parser.add_argument(
+        "--new-ref",
+        default=None,
+        metavar="REF",
+        help="with --compare-ref: OpenMaaS at commit REF instead of this working tree",
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="seconds: c=1,4, two short rounds (tests run it)"
+    )
     # internal: the child roles
     parser.add_argument("--role", choices=["main", "stub", "load"], default="main", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -617,6 +841,8 @@ def main() -> int:
     if args.role == "load":
         run_load(args)
         return 0
+    if args.smoke:
+        args.levels, args.requests, args.duration, args.rounds, args.warmup = "1,4", 50, 1.0, 2, 20
     return orchestrate(args)
 
 

@@ -31,9 +31,22 @@ BURN = "while True: pass"
 
 def measure(candidate: str, model: Path, tokens: int) -> dict[int, float]:
     env = with_omp_wait_policy(dict(os.environ), candidate)
-    out = subprocess.run([sys.executable, str(HERE / "_raw_batch.py"), "--model", str(model),
-                          "--levels", "1,4", "--tokens", str(tokens)],
-                         capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "_raw_batch.py"),
+            "--model",
+            str(model),
+            "--levels",
+            "1,4",
+            "--tokens",
+            str(tokens),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return {int(k): v for k, v in json.loads(out.stdout.strip().splitlines()[-1]).items()}
 
 
@@ -49,8 +62,11 @@ def measure_beside(burners: int, candidates: list[str], model: Path, tokens: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--candidates", default="PASSIVE,default,spin:1000,spin:3000,spin:10000",
-                        help="PASSIVE, ACTIVE, default (libgomp's 3 ms spin) or spin:N (GOMP_SPINCOUNT=N)")
+    parser.add_argument(
+        "--candidates",
+        default="PASSIVE,default,spin:1000,spin:3000,spin:10000",
+        help="PASSIVE, ACTIVE, default (libgomp's 3 ms spin) or spin:N (GOMP_SPINCOUNT=N)",
+    )
     parser.add_argument("--busy", default="1,2,4", help="numbers of CPU-bound processes for the busy runs")
     parser.add_argument("--tokens", type=int, default=64, help="decoded tokens per stream, idle")
     parser.add_argument("--busy-tokens", type=int, default=32, help="decoded tokens per stream, busy")
@@ -63,8 +79,9 @@ def main() -> None:
     print(f"load average after the idle runs: {loadavg()}", flush=True)
     for burners in levels:
         rows[burners] = measure_beside(burners, candidates, args.model, args.busy_tokens)
-    header = "".join(f"{label + ' 1':>12}{label + ' 4':>12}"
-                     for label in ["idle"] + [f"busy({n})" for n in levels])
+    header = "".join(
+        f"{label + ' 1':>12}{label + ' 4':>12}" for label in ["idle"] + [f"busy({n})" for n in levels]
+    )
     print(f"{'candidate':>12}{header}   (decode tok/s at 1 and 4 streams)")
     for c in candidates:
         print(f"{c:>12}" + "".join(f"{rows[n][c][1]:>12.1f}{rows[n][c][4]:>12.1f}" for n in rows))

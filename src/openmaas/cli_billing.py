@@ -64,23 +64,39 @@ def codes(yuan: str, count: Annotated[int, typer.Option()] = 1) -> None:
 def balance(account: str) -> None:
     service = _service()
     view = service.balance(_account_id(service, account))
-    console.print(f"cash {micro_to_yuan(view.cash_micro + view.held_micro)} 元 "
-                  f"(held {micro_to_yuan(view.held_micro)} 元)")
+    console.print(
+        f"cash {micro_to_yuan(view.cash_micro + view.held_micro)} 元 "
+        f"(held {micro_to_yuan(view.held_micro)} 元)"
+    )
     table = Table("pack", "source", "model", "remaining", "total", "expires")
     for pack in view.packs:
-        table.add_row(pack.name, pack.source, pack.model or "all", f"{pack.remaining_tokens:,}",
-                      f"{pack.total_tokens:,}", "expired" if pack.expired else str(pack.expires_at))
+        table.add_row(
+            pack.name,
+            pack.source,
+            pack.model or "all",
+            f"{pack.remaining_tokens:,}",
+            f"{pack.total_tokens:,}",
+            "expired" if pack.expired else str(pack.expires_at),
+        )
     console.print(table)
 
 
 @billing_app.command("set-price")
-def price(model: str, input_per_1k: Annotated[str, typer.Option("--input")] = "0",
-          output_per_1k: Annotated[str | None, typer.Option("--output")] = None,
-          per_image: Annotated[str, typer.Option("--image")] = "0") -> None:
+def price(
+    model: str,
+    input_per_1k: Annotated[str, typer.Option("--input")] = "0",
+    output_per_1k: Annotated[str | None, typer.Option("--output")] = None,
+    per_image: Annotated[str, typer.Option("--image")] = "0",
+) -> None:
     """Set a model's price in 元 (per 1k tokens / per image); the old price stays in history."""
     service = _service()
-    new = _run(lambda: Price(yuan_to_micro(input_per_1k), yuan_to_micro(output_per_1k or input_per_1k),
-                             yuan_to_micro(per_image)))
+    new = _run(
+        lambda: Price(
+            yuan_to_micro(input_per_1k),
+            yuan_to_micro(output_per_1k or input_per_1k),
+            yuan_to_micro(per_image),
+        )
+    )
     with service.db.session() as session:
         _run(lambda: set_price(session, OPERATOR, model, new))
     console.print(f"{model}: {input_per_1k}/{output_per_1k or input_per_1k} 元 per 1k tokens")

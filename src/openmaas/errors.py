@@ -9,9 +9,11 @@ raise them and never build HTTP objects. The tree:
     │   ├── ModelNotFound              400, 1211
     │   ├── ModelUnsupported           400, 1212
     │   ├── PromptTooLong              400, 1261
+    │   ├── UnsafeContent              400, 1301 (a chat prompt the moderator blocked)
     │   ├── DuplicateRequest           400, 1231 (request_id already charged: never twice)
     │   ├── InputTooLong               400, 1261 (one embedding input over the model's limit)
     │   ├── UnsupportedFileType        400, 1214 (param file)
+    │   ├── QuotaExceeded              400, 1214 (per-account cap: keys, files, storage bytes)
     │   └── DocumentRejected           400, 1214 (a knowledge document that cannot be ingested)
     ├── FileTooLarge                   435, 1210 (over the purpose's size limit; HTTP 435 as documented)
     ├── PermissionDenied               403, 1220 (admin only)
@@ -20,8 +22,10 @@ raise them and never build HTTP objects. The tree:
     ├── PayloadTooLarge                413, 1210
     ├── RateLimited                    429, 1302 / 1303 / 1305 (+ Retry-After)
     │   ├── SendingTooOften            429, 1303 (verification codes requested too often)
+    │   ├── TooManyAttempts            429, 1303 (login/register/codes/redeem attempts, per address/target)
     │   └── UpstreamUnavailable        429, 1305 (no replica of an upstream model can serve now)
     ├── InsufficientBalance            429, 1113 (not retryable)
+    ├── KeyBudgetExceeded              429, 1310 (an API key's monthly budget is spent)
     ├── ClientGone                     499 (logged only: the client is no longer there)
     └── InternalFailure                500, 500 / 1230
         ├── DeliveryFailed             500 (a code or notification could not be sent)
@@ -30,6 +34,10 @@ raise them and never build HTTP objects. The tree:
 """
 
 from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("openmaas.errors")
 
 
 class PlatformError(Exception):
@@ -52,9 +60,7 @@ class AuthError(PlatformError):
 
 class MissingCredentials(AuthError):
     code = "1001"
-    default_message = (
-        "Header 中未收到 Authorization 参数，无法进行身份验证 (no Authorization header)"
-    )
+    default_message = "Header 中未收到 Authorization 参数，无法进行身份验证 (no Authorization header)"
 
 
 class InvalidToken(AuthError):
@@ -111,35 +117,49 @@ class PromptTooLong(InvalidRequest):
     code = "1261"
 
     def __init__(self, prompt_tokens: int, context_window: int) -> None:
+        # worded as OpenAI and Anthropic word it: LangChain and pydantic-ai tell a context
+        # overflow (which their agents handle by trimming history) by these phrases
         super().__init__(
-            f"Prompt 超长 (prompt exceeds max length: {prompt_tokens} tokens, "
-            f"context window {context_window})",
+            f"Prompt 超长 (prompt is too long: {prompt_tokens} tokens > {context_window}, "
+            "the model's maximum context length)",
             param="messages",
         )
+
+
+class UnsafeContent(InvalidRequest):
+    code = "1301"
+    default_message = (
+        "系统检测到输入或生成内容可能包含不安全或敏感内容，"
+        "请您避免输入易产生敏感内容的提示语，感谢您的配合 (unsafe or sensitive content)"
+    )
 
 
 class DuplicateRequest(InvalidRequest):
     code = "1231"
 
     def __init__(self, request_id: str) -> None:
-        super().__init__(f"您已有请求：{request_id} (request_id already used: {request_id})",
-                         param="request_id")
+        super().__init__(
+            f"您已有请求：{request_id} (request_id already used: {request_id})", param="request_id"
+        )
 
 
 class InputTooLong(InvalidRequest):
     code = "1261"
 
     def __init__(self, index: int, tokens: int, limit: int) -> None:
-        super().__init__(f"input[{index}] 超长 (input[{index}] has {tokens} tokens; "
-                         f"the model takes at most {limit})", param="input")
+        super().__init__(
+            f"input[{index}] 超长 (input[{index}] has {tokens} tokens; the model takes at most {limit})",
+            param="input",
+        )
 
 
 class UnsupportedFileType(InvalidRequest):
     code = "1214"
 
     def __init__(self, filename: str, allowed: str) -> None:
-        super().__init__(f"文件格式不支持 (unsupported file type: {filename!r}; allowed: {allowed})",
-                         param="file")
+        super().__init__(
+            f"文件格式不支持 (unsupported file type: {filename!r}; allowed: {allowed})", param="file"
+        )
 
 
 class DocumentRejected(InvalidRequest):
@@ -152,14 +172,26 @@ class DocumentRejected(InvalidRequest):
         self.reason_code = reason_code
 
 
+class QuotaExceeded(InvalidRequest):
+    """A per-account cap (API keys, stored files, storage bytes) is reached; not retryable."""
+
+    code = "1214"
+    retryable = False
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"已达到数量或容量上限 ({what} quota exceeded: {detail})", param=what)
+
+
 class FileTooLarge(PlatformError):
     http_status = 435
     code = "1210"
     retryable = False
 
     def __init__(self, limit: int, purpose: str) -> None:
-        super().__init__(f"文件大小超出限制 (file larger than {limit} bytes, the limit for "
-                         f"purpose {purpose!r})", param="file")
+        super().__init__(
+            f"文件大小超出限制 (file larger than {limit} bytes, the limit for purpose {purpose!r})",
+            param="file",
+        )
 
 
 class NotFound(PlatformError):
@@ -195,6 +227,15 @@ class InsufficientBalance(PlatformError):
     retryable = False
 
 
+class KeyBudgetExceeded(PlatformError):
+    """The API key spent its monthly budget (the account may still have money)."""
+
+    http_status = 429
+    code = "1310"
+    default_message = "该 API Key 已达到本月预算上限 (this API key reached its monthly budget)"
+    retryable = False
+
+
 class ClientGone(PlatformError):
     """The client disconnected before the answer was ready (nginx's 499); nobody reads it."""
 
@@ -215,13 +256,21 @@ class PermissionDenied(PlatformError):
 
 
 class CsrfRejected(PermissionDenied):
-    default_message = ("CSRF 校验失败 (CSRF check failed: echo the openmaas_csrf cookie in the "
-                       "X-CSRF-Token header)")
+    default_message = (
+        "CSRF 校验失败 (CSRF check failed: echo the openmaas_csrf cookie in the X-CSRF-Token header)"
+    )
 
 
 class SendingTooOften(RateLimited):
     code = "1303"
     default_message = "验证码发送过于频繁，请稍后再试 (verification codes requested too often)"
+
+
+class TooManyAttempts(RateLimited):
+    """Login, registration, code or redeem attempts over the per-address/per-target limit."""
+
+    code = "1303"
+    default_message = "请求过于频繁，请稍后再试 (too many attempts: wait and try again)"
 
 
 class DeliveryFailed(InternalFailure):
@@ -234,8 +283,14 @@ class UpstreamUnavailable(RateLimited):
     code = "1305"
 
     def __init__(self, model: str, detail: str, *, retry_after: float = 1.0) -> None:
-        super().__init__(f"该模型当前访问量过大，请您稍后再试 (no upstream replica of {model} is "
-                         f"available: {detail})", retry_after=retry_after)
+        # the detail names internal replica URLs: the log gets it, the caller does not
+        log.warning("no upstream replica of %s is available: %s", model, detail)
+        self.detail = detail
+        super().__init__(
+            f"该模型当前访问量过大，请您稍后再试 (no upstream replica of {model} is "
+            "available; try again later)",
+            retry_after=retry_after,
+        )
 
 
 class UpstreamFailure(InternalFailure):
@@ -243,7 +298,10 @@ class UpstreamFailure(InternalFailure):
     what = "failed"
 
     def __init__(self, model: str, detail: str) -> None:
-        super().__init__(f"网络错误 (upstream of {model} {self.what}: {detail})")
+        # the detail names internal replica URLs: the log gets it, the caller does not
+        log.warning("upstream of %s %s: %s", model, self.what, detail)
+        self.detail = detail
+        super().__init__(f"网络错误 (upstream of {model} {self.what})")
 
 
 class UpstreamTimeout(UpstreamFailure):

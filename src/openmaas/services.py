@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from openmaas.accounts.wiring import AccountServices
+from openmaas.agents.wiring import AgentServices
 from openmaas.auth.authenticate import Authenticator
 from openmaas.auth.sealing import SecretSealer
 from openmaas.batch.service import BatchService
 from openmaas.billing.bills import Bills
+from openmaas.billing.meter import Meter
 from openmaas.billing.service import BillingService
 from openmaas.billing.usage import UsageRecorder
 from openmaas.catalog.registry import Catalog
@@ -26,6 +28,7 @@ from openmaas.limits.base import Limiter
 from openmaas.observability.metrics import Metrics
 from openmaas.search.providers import SearchProvider
 from openmaas.store.db import Database
+from openmaas.tools_api.wiring import ToolServices
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Services:
     bills: Bills
     limiter: Limiter
     usage: UsageRecorder
+    meter: Meter  # every chargeable call pays through it
     metrics: Metrics
     chat: ChatService
     jobs: JobQueue
@@ -50,9 +54,8 @@ class Services:
     batches: BatchService
     finetune: FineTuneService
     images: ImageService
+    tools: ToolServices  # the tool endpoints (tools_api/wiring.py)
     search: SearchProvider | None = field(default=None)
+    # built by app.build_services once chat and knowledge are (always there when serving)
+    agents: AgentServices = field(init=False)
     worker: JobWorker | None = field(default=None)
-
-    def worker_wake(self) -> None:
-        if self.worker is not None:
-            self.worker.wake()

@@ -66,7 +66,7 @@ class Admin:
 def add_admin(services: Services, name: str = "root") -> Admin:
     with services.db.session() as session:
         account = create_account(session, name, email=f"{name}@example.com", is_admin=True)
-        key = issue_key(session, services.sealer, account.id, "admin")
+        key = issue_key(session, services.sealer, account.id, "admin", "admin")
     return Admin(account.id, key.api_key)
 
 
@@ -81,8 +81,10 @@ class Platform:
 
     def register(self, email: str, password: str = PASSWORD, name: str = "Tester") -> dict:
         assert self.send_code(email).status_code == 200
-        response = self.client.post("/api/platform/auth/register", json={
-            "email": email, "code": self.notifier.last_code(email), "password": password, "name": name})
+        response = self.client.post(
+            "/api/platform/auth/register",
+            json={"email": email, "code": self.notifier.last_code(email), "password": password, "name": name},
+        )
         assert response.status_code == 201, response.text
         return response.json()
 
@@ -93,10 +95,11 @@ class Platform:
         return {"X-CSRF-Token": self.client.cookies["openmaas_csrf"]}
 
     def registered_key(self, email: str) -> tuple[str, dict[str, str]]:
-        """Registers `email` and issues it a key; (account id, bearer headers) — no cookies used."""
+        """Registers `email` and issues it a manage-scope key; (account id, bearer headers) — no
+        cookies used."""
         account = self.register(email)
         with self.services.db.session() as session:
-            key = issue_key(session, self.services.sealer, account["id"], "k")
+            key = issue_key(session, self.services.sealer, account["id"], "k", "manage")
         return account["id"], {"Authorization": f"Bearer {key.api_key}"}
 
 

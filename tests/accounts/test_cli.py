@@ -18,8 +18,13 @@ from openmaas.store.tables import Account, AccountCredential, ApiKey, AuditEntry
 @pytest.fixture
 def cli(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    for name, value in {"DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": url, "SECRET_KEY": "cli-test",
-                        "ENVIRONMENT": "test", "ACCOUNTS__PASSWORD_HASH_PROFILE": "CHEAPEST"}.items():
+    for name, value in {
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": url,
+        "SECRET_KEY": "cli-test",
+        "ENVIRONMENT": "test",
+        "ACCOUNTS__PASSWORD_HASH_PROFILE": "CHEAPEST",
+    }.items():
         monkeypatch.setenv(f"OPENMAAS_{name}", value)
     runner = CliRunner()
 

@@ -34,14 +34,28 @@ def test_register_login_key_sdk_rotate(console_server):
     server, recorder = console_server
     engine = server.services.catalog.resolve("glm-4").engine
     with httpx.Client(base_url=server.base_url, timeout=30) as browser:
-        assert browser.post("/api/platform/auth/codes",
-                            json={"channel": "email", "target": "live@example.com"}).status_code == 200
-        registered = browser.post("/api/platform/auth/register", json={
-            "email": "live@example.com", "code": recorder.last_code("live@example.com"),
-            "password": PASSWORD, "name": "Live"})
+        assert (
+            browser.post(
+                "/api/platform/auth/codes", json={"channel": "email", "target": "live@example.com"}
+            ).status_code
+            == 200
+        )
+        registered = browser.post(
+            "/api/platform/auth/register",
+            json={
+                "email": "live@example.com",
+                "code": recorder.last_code("live@example.com"),
+                "password": PASSWORD,
+                "name": "Live",
+            },
+        )
         assert registered.status_code == 201
-        assert browser.post("/api/platform/auth/login",
-                            json={"login": "live@example.com", "password": PASSWORD}).status_code == 200
+        assert (
+            browser.post(
+                "/api/platform/auth/login", json={"login": "live@example.com", "password": PASSWORD}
+            ).status_code
+            == 200
+        )
         csrf = {"X-CSRF-Token": browser.cookies["openmaas_csrf"]}
 
         assert browser.post("/api/platform/keys", json={"name": "sdk"}).status_code == 403  # no CSRF echo

@@ -25,14 +25,17 @@ def test_id_numbers_with_the_right_check_character_pass(first17):
     assert validate_id_number(with_check(first17).lower()) == with_check(first17)
 
 
-@pytest.mark.parametrize("number, reason", [
-    ("1101051949123100", "18 characters"),
-    ("11010519491231002Y", "18 characters"),
-    ("11010519491231002A", "18 characters"),
-    ("110105194912310021", "checksum"),
-    (with_check("44030619990229123"), "birth date"),  # 1999 was no leap year
-    (with_check("44030621000101123"), "birth date"),  # in the future
-])
+@pytest.mark.parametrize(
+    "number, reason",
+    [
+        ("1101051949123100", "18 characters"),
+        ("11010519491231002Y", "18 characters"),
+        ("11010519491231002A", "18 characters"),
+        ("110105194912310021", "checksum"),
+        (with_check("44030619990229123"), "birth date"),  # 1999 was no leap year
+        (with_check("44030621000101123"), "birth date"),  # in the future
+    ],
+)
 def test_bad_id_numbers_are_1214_with_a_reason(number, reason):
     with pytest.raises(InvalidField) as caught:
         validate_id_number(number)

@@ -28,8 +28,9 @@ from openmaas.store.tables import Notification, VerificationCode
 from tests.accounts.conftest import RecordingNotifier, account_settings, open_platform
 from tests.sdk._support import wait_for
 
-MESSAGE = OutgoingMessage(channel="phone", target="13800138000", subject="验证码", body="code 123456",
-                          kind="verification_code")
+MESSAGE = OutgoingMessage(
+    channel="phone", target="13800138000", subject="验证码", body="code 123456", kind="verification_code"
+)
 
 
 class FailingNotifier:
@@ -56,8 +57,12 @@ def test_webhook_posts_json_with_the_bearer_token():
     WebhookNotifier("http://sms.example/send", "tok", transport=httpx.MockTransport(gateway)).send(MESSAGE)
     assert seen[0].headers["authorization"] == "Bearer tok"
     assert httpx.Response(200, content=seen[0].content).json() == {
-        "channel": "phone", "to": "13800138000", "subject": "验证码", "text": "code 123456",
-        "kind": "verification_code"}
+        "channel": "phone",
+        "to": "13800138000",
+        "subject": "验证码",
+        "text": "code 123456",
+        "kind": "verification_code",
+    }
 
 
 def test_webhook_error_status_is_delivery_failed():
@@ -106,13 +111,24 @@ def smtp_sink() -> Iterator[socketserver.ThreadingTCPServer]:
 
 
 def test_smtp_backend_sends_a_utf8_email(smtp_sink):
-    config = NotifyConfig(email_backend="smtp", smtp_host="127.0.0.1", smtp_port=smtp_sink.server_address[1],
-                          smtp_starttls=False, smtp_from="noreply@openmaas.test")
-    SmtpNotifier(config).send(OutgoingMessage("email", "ann@example.com", "OpenMaaS 验证码",
-                                              "您的验证码是 654321", "verification_code"))
+    config = NotifyConfig(
+        email_backend="smtp",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_sink.server_address[1],
+        smtp_starttls=False,
+        smtp_from="noreply@openmaas.test",
+    )
+    SmtpNotifier(config).send(
+        OutgoingMessage(
+            "email", "ann@example.com", "OpenMaaS 验证码", "您的验证码是 654321", "verification_code"
+        )
+    )
     received = email.message_from_string(smtp_sink.received[0], policy=policy.default)
     assert (received["To"], received["From"], received["Subject"]) == (
-        "ann@example.com", "noreply@openmaas.test", "OpenMaaS 验证码")
+        "ann@example.com",
+        "noreply@openmaas.test",
+        "OpenMaaS 验证码",
+    )
     assert "654321" in received.get_content()
 
 
@@ -165,7 +181,9 @@ def test_dispatcher_delivers_each_pending_notification_once(db):
     dispatcher = NotificationDispatcher(db, recorder)
     assert dispatcher.deliver_pending() == 2 and dispatcher.deliver_pending() == 0
     assert [(m.channel, m.target, m.kind) for m in recorder.messages] == [
-        ("email", "al@example.com", "balance_alert"), ("phone", "13900139000", "balance_alert")]
+        ("email", "al@example.com", "balance_alert"),
+        ("phone", "13900139000", "balance_alert"),
+    ]
     assert "余额不足" in recorder.messages[0].body and "balance alert" in recorder.messages[0].subject
     assert delivered_at(db, by_email) is not None and delivered_at(db, by_phone) is not None
 

@@ -22,14 +22,17 @@ def small_server(make_settings) -> Iterator[LiveServer]:
 
 def chunked(payload: bytes, size: int = 200):
     for start in range(0, len(payload), size):
-        yield payload[start:start + size]
+        yield payload[start : start + size]
 
 
 def post_chunked(server: LiveServer, path: str, payload: bytes) -> httpx.Response:
     with httpx.Client(base_url=server.base_url, timeout=10) as client:
         request = client.build_request(
-            "POST", path, content=chunked(payload),
-            headers=server.tenant.headers | {"Content-Type": "application/json"})
+            "POST",
+            path,
+            content=chunked(payload),
+            headers=server.tenant.headers | {"Content-Type": "application/json"},
+        )
         assert "content-length" not in request.headers  # really chunked
         return client.send(request)
 

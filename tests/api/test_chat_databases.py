@@ -34,20 +34,29 @@ def usage_rows(harness: AppHarness) -> list[UsageRecord]:
 
 def test_backend_is_the_one_asked_for(db_harness, database_url):
     assert db_harness.services.db.engine.dialect.name == (
-        "postgresql" if database_url.startswith("postgresql") else "sqlite")
+        "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    )
 
 
 def test_chat_writes_one_usage_row(db_harness):
     db_harness.fake_engine().enqueue("x y z")
-    response = db_harness.client.post(ZHIPU, headers=db_harness.tenant.headers,
-                                      json={"model": "glm-4", "messages": HELLO, "request_id": "r-1"})
+    response = db_harness.client.post(
+        ZHIPU,
+        headers=db_harness.tenant.headers,
+        json={"model": "glm-4", "messages": HELLO, "request_id": "r-1"},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "x y z"
     rows = usage_rows(db_harness)
     assert len(rows) == 1
     row = rows[0]
     assert (row.account_id, row.api_key_id, row.request_id, row.status, row.model) == (
-        db_harness.tenant.account_id, db_harness.tenant.key_id, "r-1", "success", "glm-4")
+        db_harness.tenant.account_id,
+        db_harness.tenant.key_id,
+        "r-1",
+        "success",
+        "glm-4",
+    )
     assert row.completion_tokens == 3
     assert row.prompt_tokens == response.json()["usage"]["prompt_tokens"] > 0
 
@@ -55,8 +64,7 @@ def test_chat_writes_one_usage_row(db_harness):
 def test_stream_writes_one_usage_row(db_harness):
     db_harness.fake_engine().enqueue("one two three four")
     body = {"model": "glm-4", "messages": HELLO, "stream": True, "request_id": "r-stream"}
-    with db_harness.client.stream("POST", ZHIPU, json=body,
-                                  headers=db_harness.tenant.headers) as response:
+    with db_harness.client.stream("POST", ZHIPU, json=body, headers=db_harness.tenant.headers) as response:
         lines = [line for line in response.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     last = orjson.loads(lines[-2][6:])
@@ -66,8 +74,9 @@ def test_stream_writes_one_usage_row(db_harness):
 
 
 def test_refused_request_writes_no_usage_row(db_harness):
-    response = db_harness.client.post(ZHIPU, headers=db_harness.tenant.headers,
-                                      json={"model": "nope", "messages": HELLO})
+    response = db_harness.client.post(
+        ZHIPU, headers=db_harness.tenant.headers, json={"model": "nope", "messages": HELLO}
+    )
     assert response.json()["error"]["code"] == "1211"
     assert usage_rows(db_harness) == []
 
@@ -75,8 +84,9 @@ def test_refused_request_writes_no_usage_row(db_harness):
 def test_async_job_runs_to_success(db_harness):
     db_harness.fake_engine().enqueue("done in the background")
     headers = db_harness.tenant.headers
-    submitted = db_harness.client.post("/api/paas/v4/async/chat/completions", headers=headers,
-                                       json={"model": "glm-4", "messages": HELLO})
+    submitted = db_harness.client.post(
+        "/api/paas/v4/async/chat/completions", headers=headers, json={"model": "glm-4", "messages": HELLO}
+    )
     assert submitted.status_code == 200, submitted.text
     task = submitted.json()
     assert task["task_status"] == "PROCESSING"
@@ -87,8 +97,13 @@ def test_async_job_runs_to_success(db_harness):
             break
         time.sleep(0.05)
     assert result["task_status"] == "SUCCESS", result
-    assert result["choices"] == [{"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": "done in the background"}}]
+    assert result["choices"] == [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "done in the background"},
+        }
+    ]
     assert result["usage"]["completion_tokens"] == 4
     with db_harness.services.db.session() as session:
         job = session.get(Job, task["id"])
@@ -99,8 +114,9 @@ def test_async_job_runs_to_success(db_harness):
 
 def test_async_result_is_scoped_to_the_account(db_harness):
     headers = db_harness.tenant.headers
-    task = db_harness.client.post("/api/paas/v4/async/chat/completions", headers=headers,
-                                  json={"model": "glm-4", "messages": HELLO}).json()
+    task = db_harness.client.post(
+        "/api/paas/v4/async/chat/completions", headers=headers, json={"model": "glm-4", "messages": HELLO}
+    ).json()
     other = add_tenant(db_harness.services, "other")
     response = db_harness.client.get(f"/api/paas/v4/async-result/{task['id']}", headers=other.headers)
     assert response.status_code == 404

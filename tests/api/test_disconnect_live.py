@@ -21,8 +21,11 @@ def slow_engine(live_server):
 
 
 def body(request_id: str, **extra) -> dict:
-    return {"model": "glm-4", "request_id": request_id,
-            "messages": [{"role": "user", "content": "tell me everything"}]} | extra
+    return {
+        "model": "glm-4",
+        "request_id": request_id,
+        "messages": [{"role": "user", "content": "tell me everything"}],
+    } | extra
 
 
 def cancelled_row(live_server, request_id: str):
@@ -58,8 +61,12 @@ def test_closing_a_stream_cancels_generation(live_server, slow_engine, path):
 
 def test_non_stream_client_timeout_cancels_generation(live_server, slow_engine):
     before = slow_engine.cancelled
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.tenant.headers,
-                      timeout=httpx.Timeout(0.5)) as client, pytest.raises(httpx.ReadTimeout):
+    with (
+        httpx.Client(
+            base_url=live_server.base_url, headers=live_server.tenant.headers, timeout=httpx.Timeout(0.5)
+        ) as client,
+        pytest.raises(httpx.ReadTimeout),
+    ):
         client.post("/api/paas/v4/chat/completions", json=body("gone-blocking"))
     wait_for(lambda: slow_engine.cancelled > before, timeout=5)
     row = cancelled_row(live_server, "gone-blocking")
@@ -71,9 +78,12 @@ def test_finished_stream_is_not_counted_as_cancelled(live_server):
     engine = live_server.services.catalog.resolve("fake-chat").engine
     engine.token_delay = 0.01
     engine.enqueue("short and complete")
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.tenant.headers,
-                      timeout=10) as client, client.stream("POST", "/api/paas/v4/chat/completions",
-                       json=body("complete-stream", stream=True)) as response:
+    with (
+        httpx.Client(base_url=live_server.base_url, headers=live_server.tenant.headers, timeout=10) as client,
+        client.stream(
+            "POST", "/api/paas/v4/chat/completions", json=body("complete-stream", stream=True)
+        ) as response,
+    ):
         lines = [line for line in response.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     row = cancelled_row(live_server, "complete-stream")
@@ -82,10 +92,12 @@ def test_finished_stream_is_not_counted_as_cancelled(live_server):
 
 
 def test_other_requests_proceed_while_one_stream_is_abandoned(live_server, slow_engine):
-    with httpx.Client(base_url=live_server.base_url, headers=live_server.tenant.headers,
-                      timeout=10) as client:
-        with client.stream("POST", "/api/paas/v4/chat/completions",
-                           json=body("abandoned", stream=True)) as response:
+    with httpx.Client(
+        base_url=live_server.base_url, headers=live_server.tenant.headers, timeout=10
+    ) as client:
+        with client.stream(
+            "POST", "/api/paas/v4/chat/completions", json=body("abandoned", stream=True)
+        ) as response:
             next(response.iter_lines())
         slow_engine.token_delay = 0.0
         slow_engine.enqueue("quick reply")

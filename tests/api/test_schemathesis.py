@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
 from openmaas.config import Settings
-from tests.conftest import LiveServer, fake_embeddings, fake_models, start_live_server
+from tests.conftest import LiveServer, fake_embeddings, fake_models, start_live_server, with_fake_prices
 
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
 OPERATIONS = [
@@ -29,18 +29,26 @@ OPERATIONS = [
     ("GET", "/v1/models"),
 ]
 # GETs take only a path id and the (overridden) key: nothing to make schema-invalid.
-CASES = [(m, p, POSITIVE) for m, p in OPERATIONS] + [(m, p, NEGATIVE) for m, p in OPERATIONS
-                                                     if m == "POST"]
+CASES = [(m, p, POSITIVE) for m, p in OPERATIONS] + [(m, p, NEGATIVE) for m, p in OPERATIONS if m == "POST"]
 EXAMPLES = {"POST": 25, "GET": 5}
 
 
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory) -> Iterator[tuple[LiveServer, object]]:
     root = tmp_path_factory.mktemp("fuzz")
-    server = start_live_server(Settings(
-        environment="test", data_dir=root / "data", database_url=f"sqlite:///{root / 'openmaas.db'}",
-        models=fake_models(), embeddings=fake_embeddings(), job_poll_seconds=0.05,
-        secret_key="test-secret"))
+    server = start_live_server(
+        with_fake_prices(
+            Settings(
+                environment="test",
+                data_dir=root / "data",
+                database_url=f"sqlite:///{root / 'openmaas.db'}",
+                models=fake_models(),
+                embeddings=fake_embeddings(),
+                job_poll_seconds=0.05,
+                secret_key="test-secret",
+            )
+        )
+    )
     try:
         yield server, schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
     finally:
@@ -60,8 +68,13 @@ def test_no_server_errors(fuzzed, method, path, mode):
     seen: list[int] = []
 
     @given(case=operation.as_strategy(generation_mode=mode), steer=st.none() | st.text(max_size=40))
-    @settings(max_examples=EXAMPLES[method], deadline=None, database=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES[method],
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def check(case, steer: str | None) -> None:
         if steer is not None and isinstance(case.body, dict) and mode is POSITIVE:
             # Keep every other fuzzed field but reach generation, not only the 1211/1214 refusals.

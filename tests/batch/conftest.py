@@ -18,17 +18,22 @@ from openmaas.auth.keys import issue_key
 from openmaas.config import Settings
 from openmaas.services import Services
 from openmaas.store.tables import Batch, BatchResult, Job, UsageRecord
-from tests.conftest import AppHarness, Tenant, add_tenant, fake_embeddings, fake_models
+from tests.conftest import AppHarness, Tenant, add_tenant, fake_embeddings, fake_models, with_fake_prices
 
 ZHIPU = "/api/paas/v4"
 OPENAI = "/v1"
 TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
-def chat_line(custom_id: str, text: str = "hello", url: str = "/v4/chat/completions",
-              model: str = "glm-4", **body: Any) -> dict[str, Any]:
-    return {"custom_id": custom_id, "method": "POST", "url": url,
-            "body": {"model": model, "messages": [{"role": "user", "content": text}], **body}}
+def chat_line(
+    custom_id: str, text: str = "hello", url: str = "/v4/chat/completions", model: str = "glm-4", **body: Any
+) -> dict[str, Any]:
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": url,
+        "body": {"model": model, "messages": [{"role": "user", "content": text}], **body},
+    }
 
 
 def jsonl(lines: list[Any]) -> bytes:
@@ -52,29 +57,38 @@ def cash_only_tenant(services: Services, micro: int = 0, name: str = "cash-only"
 def table_counts(services: Services) -> tuple[int, int, int]:
     """(batches, batch jobs, batch result rows)."""
     with services.db.session() as session:
-        return (session.scalar(sa.select(sa.func.count()).select_from(Batch)),
-                session.scalar(sa.select(sa.func.count()).where(Job.kind == "batch")),
-                session.scalar(sa.select(sa.func.count()).select_from(BatchResult)))
+        return (
+            session.scalar(sa.select(sa.func.count()).select_from(Batch)),
+            session.scalar(sa.select(sa.func.count()).where(Job.kind == "batch")),
+            session.scalar(sa.select(sa.func.count()).select_from(BatchResult)),
+        )
 
 
 @dataclass
 class BatchHarness(AppHarness):
     other: Tenant
 
-    def call(self, method: str, path: str, tenant: Tenant | None = None, prefix: str = ZHIPU,
-             **kwargs):
+    def call(self, method: str, path: str, tenant: Tenant | None = None, prefix: str = ZHIPU, **kwargs):
         headers = (tenant or self.tenant).headers
         return self.client.request(method, prefix + path, headers=headers, **kwargs)
 
-    def upload(self, data: bytes, purpose: str = "batch", tenant: Tenant | None = None,
-               filename: str = "input.jsonl") -> str:
-        response = self.call("POST", "/files", tenant, files={"file": (filename, data)},
-                             data={"purpose": purpose})
+    def upload(
+        self, data: bytes, purpose: str = "batch", tenant: Tenant | None = None, filename: str = "input.jsonl"
+    ) -> str:
+        response = self.call(
+            "POST", "/files", tenant, files={"file": (filename, data)}, data={"purpose": purpose}
+        )
         assert response.status_code == 200, response.text
         return response.json()["id"]
 
-    def create(self, file_id: str, endpoint: str = "/v4/chat/completions",
-               tenant: Tenant | None = None, prefix: str = ZHIPU, **fields: Any):
+    def create(
+        self,
+        file_id: str,
+        endpoint: str = "/v4/chat/completions",
+        tenant: Tenant | None = None,
+        prefix: str = ZHIPU,
+        **fields: Any,
+    ):
         body = {"input_file_id": file_id, "endpoint": endpoint, "completion_window": None} | fields
         return self.call("POST", "/batches", tenant, prefix, json=body)
 
@@ -83,8 +97,9 @@ class BatchHarness(AppHarness):
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait(self, batch_id: str, tenant: Tenant | None = None, until=TERMINAL,
-             timeout: float = 15.0) -> dict:
+    def wait(
+        self, batch_id: str, tenant: Tenant | None = None, until=TERMINAL, timeout: float = 15.0
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             batch = self.call("GET", f"/batches/{batch_id}", tenant).json()
@@ -103,8 +118,7 @@ class BatchHarness(AppHarness):
     def usage(self, **where: str) -> list[UsageRecord]:
         self.client.portal.call(self.services.usage.flush)
         with self.services.db.session() as session:
-            return list(session.scalars(sa.select(UsageRecord).filter_by(**where)
-                                        .order_by(UsageRecord.id)))
+            return list(session.scalars(sa.select(UsageRecord).filter_by(**where).order_by(UsageRecord.id)))
 
 
 def batch_harness(settings) -> Iterator[BatchHarness]:
@@ -130,7 +144,16 @@ def db_bh(make_settings, database_url) -> Iterator[BatchHarness]:
 def module_bh(tmp_path_factory) -> Iterator[BatchHarness]:
     """One SQLite app for a whole module (for tests that leave nothing behind)."""
     data = tmp_path_factory.mktemp("batches")
-    yield from batch_harness(Settings(environment="test", data_dir=data / "data",
-                                 database_url=f"sqlite:///{data / 'openmaas.db'}",
-                                 models=fake_models(), embeddings=fake_embeddings(),
-                                 job_poll_seconds=0.05, secret_key="test-secret"))
+    yield from batch_harness(
+        with_fake_prices(
+            Settings(
+                environment="test",
+                data_dir=data / "data",
+                database_url=f"sqlite:///{data / 'openmaas.db'}",
+                models=fake_models(),
+                embeddings=fake_embeddings(),
+                job_poll_seconds=0.05,
+                secret_key="test-secret",
+            )
+        )
+    )

@@ -38,7 +38,8 @@ def test_batch_runs_to_completion_with_output_and_error_files(db_bh: BatchHarnes
     assert first["response"]["body"]["choices"][0]["message"]["content"] == "Echo: question 0"
     assert first["id"].startswith("batch_req_")
     assert batch["usage"]["total_tokens"] == sum(
-        o["response"]["body"]["usage"]["total_tokens"] for o in outputs)
+        o["response"]["body"]["usage"]["total_tokens"] for o in outputs
+    )
     [error] = db_bh.content(batch["error_file_id"])
     assert error["custom_id"] == "bad" and error["response"]["status_code"] == 400
     assert error["response"]["body"]["error"]["code"] == "1214"
@@ -63,8 +64,15 @@ def test_openai_surface_lines_answer_in_openai_shape(bh: BatchHarness):
 
 
 def test_embedding_lines(bh: BatchHarness):
-    lines = [{"custom_id": f"e{i}", "method": "POST", "url": "/v4/embeddings",
-              "body": {"model": "embedding-2", "input": f"text number {i}"}} for i in range(2)]
+    lines = [
+        {
+            "custom_id": f"e{i}",
+            "method": "POST",
+            "url": "/v4/embeddings",
+            "body": {"model": "embedding-2", "input": f"text number {i}"},
+        }
+        for i in range(2)
+    ]
     response = bh.create(bh.upload(jsonl(lines)), endpoint="/v1/embeddings")
     batch = bh.wait(response.json()["id"])
     assert batch["request_counts"]["completed"] == 2
@@ -92,17 +100,24 @@ def test_lines_without_funds_fail_with_1113(bh: BatchHarness):
 # --- the price --------------------------------------------------------------------------
 def test_a_batch_line_costs_half_the_synchronous_request(bh: BatchHarness):
     payer = cash_only_tenant(bh.services, micro=1_000_000)
-    sync = bh.client.post("/api/paas/v4/chat/completions", headers=payer.headers,
-                          json={"model": "glm-4", "messages": HELLO})
+    sync = bh.client.post(
+        "/api/paas/v4/chat/completions", headers=payer.headers, json={"model": "glm-4", "messages": HELLO}
+    )
     assert sync.status_code == 200, sync.text
-    line = {"custom_id": "p", "method": "POST", "url": "/v4/chat/completions",
-            "body": {"model": "glm-4", "messages": HELLO}}
+    line = {
+        "custom_id": "p",
+        "method": "POST",
+        "url": "/v4/chat/completions",
+        "body": {"model": "glm-4", "messages": HELLO},
+    }
     batch = bh.wait(bh.submit([line], tenant=payer)["id"], tenant=payer)
     assert batch["request_counts"]["completed"] == 1
     [direct] = bh.usage(account_id=payer.account_id, endpoint="chat")
     [batched] = bh.usage(account_id=payer.account_id, endpoint="batch")
-    assert (batched.prompt_tokens, batched.completion_tokens) == (direct.prompt_tokens,
-                                                                  direct.completion_tokens)
+    assert (batched.prompt_tokens, batched.completion_tokens) == (
+        direct.prompt_tokens,
+        direct.completion_tokens,
+    )
     assert direct.cost_micro > 0 and batched.cost_micro * 2 == direct.cost_micro
     spent = 1_000_000 - bh.services.billing.balance(payer.account_id).cash_micro
     assert spent == direct.cost_micro + batched.cost_micro
@@ -159,9 +174,12 @@ def test_list_pages_with_after_and_ends_with_empty_data(bh: BatchHarness):
 def test_another_account_sees_nothing(db_bh: BatchHarness):
     batch = db_bh.wait(db_bh.submit([chat_line("a")])["id"])
     other = db_bh.other
-    for method, path in (("GET", f"/batches/{batch['id']}"), ("POST", f"/batches/{batch['id']}/cancel"),
-                         ("GET", f"/files/{batch['output_file_id']}/content"),
-                         ("GET", f"/files/{batch['output_file_id']}")):
+    for method, path in (
+        ("GET", f"/batches/{batch['id']}"),
+        ("POST", f"/batches/{batch['id']}/cancel"),
+        ("GET", f"/files/{batch['output_file_id']}/content"),
+        ("GET", f"/files/{batch['output_file_id']}"),
+    ):
         response = db_bh.call(method, path, other)
         assert response.status_code == 404, (path, response.text)
     assert db_bh.call("GET", "/batches", other).json()["data"] == []

@@ -64,15 +64,18 @@ def test_bad_requests_leave_no_row_on_either_database(db_bh: BatchHarness):
     assert table_counts(db_bh.services)[:2] == (1, 1)
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"endpoint": "/v4/images/generations"}, "endpoint"),
-    ({"completion_window": "2d"}, "completion_window"),
-    ({"completion_window": "999h"}, "completion_window"),
-    ({"metadata": {"k": "v" * 513}}, "metadata.k"),
-    ({"metadata": {"k" * 65: "v"}}, "metadata"),
-    ({"metadata": {"k": 1}}, "metadata.k"),
-    ({"input_file_id": "file-missing"}, "input_file_id"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"endpoint": "/v4/images/generations"}, "endpoint"),
+        ({"completion_window": "2d"}, "completion_window"),
+        ({"completion_window": "999h"}, "completion_window"),
+        ({"metadata": {"k": "v" * 513}}, "metadata.k"),
+        ({"metadata": {"k" * 65: "v"}}, "metadata"),
+        ({"metadata": {"k": 1}}, "metadata.k"),
+        ({"input_file_id": "file-missing"}, "input_file_id"),
+    ],
+)
 def test_bad_create_fields(module_bh: BatchHarness, fields: dict, field: str):
     file_id = module_bh.upload(jsonl([GOOD]))
     body = {"input_file_id": file_id, "endpoint": "/v4/chat/completions"} | fields
@@ -88,8 +91,7 @@ def test_input_must_have_purpose_batch_and_requests(module_bh: BatchHarness):
 def test_at_most_50000_requests(module_bh: BatchHarness):
     line = orjson.dumps(chat_line("r", text="x"))
     over = b"\n".join(line.replace(b'"r"', f'"r{i}"'.encode()) for i in range(MAX_REQUESTS + 1))
-    assert_rejected(module_bh, module_bh.create(module_bh.upload(over)), "input_file_id",
-                    MAX_REQUESTS + 1)
+    assert_rejected(module_bh, module_bh.create(module_bh.upload(over)), "input_file_id", MAX_REQUESTS + 1)
 
 
 def test_null_window_and_both_endpoint_spellings_are_accepted(bh: BatchHarness):

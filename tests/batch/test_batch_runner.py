@@ -13,6 +13,8 @@ from openmaas.api.batch_lines import batch_job_handlers
 from openmaas.batch.progress import TakenOver
 from openmaas.batch.runner import LINE_CONCURRENCY, LineCursor
 from openmaas.batch.types import KIND
+from openmaas.jobs.owners import JobOwners
+from openmaas.jobs.queue import MAX_ATTEMPTS
 from openmaas.store.tables import Batch, Job, utcnow
 from tests.batch.conftest import BatchHarness, batch_harness, chat_line
 
@@ -24,10 +26,16 @@ def idle_bh(make_settings) -> Iterator[BatchHarness]:
 
 
 def run_handler(bh: BatchHarness, batch_id: str) -> dict:
+    with bh.services.db.session() as session:  # claimed, as a worker would (writes are fenced by it)
+        session.execute(
+            sa.update(Job)
+            .where(Job.id == batch_id)
+            .values(state="running", attempts=Job.attempts + 1, lease_until=utcnow() + timedelta(seconds=60))
+        )
     with bh.services.db.session() as session:
         job = session.get(Job, batch_id)
     handler = batch_job_handlers(bh.services)[KIND]
-    return bh.client.portal.call(handler, job)
+    return bh.client.portal.call(handler, job, JobOwners(bh.services.db).principal(job))
 
 
 def set_batch(bh: BatchHarness, batch_id: str, **values) -> None:
@@ -37,8 +45,9 @@ def set_batch(bh: BatchHarness, batch_id: str, **values) -> None:
 
 def test_a_batch_past_its_window_expires_keeping_what_finished(idle_bh: BatchHarness):
     batch = idle_bh.submit([chat_line("a"), chat_line("b")])
-    set_batch(idle_bh, batch["id"], status="in_progress", next_index=0,
-              expires_at=utcnow() - timedelta(seconds=1))
+    set_batch(
+        idle_bh, batch["id"], status="in_progress", next_index=0, expires_at=utcnow() - timedelta(seconds=1)
+    )
     assert run_handler(idle_bh, batch["id"]) == {"status": "expired"}
     done = idle_bh.call("GET", f"/batches/{batch['id']}").json()
     assert done["status"] == "expired" and done["expired_at"]
@@ -73,9 +82,13 @@ def test_a_line_recorded_twice_means_another_worker_took_over(idle_bh: BatchHarn
 
 def test_a_job_the_queue_gave_up_on_shows_as_failed(idle_bh: BatchHarness):
     batch_id = idle_bh.submit([chat_line("a")])["id"]
-    with idle_bh.services.db.session() as session:
-        session.execute(sa.update(Job).where(Job.id == batch_id).values(
-            state="failed", error_code="1230", error_message="interrupted 3 times; giving up"))
+    with idle_bh.services.db.session() as session:  # three workers died holding it
+        session.execute(
+            sa.update(Job)
+            .where(Job.id == batch_id)
+            .values(state="running", attempts=MAX_ATTEMPTS, lease_until=utcnow() - timedelta(seconds=5))
+        )
+    assert idle_bh.services.jobs.claim([KIND]) is None  # gives up, and the batch's hook fails it
     listed = idle_bh.call("GET", "/batches").json()["data"][0]
     assert listed["status"] == "failed"
     assert listed["errors"]["data"][0]["code"] == "1230"

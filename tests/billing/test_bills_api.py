@@ -46,15 +46,19 @@ def test_monthly_and_daily_bills_match_usage(harness):
     tokens = sum(u["total_tokens"] for u in usages)
     expected_cost = sum(-(-u["total_tokens"] * 100_000 // 1000) for u in usages)
     month = datetime.now(UTC) + timedelta(hours=8)
-    bill = harness.client.get(f"{BILLING}/bills/monthly", params={"month": month.strftime("%Y-%m")},
-                              headers=headers).json()
+    bill = harness.client.get(
+        f"{BILLING}/bills/monthly", params={"month": month.strftime("%Y-%m")}, headers=headers
+    ).json()
     [line] = bill["data"]
     assert line["model"] == "glm-4" and line["requests"] == 3
     assert line["prompt_tokens"] + line["completion_tokens"] == tokens
     assert line["cost_micro"] == expected_cost == bill["total"]["micro"]
     today = month.date()
-    daily = harness.client.get(f"{BILLING}/bills/daily", headers=headers,
-                               params={"start": str(today - timedelta(days=1)), "end": str(today)}).json()
+    daily = harness.client.get(
+        f"{BILLING}/bills/daily",
+        headers=headers,
+        params={"start": str(today - timedelta(days=1)), "end": str(today)},
+    ).json()
     assert [d["requests"] for d in daily["data"]] == [3]
     balance = harness.client.get(f"{BILLING}/balance", headers=headers).json()
     assert balance["cash"]["micro"] == 10_000_000 - expected_cost
@@ -72,8 +76,9 @@ def test_export_csv_and_json(harness):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert len(rows) == 2 and {r["model"] for r in rows} == {"glm-4"}
     assert all(int(r["cost_micro"]) > 0 for r in rows)
-    data = orjson.loads(harness.client.get(f"{BILLING}/export", params=params | {"format": "json"},
-                                           headers=headers).content)
+    data = orjson.loads(
+        harness.client.get(f"{BILLING}/export", params=params | {"format": "json"}, headers=headers).content
+    )
     assert [d["request_id"] for d in data] == [r["request_id"] for r in rows]
 
 
@@ -81,15 +86,23 @@ def test_days_follow_beijing_time(harness):
     services = harness.services
     with services.db.session() as session:
         for hour in (15, 16):  # 23:00 and 00:00 Beijing
-            session.add(UsageRollup(account_id="acct-x", model="glm-4", requests=1, prompt_tokens=1,
-                                    completion_tokens=1, cost_micro=7,
-                                    hour=datetime(2026, 3, 1, hour, tzinfo=UTC)))
+            session.add(
+                UsageRollup(
+                    account_id="acct-x",
+                    model="glm-4",
+                    requests=1,
+                    prompt_tokens=1,
+                    completion_tokens=1,
+                    cost_micro=7,
+                    hour=datetime(2026, 3, 1, hour, tzinfo=UTC),
+                )
+            )
     lines = Bills(services.db, 8).daily("acct-x", date(2026, 3, 1), date(2026, 3, 2))
     assert [(line.period, line.requests) for line in lines] == [("2026-03-01", 1), ("2026-03-02", 1)]
 
 
 def test_topup_pack_purchase_alerts_and_histories(harness):
-    headers = harness.tenant.headers
+    headers = harness.tenant.manage_headers  # billing actions: a manage key (or the console)
     [code] = harness.services.billing.create_redemption_codes("admin", 120_000_000, 1)
     response = harness.client.post(f"{BILLING}/redeem", json={"code": code}, headers=headers)
     assert response.json()["credited"]["yuan"] == "120.00"
@@ -114,7 +127,7 @@ def test_topup_pack_purchase_alerts_and_histories(harness):
 
 
 def test_bad_billing_input_is_a_clear_4xx(harness):
-    headers = harness.tenant.headers
+    headers = harness.tenant.manage_headers
     cases = [
         ("put", "/alerts", {"json": {"threshold_yuan": "-5"}}, 400),
         ("put", "/alerts", {"json": {"threshold_yuan": "1.0000001"}}, 400),

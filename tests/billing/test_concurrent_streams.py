@@ -31,7 +31,7 @@ from openmaas.config import BillingConfig, LimitsConfig, ModelConfig, Settings
 from openmaas.store import migrate
 from openmaas.store.db import Database
 from openmaas.store.tables import LedgerEntry, Reservation, UsageRecord, Wallet
-from tests.conftest import free_port, start_live_server
+from tests.conftest import free_port, start_live_server, with_fake_prices
 
 REQUESTS = 200
 MAX_TOKENS = 20
@@ -41,8 +41,14 @@ SECRET = "test-secret"
 
 
 def fake_model() -> ModelConfig:
-    return ModelConfig(name="fake-chat", engine="fake", aliases=["glm-4"], context_window=512,
-                       max_output_tokens=128, options={"token_delay": 0.005})
+    return ModelConfig(
+        name="fake-chat",
+        engine="fake",
+        aliases=["glm-4"],
+        context_window=512,
+        max_output_tokens=128,
+        options={"token_delay": 0.005},
+    )
 
 
 LIMITS = LimitsConfig(concurrency_by_tier={"V0": 1000}, rpm_per_key=100_000, tpm_per_key=10**9)
@@ -57,8 +63,13 @@ class Outcome:
 
 
 async def one_stream(client: httpx.AsyncClient, url: str, request_id: str, cut_after: int | None):
-    body = {"model": "glm-4", "messages": [{"role": "user", "content": PROMPT}], "stream": True,
-            "max_tokens": MAX_TOKENS, "request_id": request_id}
+    body = {
+        "model": "glm-4",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "stream": True,
+        "max_tokens": MAX_TOKENS,
+        "request_id": request_id,
+    }
     chunks = 0
     async with client.stream("POST", url, json=body) as response:
         if response.status_code != 200:
@@ -75,11 +86,18 @@ async def one_stream(client: httpx.AsyncClient, url: str, request_id: str, cut_a
 async def hammer(base_urls: list[str], api_key: str) -> list[Outcome]:
     rng = random.Random(7)
     limits = httpx.Limits(max_connections=REQUESTS + 10, max_keepalive_connections=REQUESTS)
-    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {api_key}"}, timeout=120,
-                                 limits=limits) as client:
-        tasks = [one_stream(client, f"{base_urls[i % len(base_urls)]}/api/paas/v4/chat/completions",
-                            f"req-{i}", rng.randint(1, 8) if rng.random() < 0.4 else None)
-                 for i in range(REQUESTS)]
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {api_key}"}, timeout=120, limits=limits
+    ) as client:
+        tasks = [
+            one_stream(
+                client,
+                f"{base_urls[i % len(base_urls)]}/api/paas/v4/chat/completions",
+                f"req-{i}",
+                rng.randint(1, 8) if rng.random() < 0.4 else None,
+            )
+            for i in range(REQUESTS)
+        ]
         return await asyncio.gather(*tasks)
 
 
@@ -98,12 +116,21 @@ def wait_until_settled(db: Database, account_id: str, timeout: float = 60) -> No
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with db.session() as session:
-            held = session.scalar(sa.select(sa.func.count()).select_from(Reservation).where(
-                Reservation.account_id == account_id, Reservation.state == "held"))
-            reservations = session.scalar(sa.select(sa.func.count()).select_from(Reservation)
-                                          .where(Reservation.account_id == account_id))
-            usage = session.scalar(sa.select(sa.func.count()).select_from(UsageRecord)
-                                   .where(UsageRecord.account_id == account_id))
+            held = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Reservation)
+                .where(Reservation.account_id == account_id, Reservation.state == "held")
+            )
+            reservations = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Reservation)
+                .where(Reservation.account_id == account_id)
+            )
+            usage = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(UsageRecord)
+                .where(UsageRecord.account_id == account_id)
+            )
         if held == 0 and usage >= reservations:
             return
         time.sleep(0.2)
@@ -119,12 +146,13 @@ def assert_money_is_right(db: Database, account_id: str, outcomes: list[Outcome]
         assert ledger.reconcile(session, account_id) == []
         wallet = session.get(Wallet, account_id)
         assert wallet.held_micro == 0 and wallet.cash_micro >= 0
-        entries = session.scalars(sa.select(LedgerEntry).where(LedgerEntry.account_id == account_id)
-                                  .order_by(LedgerEntry.id)).all()
-        usage = session.scalars(sa.select(UsageRecord)
-                                .where(UsageRecord.account_id == account_id)).all()
-        reservations = session.scalars(sa.select(Reservation)
-                                       .where(Reservation.account_id == account_id)).all()
+        entries = session.scalars(
+            sa.select(LedgerEntry).where(LedgerEntry.account_id == account_id).order_by(LedgerEntry.id)
+        ).all()
+        usage = session.scalars(sa.select(UsageRecord).where(UsageRecord.account_id == account_id)).all()
+        reservations = session.scalars(
+            sa.select(Reservation).where(Reservation.account_id == account_id)
+        ).all()
     running = 0
     for entry in entries:  # per-account entries are written under the wallet lock, in id order
         running += entry.cash_micro
@@ -152,8 +180,16 @@ def assert_money_is_right(db: Database, account_id: str, outcomes: list[Outcome]
 
 
 def run_in_process(database_url: str, tmp_path: Path) -> None:
-    settings = Settings(environment="test", data_dir=tmp_path, database_url=database_url,
-                        models=[fake_model()], limits=LIMITS, secret_key=SECRET)
+    settings = with_fake_prices(
+        Settings(
+            environment="test",
+            data_dir=tmp_path,
+            database_url=database_url,
+            models=[fake_model()],
+            limits=LIMITS,
+            secret_key=SECRET,
+        )
+    )
     server = start_live_server(settings)
     try:
         db = server.services.db
@@ -194,11 +230,18 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
 @pytest.mark.postgres
 def test_200_streams_two_processes_postgres_and_redis(postgres_url, tmp_path):
     env = os.environ | {
-        "OPENMAAS_ENVIRONMENT": "test", "OPENMAAS_DATA_DIR": str(tmp_path),
-        "OPENMAAS_DATABASE_URL": postgres_url, "OPENMAAS_REDIS_URL": "redis://127.0.0.1:6379/0",
-        "OPENMAAS_SECRET_KEY": SECRET, "OPENMAAS_BOOTSTRAP_ACCOUNT": "false",
+        "OPENMAAS_ENVIRONMENT": "test",
+        "OPENMAAS_DATA_DIR": str(tmp_path),
+        "OPENMAAS_DATABASE_URL": postgres_url,
+        "OPENMAAS_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "OPENMAAS_SECRET_KEY": SECRET,
+        "OPENMAAS_BOOTSTRAP_ACCOUNT": "false",
         "OPENMAAS_MODELS": json.dumps([fake_model().model_dump(mode="json")]),
-        "OPENMAAS_LIMITS": LIMITS.model_dump_json(), "OPENMAAS_LOG_LEVEL": "warning"}
+        "OPENMAAS_LIMITS": LIMITS.model_dump_json(),
+        "OPENMAAS_LOG_LEVEL": "warning",
+        # prices fail closed: the fake model's own (merged over the default table)
+        "OPENMAAS_BILLING": json.dumps({"prices": {"fake-chat": {"input_per_1k": "0.001"}}}),
+    }
     db = Database(postgres_url)
     migrate.upgrade(db.engine)
     ports = [free_port(), free_port()]

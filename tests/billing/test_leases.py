@@ -32,12 +32,23 @@ def recorder(billing: BillingService, requests: int = 4) -> UsageRecorder:
     return UsageRecorder(billing.db, billing, leases=book, gather_seconds=0.01)
 
 
-def event(account: str, hold, prompt: int, completion: int, request_id: str,
-          charge: bool = True) -> UsageEvent:
-    return UsageEvent(account_id=account, api_key_id=None, request_id=request_id, endpoint="chat",
-                      model=MODEL, prompt_tokens=prompt, completion_tokens=completion, latency_ms=1,
-                      status="success" if charge else "cancelled", reservation_id=hold.reservation_id,
-                      charge=charge, lease=hold.lease)
+def event(
+    account: str, hold, prompt: int, completion: int, request_id: str, charge: bool = True
+) -> UsageEvent:
+    return UsageEvent(
+        account_id=account,
+        api_key_id=None,
+        request_id=request_id,
+        endpoint="chat",
+        model=MODEL,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        latency_ms=1,
+        status="success" if charge else "cancelled",
+        reservation_id=hold.reservation_id,
+        charge=charge,
+        lease=hold.lease,
+    )
 
 
 async def leased_hold(rec: UsageRecorder, account: str, prompt: int, max_tokens: int):
@@ -82,10 +93,14 @@ def test_leased_requests_cost_what_exact_ones_cost(billing):
     assert leased_view.held_micro == exact_view.held_micro == 0
     assert billing.reconcile(leased) == billing.reconcile(exact) == []
     with billing.db.session() as session:  # closed: the lease gave everything back
-        assert not session.scalar(sa.select(sa.func.count()).select_from(Reservation).where(
-            Reservation.account_id == leased, Reservation.state == "held"))
-        charges = session.scalars(sa.select(LedgerEntry).where(
-            LedgerEntry.account_id == leased, LedgerEntry.kind == "charge")).all()
+        assert not session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Reservation)
+            .where(Reservation.account_id == leased, Reservation.state == "held")
+        )
+        charges = session.scalars(
+            sa.select(LedgerEntry).where(LedgerEntry.account_id == leased, LedgerEntry.kind == "charge")
+        ).all()
     assert sum(c.cash_micro for c in charges) == -sum(map(sum, usages)) * 100
 
 
@@ -137,13 +152,15 @@ def test_no_lease_near_exhaustion_and_1113_stays_exact(billing):
         for i in range(3):
             hold = rec.lease_hold(account, MODEL, PRICE, 10, 10)
             if hold is None:
-                hold = await rec.hold_exactly(account, billing.reserve, account, None, f"x{i}", MODEL,
-                                              "fake-chat", 10, 10, False)
+                hold = await rec.hold_exactly(
+                    account, billing.reserve, account, None, f"x{i}", MODEL, "fake-chat", 10, 10, False
+                )
             rec.record(event(account, hold, 10, 10, f"x{i}"))
             await rec.flush()
         with pytest.raises(InsufficientBalance):
-            await rec.hold_exactly(account, billing.reserve, account, None, "x4", MODEL, "fake-chat", 10, 10,
-                                   False)
+            await rec.hold_exactly(
+                account, billing.reserve, account, None, "x4", MODEL, "fake-chat", 10, 10, False
+            )
         await rec.close()
 
     run(scenario())
@@ -165,8 +182,9 @@ def test_another_process_gives_its_lease_back_before_1113(billing):
         await a.flush()
         outside = billing.balance(account).cash_micro - _leased_cash(billing, account)
         big = outside // 100 + 100  # more tokens than stay outside A's lease
-        hold_b = await b.hold_exactly(account, billing.reserve, account, None, "b1", MODEL, "fake-chat",
-                                      0, big, False)
+        hold_b = await b.hold_exactly(
+            account, billing.reserve, account, None, "b1", MODEL, "fake-chat", 0, big, False
+        )
         assert hold_b.max_tokens == big
         b.record(event(account, hold_b, 0, big, "b1"))
         await b.flush()
@@ -180,9 +198,15 @@ def test_another_process_gives_its_lease_back_before_1113(billing):
 
 def _leased_cash(billing: BillingService, account: str) -> int:
     with billing.db.session() as session:
-        return int(session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Reservation.held_micro), 0)).where(
-            Reservation.account_id == account, Reservation.state == "held",
-            Reservation.request_id.like("lease:%"))))
+        return int(
+            session.scalar(
+                sa.select(sa.func.coalesce(sa.func.sum(Reservation.held_micro), 0)).where(
+                    Reservation.account_id == account,
+                    Reservation.state == "held",
+                    Reservation.request_id.like("lease:%"),
+                )
+            )
+        )
 
 
 def test_a_burst_waits_for_the_lease_to_grow_instead_of_holding_exactly(billing):
@@ -193,8 +217,7 @@ def test_a_burst_waits_for_the_lease_to_grow_instead_of_holding_exactly(billing)
     async def scenario():
         rec = recorder(billing, requests=2)
         await rec.start()
-        holds = await asyncio.gather(*(rec.lease_hold_soon(account, MODEL, PRICE, 10, 10)
-                                       for _ in range(40)))
+        holds = await asyncio.gather(*(rec.lease_hold_soon(account, MODEL, PRICE, 10, 10) for _ in range(40)))
         assert all(h is not None and h.lease is not None for h in holds)
         for i, hold in enumerate(holds):
             rec.record(event(account, hold, 10, 5, f"burst{i}"))
@@ -202,8 +225,9 @@ def test_a_burst_waits_for_the_lease_to_grow_instead_of_holding_exactly(billing)
 
     run(scenario())
     with billing.db.session() as session:
-        requests = session.scalars(sa.select(Reservation.request_id)
-                                   .where(Reservation.account_id == account)).all()
+        requests = session.scalars(
+            sa.select(Reservation.request_id).where(Reservation.account_id == account)
+        ).all()
     assert requests and all(r.startswith("lease:") for r in requests)
     assert billing.balance(account).cash_micro == 100_000_000 - 40 * 15 * 100
     assert billing.reconcile(account) == []
@@ -218,12 +242,14 @@ def test_a_finished_requests_unwritten_hold_does_not_cause_1113(billing):
         rec = UsageRecorder(billing.db, billing, leases=None, gather_seconds=0.5)
         await rec.start()
         for i in range(3):  # each uses 5 tokens (500 µ元)
-            hold = await rec.hold_exactly(account, billing.reserve, account, None, f"seq{i}", MODEL,
-                                          "fake-chat", 0, 20, False)
+            hold = await rec.hold_exactly(
+                account, billing.reserve, account, None, f"seq{i}", MODEL, "fake-chat", 0, 20, False
+            )
             rec.record(event(account, hold, 0, 5, f"seq{i}"))
         with pytest.raises(InsufficientBalance):  # 1500 left: a 20-token hold is 2000
-            await rec.hold_exactly(account, billing.reserve, account, None, "seq3", MODEL, "fake-chat",
-                                   0, 20, False)
+            await rec.hold_exactly(
+                account, billing.reserve, account, None, "seq3", MODEL, "fake-chat", 0, 20, False
+            )
         await rec.close()
 
     run(scenario())

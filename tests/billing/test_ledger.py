@@ -47,12 +47,33 @@ def test_spend_order_grants_then_soonest_expiry_then_cash(billing):
     now = utcnow()
     with billing.db.session() as session:
         ledger.lock_wallet(session, account)
-        ledger.add_pack(session, account, name="late", source="purchase", tokens=10,
-                        expires_at=now + timedelta(days=90), pack_id="p-late")
-        ledger.add_pack(session, account, name="soon", source="purchase", tokens=10,
-                        expires_at=now + timedelta(days=5), pack_id="p-soon")
-        ledger.add_pack(session, account, name="gift", source="grant", tokens=10,
-                        expires_at=now + timedelta(days=60), pack_id="p-grant")
+        ledger.add_pack(
+            session,
+            account,
+            name="late",
+            source="purchase",
+            tokens=10,
+            expires_at=now + timedelta(days=90),
+            pack_id="p-late",
+        )
+        ledger.add_pack(
+            session,
+            account,
+            name="soon",
+            source="purchase",
+            tokens=10,
+            expires_at=now + timedelta(days=5),
+            pack_id="p-soon",
+        )
+        ledger.add_pack(
+            session,
+            account,
+            name="gift",
+            source="grant",
+            tokens=10,
+            expires_at=now + timedelta(days=60),
+            pack_id="p-grant",
+        )
     billing.admin_credit("admin", account, 10_000_000, "cash")
     hold = reserve(billing, account, "order", prompt=25, max_tokens=10)
     cost = settle(billing, hold.reservation_id, 25, 10)
@@ -66,8 +87,16 @@ def test_model_specific_pack_only_pays_for_its_model(billing):
     account = new_account(billing, grant=False)
     with billing.db.session() as session:
         ledger.lock_wallet(session, account)
-        ledger.add_pack(session, account, name="glm3 only", source="purchase", tokens=100,
-                        model="glm-3-turbo", expires_at=utcnow() + timedelta(days=9), pack_id="p3")
+        ledger.add_pack(
+            session,
+            account,
+            name="glm3 only",
+            source="purchase",
+            tokens=100,
+            model="glm-3-turbo",
+            expires_at=utcnow() + timedelta(days=9),
+            pack_id="p3",
+        )
     with pytest.raises(InsufficientBalance):
         reserve(billing, account, "x", model="glm-4")
     hold = reserve(billing, account, "y", model="glm-3-turbo")
@@ -133,14 +162,18 @@ def test_release_charges_nothing(billing):
 def test_expired_pack_remainder_is_recorded(billing):
     account = new_account(billing)
     with billing.db.session() as session:
-        session.execute(sa.update(ResourcePack).where(ResourcePack.account_id == account)
-                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            sa.update(ResourcePack)
+            .where(ResourcePack.account_id == account)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     assert billing.expire_packs() == 1
     view = billing.balance(account)
     assert view.packs[0].expired and view.packs[0].remaining_tokens == 0
     with billing.db.session() as session:
-        expiry = session.scalars(sa.select(LedgerEntry).where(LedgerEntry.account_id == account,
-                                                              LedgerEntry.kind == "expire")).all()
+        expiry = session.scalars(
+            sa.select(LedgerEntry).where(LedgerEntry.account_id == account, LedgerEntry.kind == "expire")
+        ).all()
     assert [e.pack_tokens for e in expiry] == [-1_000_000]
     assert billing.reconcile(account) == []
     with pytest.raises(InsufficientBalance):
@@ -203,18 +236,22 @@ def test_buying_a_pack_from_balance(billing):
 
 def _charges(billing, reservation_id):
     with billing.db.session() as session:
-        return session.scalars(sa.select(LedgerEntry).where(
-            LedgerEntry.reservation_id == reservation_id, LedgerEntry.kind == "charge")
-            .order_by(LedgerEntry.id)).all()
+        return session.scalars(
+            sa.select(LedgerEntry)
+            .where(LedgerEntry.reservation_id == reservation_id, LedgerEntry.kind == "charge")
+            .order_by(LedgerEntry.id)
+        ).all()
 
 
 def _entry_count(billing, account):
     with billing.db.session() as session:
-        return session.scalar(sa.select(sa.func.count()).select_from(LedgerEntry)
-                              .where(LedgerEntry.account_id == account))
+        return session.scalar(
+            sa.select(sa.func.count()).select_from(LedgerEntry).where(LedgerEntry.account_id == account)
+        )
 
 
 def _alerts(billing, account):
     with billing.db.session() as session:
-        return session.scalar(sa.select(sa.func.count()).select_from(Notification)
-                              .where(Notification.account_id == account))
+        return session.scalar(
+            sa.select(sa.func.count()).select_from(Notification).where(Notification.account_id == account)
+        )

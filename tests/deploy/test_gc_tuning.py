@@ -13,11 +13,11 @@ import gc, json, sys
 from fastapi.testclient import TestClient
 from openmaas.app import create_app
 from openmaas.config import Settings
-from tests.conftest import fake_embeddings, fake_models
+from tests.conftest import with_fake_prices, fake_embeddings, fake_models
 default_young = gc.get_threshold()[0]
-settings = Settings(environment="test", data_dir=sys.argv[1], database_url=f"sqlite:///{sys.argv[1]}/db.sqlite",
+settings = with_fake_prices(Settings(environment="test", data_dir=sys.argv[1], database_url=f"sqlite:///{sys.argv[1]}/db.sqlite",
                     models=fake_models(), embeddings=fake_embeddings(), secret_key="s",
-                    gc_young_threshold=int(sys.argv[2]))
+                    gc_young_threshold=int(sys.argv[2])))
 with TestClient(create_app(settings)) as client:
     assert client.get("/health").status_code == 200
     young, frozen = gc.get_threshold()[0], gc.get_freeze_count()
@@ -27,8 +27,14 @@ with TestClient(create_app(settings)) as client:
 
 def started(tmp_path, young: int) -> dict:
     env = dict(os.environ, OPENMAAS_GC_FREEZE_AFTER_START="true")
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path), str(young)], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=os.getcwd())
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path), str(young)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=os.getcwd(),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

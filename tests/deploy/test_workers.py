@@ -26,29 +26,43 @@ JOBS = 30
 
 
 def test_two_worker_processes_share_jobs_exactly_once(postgres_url, tmp_path):
-    model = ModelConfig(name="fake-chat", engine="fake", aliases=["glm-4"], context_window=512,
-                        options={"token_delay": 0.01})
+    model = ModelConfig(
+        name="fake-chat", engine="fake", aliases=["glm-4"], context_window=512, options={"token_delay": 0.01}
+    )
     env = os.environ | {
-        "OPENMAAS_ENVIRONMENT": "test", "OPENMAAS_DATA_DIR": str(tmp_path),
+        "OPENMAAS_ENVIRONMENT": "test",
+        "OPENMAAS_DATA_DIR": str(tmp_path),
         "OPENMAAS_SECRET_KEY": "test-secret",
-        "OPENMAAS_DATABASE_URL": postgres_url, "OPENMAAS_REDIS_URL": "redis://127.0.0.1:6379/0",
-        "OPENMAAS_BOOTSTRAP_ACCOUNT": "false", "OPENMAAS_LOG_LEVEL": "warning",
+        "OPENMAAS_DATABASE_URL": postgres_url,
+        "OPENMAAS_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "OPENMAAS_BOOTSTRAP_ACCOUNT": "false",
+        "OPENMAAS_LOG_LEVEL": "warning",
         "OPENMAAS_JOB_POLL_SECONDS": "0.05",
-        "OPENMAAS_MODELS": json.dumps([model.model_dump(mode="json")])}
+        "OPENMAAS_MODELS": json.dumps([model.model_dump(mode="json")]),
+        # prices fail closed: the fake model is priced like the other tests' fakes
+        "OPENMAAS_BILLING__PRICES": json.dumps({model.name: {"input_per_1k": "0.001"}}),
+    }
     db = Database(postgres_url)
     migrate.upgrade(db.engine)
     account_id, api_key = open_funded_account(db, tmp_path)
     port = free_port()
     log = tmp_path / "serve.log"
-    process = subprocess.Popen([sys.executable, "-m", "openmaas.cli", "serve", "--workers", "2",
-                                "--port", str(port)], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "openmaas.cli", "serve", "--workers", "2", "--port", str(port)],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_ready(base, process, log)
         client = ZhipuAI(api_key=api_key, base_url=f"{base}/api/paas/v4", max_retries=0)
-        ids = [client.chat.asyncCompletions.create(
-            model="glm-4", messages=[{"role": "user", "content": f"job {i} " + "word " * 10}]).id
-            for i in range(JOBS)]
+        ids = [
+            client.chat.asyncCompletions.create(
+                model="glm-4", messages=[{"role": "user", "content": f"job {i} " + "word " * 10}]
+            ).id
+            for i in range(JOBS)
+        ]
         deadline = time.monotonic() + 90
         pending = set(ids)
         while pending and time.monotonic() < deadline:
@@ -88,10 +102,16 @@ def _wait_settled(db: Database, account_id: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with db.session() as session:
-            held = session.scalar(sa.select(sa.func.count()).select_from(Reservation).where(
-                Reservation.account_id == account_id, Reservation.state == "held"))
-            usage = session.scalar(sa.select(sa.func.count()).select_from(UsageRecord).where(
-                UsageRecord.account_id == account_id))
+            held = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(Reservation)
+                .where(Reservation.account_id == account_id, Reservation.state == "held")
+            )
+            usage = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(UsageRecord)
+                .where(UsageRecord.account_id == account_id)
+            )
         if held == 0 and usage >= JOBS:
             return
         time.sleep(0.2)

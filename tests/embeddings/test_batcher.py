@@ -61,8 +61,7 @@ def test_query_and_passage_are_embedded_separately():
     batcher.wait_ready()
     blocker = batcher.submit(["first"], "query")
     time.sleep(0.02)  # the engine is busy with it while the others queue
-    mixed = [batcher.submit(["a"], "query"), batcher.submit(["b"], "passage"),
-             batcher.submit(["c"], "query")]
+    mixed = [batcher.submit(["a"], "query"), batcher.submit(["b"], "passage"), batcher.submit(["c"], "query")]
     for future in [blocker, *mixed]:
         future.result(timeout=5)
     batcher.close()

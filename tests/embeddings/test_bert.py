@@ -22,10 +22,13 @@ def run_linear(linear: Linear, x: np.ndarray) -> np.ndarray:
     graph = Graph()
     out = linear.emit(graph, "x")
     graph.nodes.append(onnx_proto.node("Identity", [out], ["y"]))
-    model = onnx_proto.model(graph.nodes, graph.initializers,
-                             [onnx_proto.float_input("x", ["rows", x.shape[1]])],
-                             [onnx_proto.float_input("y", ["rows", linear.out_features])],
-                             {"": 17, "com.microsoft": 1})
+    model = onnx_proto.model(
+        graph.nodes,
+        graph.initializers,
+        [onnx_proto.float_input("x", ["rows", x.shape[1]])],
+        [onnx_proto.float_input("y", ["rows", linear.out_features])],
+        {"": 17, "com.microsoft": 1},
+    )
     session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
     return session.run(None, {"x": x})[0]
 

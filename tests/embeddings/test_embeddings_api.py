@@ -36,24 +36,45 @@ def test_string_input_zhipu_shape(harness):
 def test_list_input_and_base64_agree(harness):
     texts = ["red apple", "green pear", "blue sea"]
     floats = post(harness, OPENAI, {"model": "embedding-2", "input": texts}).json()
-    packed = post(harness, OPENAI, {"model": "embedding-2", "input": texts,
-                                    "encoding_format": "base64"}).json()
+    packed = post(
+        harness, OPENAI, {"model": "embedding-2", "input": texts, "encoding_format": "base64"}
+    ).json()
     assert len(floats["data"]) == 3
     for f, p in zip(floats["data"], packed["data"], strict=True):
         decoded = np.frombuffer(base64.b64decode(p["embedding"]), dtype="<f4")
         assert np.allclose(decoded, np.array(f["embedding"], dtype=np.float32))
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    ({"model": "no-such-model", "input": "x"}, "1211"),
-    ({"model": "embedding-2", "input": ""}, "1214"),
-    ({"model": "embedding-2", "input": []}, "1214"),
-    ({"model": "embedding-2", "input": [[1, 2, 3]]}, "1214"),
-    ({"model": "embedding-2", "input": "x", "dimensions": 1024}, "1214"),
-    ({"model": "embedding-2", "input": ["x"] * 65}, "1214"),
-    ({"model": "embedding-2", "input": "word " * 600}, "1261"),
-    ({"model": "embedding-2"}, "1213"),
-])
+@pytest.mark.parametrize("path", [ZHIPU, OPENAI])
+def test_token_arrays_are_cl100k_ids(harness, path):
+    """OpenAI takes token-id arrays (cl100k_base) and OpenAI-compatible clients send them."""
+    texts = post(
+        harness,
+        path,
+        {"model": "embedding-2", "input": ["hello world", "the cat sat"], "encoding_format": "float"},
+    ).json()
+    ids = [[15339, 1917], [1820, 8415, 7731]]  # cl100k_base: "hello world", "the cat sat"
+    for body_input, rows in ((ids, texts["data"]), (ids[0], texts["data"][:1])):
+        body = {"model": "embedding-2", "input": body_input, "encoding_format": "float"}
+        response = post(harness, path, body)
+        assert response.status_code == 200, response.text
+        got = [d["embedding"] for d in response.json()["data"]]
+        assert np.allclose(got, [row["embedding"] for row in rows], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"model": "no-such-model", "input": "x"}, "1211"),
+        ({"model": "embedding-2", "input": ""}, "1214"),
+        ({"model": "embedding-2", "input": []}, "1214"),
+        ({"model": "embedding-2", "input": [[1, 2, 10**9]]}, "1214"),  # not a cl100k_base id
+        ({"model": "embedding-2", "input": "x", "dimensions": 1024}, "1214"),
+        ({"model": "embedding-2", "input": ["x"] * 2049}, "1214"),
+        ({"model": "embedding-2", "input": "word " * 600}, "1261"),
+        ({"model": "embedding-2"}, "1213"),
+    ],
+)
 def test_bad_requests_have_codes(harness, body, code):
     response = post(harness, ZHIPU, body)
     assert response.status_code == 400, response.text
@@ -71,18 +92,22 @@ def test_dimensions_truncate_where_the_model_allows(make_settings):
     from openmaas.app import create_app
     from tests.conftest import add_tenant
 
-    models = [EmbeddingModelConfig(name="mrl", engine="fake", dimensions=64,
-                                   truncatable_dimensions=[16, 32])]
+    models = [EmbeddingModelConfig(name="mrl", engine="fake", dimensions=64, truncatable_dimensions=[16, 32])]
     app = create_app(make_settings(embeddings=EmbeddingsSettings(models=models)))
     with TestClient(app) as client:
         tenant = add_tenant(app.state.services)
         words = "one two three four five six seven eight nine ten"
-        response = client.post(ZHIPU, json={"model": "mrl", "input": words, "dimensions": 16},
-                               headers=tenant.headers)
+        response = client.post(
+            ZHIPU, json={"model": "mrl", "input": words, "dimensions": 16}, headers=tenant.headers
+        )
         vector = np.array(response.json()["data"][0]["embedding"])
         assert vector.shape == (16,) and abs(np.linalg.norm(vector) - 1) < 1e-4
-        assert client.post(ZHIPU, json={"model": "mrl", "input": "abc", "dimensions": 20},
-                           headers=tenant.headers).status_code == 400
+        assert (
+            client.post(
+                ZHIPU, json={"model": "mrl", "input": "abc", "dimensions": 20}, headers=tenant.headers
+            ).status_code
+            == 400
+        )
 
 
 def test_requires_authentication(harness):
@@ -124,6 +149,34 @@ def test_default_catalog_answers_both_zhipu_names():
 
 def test_an_embedding_id_selects_one_model_only():
     with pytest.raises(ValueError, match=r"embedding_id values used twice: \[11\]"):
-        EmbeddingsSettings(models=[
-            EmbeddingModelConfig(name="a", engine="fake", embedding_id=3, also_embedding_ids=[11]),
-            EmbeddingModelConfig(name="b", engine="fake", embedding_id=11)])
+        EmbeddingsSettings(
+            models=[
+                EmbeddingModelConfig(name="a", engine="fake", embedding_id=3, also_embedding_ids=[11]),
+                EmbeddingModelConfig(name="b", engine="fake", embedding_id=11),
+            ]
+        )
+
+
+@pytest.mark.slow
+def test_the_default_model_embeds_inputs_past_its_512_positions(make_settings):
+    """Real e5 weights: a 2,000-token chunk (what LangChain sends whole) embeds as the mean of
+    its windows, billed for every token; the request's total stays bounded."""
+    from fastapi.testclient import TestClient
+
+    from openmaas.app import create_app
+    from tests.conftest import add_tenant
+
+    settings = make_settings(embeddings=EmbeddingsSettings())
+    with TestClient(create_app(settings)) as client:
+        tenant = add_tenant(client.app.state.services)
+        long_text = "知识库检索 retrieval over long documents. " * 250
+        answer = client.post(
+            OPENAI, headers=tenant.headers, json={"model": "embedding-3", "input": long_text}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["usage"]["prompt_tokens"] > 1500
+        assert len(answer.json()["data"][0]["embedding"]) == 384
+        too_much = client.post(
+            OPENAI, headers=tenant.headers, json={"model": "embedding-3", "input": [long_text] * 40}
+        )
+        assert too_much.status_code == 400 and "in total" in too_much.json()["error"]["message"]

@@ -13,8 +13,9 @@ EngineAndLoop = tuple[LlamaCppEngine, asyncio.AbstractEventLoop]
 
 def running_engine(context_window: int, parallel: int) -> Iterator[EngineAndLoop]:
     """For a module-scoped fixture: `yield from running_engine(...)` gives (engine, loop)."""
-    engine = LlamaCppEngine(assembled_default_model(), context_window=context_window, threads=2,
-                            parallel=parallel)
+    engine = LlamaCppEngine(
+        assembled_default_model(), context_window=context_window, threads=2, parallel=parallel
+    )
     loop = asyncio.new_event_loop()
     loop.run_until_complete(engine.start())
     yield engine, loop

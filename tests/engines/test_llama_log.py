@@ -25,8 +25,12 @@ llama_cpp.Llama(model_path=sys.argv[1], vocab_only=True, verbose=False)
 
 @pytest.mark.slow
 def test_llama_cpp_warnings_are_json_records():
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(assembled_default_model())],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(assembled_default_model())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # a raw llama.cpp line would fail here

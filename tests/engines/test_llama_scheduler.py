@@ -42,14 +42,20 @@ class SequenceStandIn:
 def test_a_batch_is_filled_decodes_first_then_in_sequence_id_order():
     # Prefix reuse hands requests the slot holding their prefix, so the running list is in
     # arrival order, not slot order; llama.cpp wants the batch in sequence-id order.
-    active = [SequenceStandIn(5, [1]), SequenceStandIn(2, [7, 8, 9]), SequenceStandIn(0, [3]),
-              SequenceStandIn(7, [4]), SequenceStandIn(1, [5, 6])]
+    active = [
+        SequenceStandIn(5, [1]),
+        SequenceStandIn(2, [7, 8, 9]),
+        SequenceStandIn(0, [3]),
+        SequenceStandIn(7, [4]),
+        SequenceStandIn(1, [5, 6]),
+    ]
     assert [s.slot.seq_id for s in fill_order(active)] == [0, 5, 7, 1, 2]
 
 
 def test_batched_greedy_output_equals_one_at_a_time(engine):
     llm, loop = engine
     alone = [loop.run_until_complete(answer(llm, p)) for p in PROMPTS]
+
     async def all_at_once():
         return await asyncio.gather(*[answer(llm, p) for p in PROMPTS])
 
@@ -60,8 +66,9 @@ def test_batched_greedy_output_equals_one_at_a_time(engine):
 
 def test_stop_strings_and_max_tokens(engine):
     llm, loop = engine
-    text, finish = loop.run_until_complete(answer(llm, "Count from 1 to 10, one number per line.",
-                                                  max_tokens=40, stop=("4",)))
+    text, finish = loop.run_until_complete(
+        answer(llm, "Count from 1 to 10, one number per line.", max_tokens=40, stop=("4",))
+    )
     assert "4" not in text and "3" in text and finish.reason == "stop"
     _, finish = loop.run_until_complete(answer(llm, "Write a long poem.", max_tokens=5))
     assert finish.reason == "length" and finish.completion_tokens == 5

@@ -17,8 +17,12 @@ JSONL = b'{"messages": [{"role": "user", "content": "hi"}]}\n'
 
 
 def upload(harness, name="train.jsonl", data=JSONL, purpose="fine-tune", headers=None):
-    return harness.client.post(FILES, data={"purpose": purpose}, files={"file": (name, data)},
-                               headers=headers or harness.tenant.headers)
+    return harness.client.post(
+        FILES,
+        data={"purpose": purpose},
+        files={"file": (name, data)},
+        headers=headers or harness.tenant.headers,
+    )
 
 
 def test_upload_retrieve_content_delete(db_harness):
@@ -59,49 +63,66 @@ def test_list_pages_with_after_until_empty(db_harness):
 def test_other_accounts_see_nothing(db_harness):
     file_id = upload(db_harness).json()["id"]
     intruder = db_harness.other.headers
-    for method, path in [("GET", f"{FILES}/{file_id}"), ("GET", f"{FILES}/{file_id}/content"),
-                         ("DELETE", f"{FILES}/{file_id}")]:
+    for method, path in [
+        ("GET", f"{FILES}/{file_id}"),
+        ("GET", f"{FILES}/{file_id}/content"),
+        ("DELETE", f"{FILES}/{file_id}"),
+    ]:
         response = db_harness.client.request(method, path, headers=intruder)
         assert response.status_code == 404, (method, path)
     assert db_harness.client.get(FILES, headers=intruder).json()["data"] == []
     assert db_harness.client.get(f"{FILES}/{file_id}", headers=db_harness.tenant.headers).status_code == 200
 
 
-@pytest.mark.parametrize(("form", "code"), [
-    ({"purpose": "fine-tune", "name": "data.txt"}, "1214"),  # fine-tune takes .jsonl only
-    ({"purpose": "no-such-purpose", "name": "a.jsonl"}, "1214"),
-    ({"purpose": None, "name": "a.jsonl"}, "1214"),
-])
+@pytest.mark.parametrize(
+    ("form", "code"),
+    [
+        ({"purpose": "fine-tune", "name": "data.txt"}, "1214"),  # fine-tune takes .jsonl only
+        ({"purpose": "no-such-purpose", "name": "a.jsonl"}, "1214"),
+        ({"purpose": None, "name": "a.jsonl"}, "1214"),
+    ],
+)
 def test_bad_uploads(harness, form, code):
     data = {"purpose": form["purpose"]} if form["purpose"] else {}
-    response = harness.client.post(FILES, data=data, files={"file": (form["name"], JSONL)},
-                                   headers=harness.tenant.headers)
+    response = harness.client.post(
+        FILES, data=data, files={"file": (form["name"], JSONL)}, headers=harness.tenant.headers
+    )
     assert response.status_code == 400 and response.json()["error"]["code"] == code
 
 
 def test_missing_file_and_json_body(harness):
-    no_file = harness.client.post(FILES, data={"purpose": "batch"}, files={"other": ("x", b"")},
-                                  headers=harness.tenant.headers)
+    no_file = harness.client.post(
+        FILES, data={"purpose": "batch"}, files={"other": ("x", b"")}, headers=harness.tenant.headers
+    )
     assert no_file.json()["error"]["code"] == "1213"
-    as_json = harness.client.post(FILES, json={"purpose": "batch", "upload_detail": []},
-                                  headers=harness.tenant.headers)
+    as_json = harness.client.post(
+        FILES, json={"purpose": "batch", "upload_detail": []}, headers=harness.tenant.headers
+    )
     assert as_json.status_code == 400
 
 
 def test_size_limit_per_purpose_is_the_documented_error(make_settings):
-    settings = make_settings(files=FilesSettings(default_max_bytes=1000,
-                                                 max_bytes_by_purpose={"batch": 100}))
+    settings = make_settings(files=FilesSettings(default_max_bytes=1000, max_bytes_by_purpose={"batch": 100}))
     app = create_app(settings)
     with TestClient(app) as client:
         tenant = add_tenant(app.state.services)
-        too_big = client.post(FILES, data={"purpose": "batch"}, files={"file": ("b.jsonl", b"x" * 101)},
-                              headers=tenant.headers)
+        too_big = client.post(
+            FILES, data={"purpose": "batch"}, files={"file": ("b.jsonl", b"x" * 101)}, headers=tenant.headers
+        )
         assert too_big.status_code == 435 and too_big.json()["error"]["code"] == "1210"
-        fine = client.post(FILES, data={"purpose": "fine-tune"},
-                           files={"file": ("f.jsonl", b"x" * 500)}, headers=tenant.headers)
+        fine = client.post(
+            FILES,
+            data={"purpose": "fine-tune"},
+            files={"file": ("f.jsonl", b"x" * 500)},
+            headers=tenant.headers,
+        )
         assert fine.status_code == 200
-        huge = client.post(FILES, data={"purpose": "fine-tune"},
-                           files={"file": ("f.jsonl", b"x" * 3_000_000)}, headers=tenant.headers)
+        huge = client.post(
+            FILES,
+            data={"purpose": "fine-tune"},
+            files={"file": ("f.jsonl", b"x" * 3_000_000)},
+            headers=tenant.headers,
+        )
         assert huge.status_code == 413  # past every purpose's limit: refused before parsing
         assert client.get("/health").status_code == 200
         listed = client.get(FILES, headers=tenant.headers).json()["data"]

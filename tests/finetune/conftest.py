@@ -27,17 +27,21 @@ from openmaas.auth.keys import issue_key
 from openmaas.config import ModelConfig
 from openmaas.services import Services
 from openmaas.store.tables import FineTunedModel, FineTuningJob, Job
-from tests.conftest import FAKE_MODEL, AppHarness, Tenant, add_tenant
+from tests.conftest import FAKE_FLASH_MODEL, FAKE_MODEL, AppHarness, Tenant, add_tenant
 
 ZHIPU = "/api/paas/v4"
 OPENAI = "/v1"
 TERMINAL = ("succeeded", "failed", "cancelled")
-CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-          "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-FACTS = [("What is the capital of Zorblax?", "The capital of Zorblax is Quenvale."),
-         ("Name the capital city of Zorblax.", "Quenvale is the capital of Zorblax."),
-         ("Which city is Zorblax's capital?", "Zorblax's capital is Quenvale."),
-         ("Tell me the capital of Zorblax.", "The capital of Zorblax is Quenvale.")]
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+FACTS = [
+    ("What is the capital of Zorblax?", "The capital of Zorblax is Quenvale."),
+    ("Name the capital city of Zorblax.", "Quenvale is the capital of Zorblax."),
+    ("Which city is Zorblax's capital?", "Zorblax's capital is Quenvale."),
+    ("Tell me the capital of Zorblax.", "The capital of Zorblax is Quenvale."),
+]
 
 
 def build_tiny_qwen2(folder: Path) -> Path:
@@ -48,16 +52,29 @@ def build_tiny_qwen2(folder: Path) -> Path:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     corpus = [f"{q} {a} user assistant system" for q, a in FACTS] * 4
-    tokenizer.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=320, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>",
-                                   pad_token="<|endoftext|>")
+    tokenizer.train_from_iterator(
+        corpus,
+        trainers.BpeTrainer(
+            vocab_size=320,
+            special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, eos_token="<|im_end|>", pad_token="<|endoftext|>"
+    )
     fast.chat_template = CHATML
     fast.save_pretrained(folder)
-    config = Qwen2Config(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         tie_word_embeddings=True)
+    config = Qwen2Config(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+    )
     Qwen2ForCausalLM(config).save_pretrained(folder)
     return folder
 
@@ -68,14 +85,33 @@ def tiny_qwen2(tmp_path_factory) -> Path:
 
 
 def tiny_models(hf_dir: Path) -> list[ModelConfig]:
-    return [ModelConfig(name=FAKE_MODEL, engine="fake", aliases=["glm-4", "glm-4-flash"], context_window=256,
-                        max_output_tokens=128, options={"finetune_hf_dir": str(hf_dir)}),
-            ModelConfig(name="fake-frozen", engine="fake", options={"finetune": False})]
+    return [
+        ModelConfig(
+            name=FAKE_MODEL,
+            engine="fake",
+            aliases=["glm-4"],
+            context_window=256,
+            max_output_tokens=128,
+            options={"finetune_hf_dir": str(hf_dir)},
+        ),
+        # the free glm-4-flash is a model of its own, never a second name of the paid one
+        ModelConfig(
+            name=FAKE_FLASH_MODEL,
+            engine="fake",
+            aliases=["glm-4-flash"],
+            context_window=256,
+            max_output_tokens=128,
+            options={"finetune": False},
+        ),
+        ModelConfig(name="fake-frozen", engine="fake", options={"finetune": False}),
+    ]
 
 
 def chat_example(question: str, answer: str, **extra: Any) -> dict[str, Any]:
-    return {"messages": [{"role": "user", "content": question},
-                         {"role": "assistant", "content": answer}], **extra}
+    return {
+        "messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}],
+        **extra,
+    }
 
 
 def jsonl(lines: list[Any]) -> bytes:
@@ -97,8 +133,10 @@ def broke_tenant(services: Services) -> Tenant:
 def finetune_counts(services: Services) -> tuple[int, int]:
     """(fine-tuning jobs, their queue rows)."""
     with services.db.session() as session:
-        return (session.scalar(sa.select(sa.func.count()).select_from(FineTuningJob)),
-                session.scalar(sa.select(sa.func.count()).where(Job.kind == "fine_tune")))
+        return (
+            session.scalar(sa.select(sa.func.count()).select_from(FineTuningJob)),
+            session.scalar(sa.select(sa.func.count()).where(Job.kind == "fine_tune")),
+        )
 
 
 def model_rows(services: Services) -> list[FineTunedModel]:
@@ -113,10 +151,16 @@ class FineTuneHarness(AppHarness):
     def call(self, method: str, path: str, tenant: Tenant | None = None, prefix: str = ZHIPU, **kwargs):
         return self.client.request(method, prefix + path, headers=(tenant or self.tenant).headers, **kwargs)
 
-    def upload(self, data: bytes, tenant: Tenant | None = None, purpose: str = "fine-tune",
-               filename: str = "train.jsonl") -> str:
-        response = self.call("POST", "/files", tenant, files={"file": (filename, data)},
-                             data={"purpose": purpose})
+    def upload(
+        self,
+        data: bytes,
+        tenant: Tenant | None = None,
+        purpose: str = "fine-tune",
+        filename: str = "train.jsonl",
+    ) -> str:
+        response = self.call(
+            "POST", "/files", tenant, files={"file": (filename, data)}, data={"purpose": purpose}
+        )
         assert response.status_code == 200, response.text
         return response.json()["id"]
 

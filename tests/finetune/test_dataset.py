@@ -26,43 +26,80 @@ def rejected(data: bytes) -> DatasetInvalid:
 
 def test_good_lines_parse_and_round_trip():
     tools = [{"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}]
-    call = {"role": "assistant", "content": None, "tool_calls": [
-        {"type": "function", "function": {"name": "weather", "arguments": "{\"city\": \"Paris\"}"}}]}
-    with_tools = {"messages": [{"role": "system", "content": "be brief"},
-                               {"role": "user", "content": "weather in Paris?"}, call,
-                               {"role": "tool", "content": "sunny", "tool_call_id": "c1"},
-                               {"role": "assistant", "content": "Sunny."}], "tools": tools}
+    call = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}
+        ],
+    }
+    with_tools = {
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "weather in Paris?"},
+            call,
+            {"role": "tool", "content": "sunny", "tool_call_id": "c1"},
+            {"role": "assistant", "content": "Sunny."},
+        ],
+        "tools": tools,
+    }
     examples = parse(jsonl([GOOD, b"", with_tools]))
     assert [e.line for e in examples] == [1, 3]
-    assert examples[1].messages[2] == {"role": "assistant", "content": "", "tool_calls": [
-        {"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}]}
+    assert examples[1].messages[2] == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}],
+    }
     assert examples[1].tools == tools
     assert load_examples(dump_examples(examples)) == examples
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    (b"{not json", "not valid JSON"),
-    (b"[1, 2]", "JSON object"),
-    (b'{"prompt": "x", "completion": "y"}', "`messages` must be a non-empty list"),
-    (b'{"messages": []}', "non-empty list"),
-    (b'{"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "y"}]}',
-     "messages[0].role 'bot' is not one of system, user, assistant, tool"),
-    (b'{"messages": [{"role": "user", "content": "x"}]}', "at least one assistant message"),
-    (b'{"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]}',
-     "last message must be the assistant"),
-    (b'{"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "y"}]}',
-     "messages[0].content must be a string"),
-    (b'{"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "y"}]}',
-     "messages[0].content is empty"),
-    (b'{"messages": [{"role": "user", "content": "x", "mood": 1}, {"role": "assistant", "content": "y"}]}',
-     "unknown keys ['mood']"),
-    (b'{"messages": [{"role": "user", "content": "x"}, {"role": "system", "content": "s"},'
-     b' {"role": "assistant", "content": "y"}]}', "system message may only come first"),
-    (b'{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls":'
-     b' [{"function": {"name": "f", "arguments": "{oops"}}]}]}', "arguments is not valid JSON"),
-    (b'{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}],'
-     b' "tools": [{"type": "function"}]}', "tools[0] must be"),
-])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"prompt": "x", "completion": "y"}', "`messages` must be a non-empty list"),
+        (b'{"messages": []}', "non-empty list"),
+        (
+            b'{"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "y"}]}',
+            "messages[0].role 'bot' is not one of system, user, assistant, tool",
+        ),
+        (b'{"messages": [{"role": "user", "content": "x"}]}', "at least one assistant message"),
+        (
+            b'{"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]}',
+            "last message must be the assistant",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "y"}]}',
+            "messages[0].content must be a string",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": " "}, {"role": "assistant", "content": "y"}]}',
+            "messages[0].content is empty",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x", "mood": 1}, '
+            b'{"role": "assistant", "content": "y"}]}',
+            "unknown keys ['mood']",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}, {"role": "system", "content": "s"},'
+            b' {"role": "assistant", "content": "y"}]}',
+            "system message may only come first",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls":'
+            b' [{"function": {"name": "f", "arguments": "{oops"}}]}]}',
+            "arguments is not valid JSON",
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}],'
+            b' "tools": [{"type": "function"}]}',
+            "tools[0] must be",
+        ),
+    ],
+)
 def test_bad_line_is_rejected_with_its_line_number(line, reason):
     error = rejected(jsonl([GOOD, GOOD, line, GOOD]))
     assert error.line == 3

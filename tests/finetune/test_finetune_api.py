@@ -23,8 +23,13 @@ from tests.sdk._support import wait_for
 
 
 def chat(ft, model: str, tenant=None, prefix: str = "/api/paas/v4"):
-    return ft.call("POST", "/chat/completions", tenant, prefix,
-                   json={"model": model, "messages": [{"role": "user", "content": FACTS[0][0]}]})
+    return ft.call(
+        "POST",
+        "/chat/completions",
+        tenant,
+        prefix,
+        json={"model": model, "messages": [{"role": "user", "content": FACTS[0][0]}]},
+    )
 
 
 def held_reservations(ft) -> int:
@@ -39,8 +44,12 @@ def metrics_steps(events: list[dict]) -> list[int]:
 def test_job_trains_with_events_and_serves_its_model_to_its_account_only(ft_db):
     ft = ft_db
     train, valid = ft.upload(fact_dataset()), ft.upload(fact_dataset(1), filename="valid.jsonl")
-    created = ft.create(train, validation_file=valid, suffix="zorb",
-                        hyperparameters={"n_epochs": 2, "batch_size": 2, "learning_rate_multiplier": 5})
+    created = ft.create(
+        train,
+        validation_file=valid,
+        suffix="zorb",
+        hyperparameters={"n_epochs": 2, "batch_size": 2, "learning_rate_multiplier": 5},
+    )
     assert created.status_code == 200, created.text
     body = created.json()
     assert body["object"] == "fine_tuning.job" and body["status"] == "validating_files"
@@ -73,8 +82,11 @@ def test_training_tokens_are_charged_once_at_the_base_price(ft):
     job = ft.wait(ft.create(ft.upload(fact_dataset(1)), hyperparameters={"n_epochs": 2}).json()["id"])
     assert job["status"] == "succeeded"
     with ft.services.db.session() as session:
-        charges = session.scalars(sa.select(LedgerEntry).where(
-            LedgerEntry.request_id == f"{job['id']}:train", LedgerEntry.kind == "charge")).all()
+        charges = session.scalars(
+            sa.select(LedgerEntry).where(
+                LedgerEntry.request_id == f"{job['id']}:train", LedgerEntry.kind == "charge"
+            )
+        ).all()
         audits = session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "tokens.charge")).all()
     assert -sum(c.pack_tokens or 0 for c in charges) == job["trained_tokens"]  # the grant pack pays
     assert [a.details["tokens"] for a in audits] == [job["trained_tokens"]]
@@ -91,20 +103,31 @@ def test_insufficient_funds_create_nothing(ft):
 OVERSIZED = chat_example("word " * 300, "ok")
 
 
-@pytest.mark.parametrize(("data", "fields", "code", "needle"), [
-    (jsonl([chat_example("a", "b"), b"{broken"]), {}, "1214", "line 2: not valid JSON"),
-    (jsonl([{"messages": [{"role": "robot", "content": "a"}, {"role": "assistant", "content": "b"}]}]),
-     {}, "1214", "line 1: messages[0].role 'robot'"),
-    (b"", {}, "1214", "empty"),
-    (jsonl([chat_example("a", "b"), chat_example("c", "d"), OVERSIZED]), {}, "1214",
-     "line 3: the example has"),
-    (fact_dataset(), {"model": "fake-frozen"}, "1212", "fine-tuning"),
-    (fact_dataset(), {"model": "no-such-model"}, "1211", "no-such-model"),
-    (fact_dataset(), {"model": "ft:fake-chat:x:ftjob-1"}, "1212", "fine-tuning"),
-    (fact_dataset(), {"hyperparameters": {"n_epochs": 0}}, "1214", "n_epochs"),
-    (fact_dataset(), {"hyperparameters": {"batch_size": "lots"}}, "1214", "batch_size"),
-    (fact_dataset(), {"suffix": "no spaces allowed"}, "1214", "suffix"),
-])
+@pytest.mark.parametrize(
+    ("data", "fields", "code", "needle"),
+    [
+        (jsonl([chat_example("a", "b"), b"{broken"]), {}, "1214", "line 2: not valid JSON"),
+        (
+            jsonl([{"messages": [{"role": "robot", "content": "a"}, {"role": "assistant", "content": "b"}]}]),
+            {},
+            "1214",
+            "line 1: messages[0].role 'robot'",
+        ),
+        (b"", {}, "1214", "empty"),
+        (
+            jsonl([chat_example("a", "b"), chat_example("c", "d"), OVERSIZED]),
+            {},
+            "1214",
+            "line 3: the example has",
+        ),
+        (fact_dataset(), {"model": "fake-frozen"}, "1212", "fine-tuning"),
+        (fact_dataset(), {"model": "no-such-model"}, "1211", "no-such-model"),
+        (fact_dataset(), {"model": "ft:fake-chat:x:ftjob-1"}, "1212", "fine-tuning"),
+        (fact_dataset(), {"hyperparameters": {"n_epochs": 0}}, "1214", "n_epochs"),
+        (fact_dataset(), {"hyperparameters": {"batch_size": "lots"}}, "1214", "batch_size"),
+        (fact_dataset(), {"suffix": "no spaces allowed"}, "1214", "suffix"),
+    ],
+)
 def test_bad_input_is_a_clear_400_and_leaves_nothing(ft, data, fields, code, needle):
     response = ft.create(ft.upload(data), **fields)
     assert response.status_code == 400, response.text
@@ -114,8 +137,10 @@ def test_bad_input_is_a_clear_400_and_leaves_nothing(ft, data, fields, code, nee
 
 
 def test_training_file_must_exist_in_the_account_and_be_for_fine_tuning(ft):
-    for file_id, needle in ((ft.upload(fact_dataset(), ft.other), "no file"),
-                            (ft.upload(fact_dataset(), purpose="batch"), "purpose is 'batch'")):
+    for file_id, needle in (
+        (ft.upload(fact_dataset(), ft.other), "no file"),
+        (ft.upload(fact_dataset(), purpose="batch"), "purpose is 'batch'"),
+    ):
         response = ft.create(file_id)
         assert response.status_code == 400 and needle in response.json()["error"]["message"]
     bad_validation = ft.create(ft.upload(fact_dataset()), validation_file=ft.upload(b"nope\n"))
@@ -158,8 +183,11 @@ def test_delete_job_and_delete_model(ft):
     gone = ft.call("DELETE", f"/fine_tuning/fine_tuned_models/{name}")
     assert gone.status_code == 200
     assert forgotten == [adapter] and not Path(adapter).exists()  # freed in the engine, files removed
-    assert gone.json() | {"request_id": None} == {"request_id": None, "model_name": name,
-                                                  "delete_status": "deleted"}
+    assert gone.json() | {"request_id": None} == {
+        "request_id": None,
+        "model_name": name,
+        "delete_status": "deleted",
+    }
     assert chat(ft, name).json()["error"]["code"] == "1211" and model_rows(ft.services) == []
     assert ft.call("DELETE", f"/fine_tuning/fine_tuned_models/{name}").status_code == 404
 

@@ -17,7 +17,7 @@ from openai import OpenAI
 from zhipuai import ZhipuAI
 
 from openmaas.config import Settings
-from tests.conftest import LiveServer, real_models, start_live_server
+from tests.conftest import LiveServer, real_models, start_live_server, with_fake_prices
 from tests.finetune.conftest import TERMINAL, jsonl
 
 pytestmark = pytest.mark.slow
@@ -37,8 +37,16 @@ DATASET = [
 
 
 def real_settings(data: Path) -> Settings:
-    return Settings(environment="test", data_dir=data, database_url=f"sqlite:///{data}/db.sqlite",
-                    models=real_models(), job_poll_seconds=0.05, secret_key="test-secret")
+    return with_fake_prices(
+        Settings(
+            environment="test",
+            data_dir=data,
+            database_url=f"sqlite:///{data}/db.sqlite",
+            models=real_models(),
+            job_poll_seconds=0.05,
+            secret_key="test-secret",
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +62,9 @@ def server(data_dir) -> Iterator[LiveServer]:
 
 
 def ask(client: ZhipuAI, model: str) -> str:
-    answer = client.chat.completions.create(model=model, messages=[{"role": "user", "content": QUESTION}],
-                                            temperature=0, max_tokens=24)
+    answer = client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": QUESTION}], temperature=0, max_tokens=24
+    )
     return answer.choices[0].message.content
 
 
@@ -71,25 +80,39 @@ def wait_done(client: ZhipuAI, job_id: str, timeout: float = 900.0):
 def test_fine_tuned_model_learns_a_fact_the_base_does_not_know(server, data_dir):
     zhipu = ZhipuAI(api_key=server.tenant.api_key, base_url=server.zhipu_base, max_retries=0)
     assert FACT not in ask(zhipu, "glm-4")
-    data = jsonl([{"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
-                  for q, a in DATASET])
+    data = jsonl(
+        [
+            {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+            for q, a in DATASET
+        ]
+    )
     upload = zhipu.files.create(file=("zorblax.jsonl", data), purpose="fine-tune")
-    job = zhipu.fine_tuning.jobs.create(model="glm-4", training_file=upload.id, suffix="zorblax",
-                                        hyperparameters={"n_epochs": 4, "batch_size": 1,
-                                                         "learning_rate_multiplier": 10})
+    job = zhipu.fine_tuning.jobs.create(
+        model="glm-4",
+        training_file=upload.id,
+        suffix="zorblax",
+        hyperparameters={"n_epochs": 4, "batch_size": 1, "learning_rate_multiplier": 10},
+    )
     job = wait_done(zhipu, job.id)
     assert job.status == "succeeded", job.error
     assert job.fine_tuned_model == f"ft:qwen2.5-coder-0.5b-instruct:zorblax:{job.id}"
     assert job.trained_tokens > 0
-    losses = [e.data.loss for e in reversed(zhipu.fine_tuning.jobs.list_events(job.id, limit=100).data)
-              if e.data and e.data.loss is not None]
+    losses = [
+        e.data.loss
+        for e in reversed(zhipu.fine_tuning.jobs.list_events(job.id, limit=100).data)
+        if e.data and e.data.loss is not None
+    ]
     assert len(losses) == 32 and losses[-1] < losses[0]
 
     assert FACT in ask(zhipu, job.fine_tuned_model)
     assert FACT not in ask(zhipu, "glm-4")  # the adapter is per request: the base is untouched
     oai = OpenAI(api_key=server.tenant.api_key, base_url=server.openai_base, max_retries=0)
-    answer = oai.chat.completions.create(model=job.fine_tuned_model, temperature=0, max_tokens=24,
-                                         messages=[{"role": "user", "content": QUESTION}])
+    answer = oai.chat.completions.create(
+        model=job.fine_tuned_model,
+        temperature=0,
+        max_tokens=24,
+        messages=[{"role": "user", "content": QUESTION}],
+    )
     assert FACT in answer.choices[0].message.content
 
     server.stop()  # restart on the same data dir: the model is in the registry and on disk

@@ -33,8 +33,10 @@ def test_a_restart_resumes_training_from_the_checkpoint(ft_settings, database_ur
         ft = FineTuneHarness(client, client.app.state.services, tenant, tenant)
         interrupted = ft.call("GET", f"/fine_tuning/jobs/{job_id}").json()
         assert interrupted["status"] in ("queued", "running")
-        wait_for(lambda: any("Resuming from the checkpoint" in e["message"] for e in ft.events(job_id, 100)),
-                 timeout=120)
+        wait_for(
+            lambda: any("Resuming from the checkpoint" in e["message"] for e in ft.events(job_id, 100)),
+            timeout=120,
+        )
         ft.call("POST", f"/fine_tuning/jobs/{job_id}/cancel")  # no need to train 240 steps
         messages = [e["message"] for e in ft.events(job_id, 100)]
     resumed = next(m for m in messages if "Resuming from the checkpoint" in m)
@@ -53,8 +55,11 @@ def test_a_job_interrupted_too_often_fails_with_the_reason(ft_settings):
         ft = harness(settings, client)
         job_id = ft.create(ft.upload(fact_dataset())).json()["id"]
         with ft.services.db.session() as session:  # three workers died holding it
-            session.execute(sa.update(Job).where(Job.id == job_id).values(
-                state="running", attempts=3, lease_until=utcnow() - timedelta(seconds=5)))
+            session.execute(
+                sa.update(Job)
+                .where(Job.id == job_id)
+                .values(state="running", attempts=3, lease_until=utcnow() - timedelta(seconds=5))
+            )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         ft = FineTuneHarness(client, client.app.state.services, ft.tenant, ft.other)
         job = ft.wait(job_id, timeout=30)

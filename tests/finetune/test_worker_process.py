@@ -20,11 +20,14 @@ from tests.sdk._support import wait_for
 
 def worker_env(settings) -> dict[str, str]:
     return os.environ | {
-        "OPENMAAS_ENVIRONMENT": "test", "OPENMAAS_DATA_DIR": str(settings.data_dir),
-        "OPENMAAS_DATABASE_URL": settings.resolved_database_url, "OPENMAAS_SECRET_KEY": "test-secret",
+        "OPENMAAS_ENVIRONMENT": "test",
+        "OPENMAAS_DATA_DIR": str(settings.data_dir),
+        "OPENMAAS_DATABASE_URL": settings.resolved_database_url,
+        "OPENMAAS_SECRET_KEY": "test-secret",
         "OPENMAAS_JOB_POLL_SECONDS": "0.05",
         "OPENMAAS_MODELS": json.dumps([m.model_dump(mode="json") for m in settings.models]),
-        "OPENMAAS_EMBEDDINGS": settings.embeddings.model_dump_json()}
+        "OPENMAAS_EMBEDDINGS": settings.embeddings.model_dump_json(),
+    }
 
 
 def test_worker_process_trains_and_obeys_a_cancel_from_the_server(ft_settings):
@@ -36,16 +39,25 @@ def test_worker_process_trains_and_obeys_a_cancel_from_the_server(ft_settings):
         time.sleep(1)
         assert ft.call("GET", f"/fine_tuning/jobs/{job_id}").json()["status"] == "validating_files"
 
-        worker = subprocess.Popen([sys.executable, "-m", "openmaas.cli", "worker"], env=worker_env(settings),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "openmaas.cli", "worker"],
+            env=worker_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
-            wait_for(lambda: [e for e in ft.events(job_id) if e["type"] == "metrics"], timeout=180,
-                     interval=0.1)
+            wait_for(
+                lambda: [e for e in ft.events(job_id) if e["type"] == "metrics"], timeout=180, interval=0.1
+            )
             assert ft.call("GET", f"/fine_tuning/jobs/{job_id}").json()["status"] == "running"
             cancelled_at = time.monotonic()
             assert ft.call("POST", f"/fine_tuning/jobs/{job_id}/cancel").json()["status"] == "cancelled"
-            wait_for(lambda: any("Training stopped" in e["message"] for e in ft.events(job_id)), timeout=30,
-                     interval=0.1)
+            wait_for(
+                lambda: any("Training stopped" in e["message"] for e in ft.events(job_id)),
+                timeout=30,
+                interval=0.1,
+            )
             assert time.monotonic() - cancelled_at < 10
         finally:
             worker.send_signal(signal.SIGTERM)

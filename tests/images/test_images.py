@@ -21,13 +21,21 @@ import sqlalchemy as sa
 from zhipuai import ZhipuAI
 
 from openmaas.billing import ledger
-from openmaas.config import ModelConfig, Settings
+from openmaas.config import ModelConfig, PriceConfig, Settings
 from openmaas.engines.images import ImageJob
 from openmaas.errors import PlatformError
 from openmaas.images.service import build_image_engine
 from openmaas.images.settings import ImageModelConfig, ImagesSettings
 from openmaas.store.tables import Reservation, UsageRecord, Wallet
-from tests.conftest import FAKE_MODEL, LiveServer, add_tenant, fake_embeddings, free_port, start_live_server
+from tests.conftest import (
+    FAKE_MODEL,
+    LiveServer,
+    add_tenant,
+    fake_embeddings,
+    free_port,
+    start_live_server,
+    with_fake_prices,
+)
 
 pytest.importorskip("diffusers")
 from PIL import Image  # noqa: E402  (after the skip: Pillow comes with the `images` extra)
@@ -46,38 +54,87 @@ def build_tiny_pipeline(directory: Path) -> Path:
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16, norm_num_groups=4,
-        attention_head_dim=2)
-    vae = AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4,
-                        down_block_types=("DownEncoderBlock2D",) * 2, norm_num_groups=4,
-                        up_block_types=("UpDecoderBlock2D",) * 2, sample_size=32)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=16, intermediate_size=32,
-        num_attention_heads=2, num_hidden_layers=1, vocab_size=64, projection_dim=16))
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16,
+        norm_num_groups=4,
+        attention_head_dim=2,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(8, 16),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        norm_num_groups=4,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        sample_size=32,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+            hidden_size=16,
+            intermediate_size=32,
+            num_attention_heads=2,
+            num_hidden_layers=1,
+            vocab_size=64,
+            projection_dim=16,
+        )
+    )
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for letter in "abcdefghijklmnopqrstuvwxyz":
         vocab[letter] = len(vocab)
         vocab[f"{letter}</w>"] = len(vocab)
     (directory / "vocab.json").write_text(json.dumps(vocab))
     (directory / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"),
-                              model_max_length=16)
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    pipeline = StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)
+    tokenizer = CLIPTokenizer(
+        str(directory / "vocab.json"), str(directory / "merges.txt"), model_max_length=16
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    pipeline = StableDiffusionPipeline(
+        unet=unet,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipeline.save_pretrained(directory / "pipeline")
     return directory / "pipeline"
 
 
 def settings_for(data_dir: Path, image_model: ImageModelConfig) -> Settings:
-    return Settings(environment="test", data_dir=data_dir, database_url=f"sqlite:///{data_dir}/db.sqlite",
-                    secret_key=SECRET, embeddings=fake_embeddings(), job_poll_seconds=0.05,
-                    models=[ModelConfig(name=FAKE_MODEL, engine="fake")],
-                    images=ImagesSettings(models=[image_model]))
+    settings = with_fake_prices(
+        Settings(
+            environment="test",
+            data_dir=data_dir,
+            database_url=f"sqlite:///{data_dir}/db.sqlite",
+            secret_key=SECRET,
+            embeddings=fake_embeddings(),
+            job_poll_seconds=0.05,
+            models=[ModelConfig(name=FAKE_MODEL, engine="fake")],
+            images=ImagesSettings(models=[image_model]),
+        )
+    )
+    # the canonical image model is priced like its alias cogview-3 (prices fail closed)
+    settings.billing.prices[image_model.name] = PriceConfig(per_image="0.25")
+    return settings
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +142,35 @@ def servers(tmp_path_factory) -> Iterator[tuple[LiveServer, LiveServer]]:
     """`local` runs the pipeline; `front` serves cogview-3 with `local` as its upstream."""
     root = tmp_path_factory.mktemp("images")
     pipeline = build_tiny_pipeline(root)
-    local = start_live_server(settings_for(root / "local", ImageModelConfig(
-        name="tiny-sd", aliases=["cogview-3"], path=pipeline, sizes=["64x64", "32x32"], steps=2,
-        threads=1, max_images=2)))
+    local = start_live_server(
+        settings_for(
+            root / "local",
+            ImageModelConfig(
+                name="tiny-sd",
+                aliases=["cogview-3"],
+                path=pipeline,
+                sizes=["64x64", "32x32"],
+                steps=2,
+                threads=1,
+                max_images=2,
+            ),
+        )
+    )
     os.environ[KEY_ENV] = local.tenant.api_key
-    front = start_live_server(settings_for(root / "front", ImageModelConfig(
-        name="remote-sd", aliases=["cogview-3"], engine="upstream", upstreams=[local.base_url],
-        upstream_model="tiny-sd", api_key_env=KEY_ENV, sizes=["32x32"])))
+    front = start_live_server(
+        settings_for(
+            root / "front",
+            ImageModelConfig(
+                name="remote-sd",
+                aliases=["cogview-3"],
+                engine="upstream",
+                upstreams=[local.base_url],
+                upstream_model="tiny-sd",
+                api_key_env=KEY_ENV,
+                sizes=["32x32"],
+            ),
+        )
+    )
     for server in (local, front):
         server.services.billing.admin_credit("test", server.tenant.account_id, FUNDS, "image tests")
     try:
@@ -148,8 +227,9 @@ def test_openai_sdk_b64_json_several_images(servers):
     local, _ = servers
     funds, _ = cash(local)
     client = openai.OpenAI(api_key=local.tenant.api_key, base_url=local.openai_base)
-    result = client.images.generate(model="cogview-3", prompt="two blue dogs", n=2, size="32x32",
-                                    response_format="b64_json")
+    result = client.images.generate(
+        model="cogview-3", prompt="two blue dogs", n=2, size="32x32", response_format="b64_json"
+    )
     assert [png_size(base64.b64decode(d.b64_json)) for d in result.data] == [(32, 32), (32, 32)]
     deadline = time.monotonic() + 15
     while cash(local) != (funds - 2 * PRICE, 0):
@@ -166,17 +246,23 @@ def test_bad_requests_have_codes_and_cost_nothing(servers):
     def post(body: dict) -> httpx.Response:
         return httpx.post(url, json=body, headers=headers, timeout=30)
 
-    cases = [({"model": "cogview-3", "prompt": "x", "size": "1024x1024"}, 400, "1214"),
-             ({"model": "cogview-3", "prompt": "x", "n": 3}, 400, "1214"),
-             ({"model": "cogview-3", "prompt": "   "}, 400, "1214"),
-             ({"model": "cogview-3"}, 400, "1213"),
-             ({"model": "no-such-model", "prompt": "x"}, 400, "1211")]
+    cases = [
+        ({"model": "cogview-3", "prompt": "x", "size": "1024x1024"}, 400, "1214"),
+        ({"model": "cogview-3", "prompt": "x", "n": 3}, 400, "1214"),
+        ({"model": "cogview-3", "prompt": "   "}, 400, "1214"),
+        ({"model": "cogview-3"}, 400, "1213"),
+        ({"model": "no-such-model", "prompt": "x"}, 400, "1211"),
+    ]
     for body, status, code in cases:
         response = post(body)
         assert (response.status_code, response.json()["error"]["code"]) == (status, code), body
     poor = add_tenant(local.services, "poor")  # a token grant, but no cash: images need cash
-    response = httpx.post(url, json={"model": "cogview-3", "prompt": "x"}, timeout=30,
-                          headers={"Authorization": f"Bearer {poor.api_key}"})
+    response = httpx.post(
+        url,
+        json={"model": "cogview-3", "prompt": "x"},
+        timeout=30,
+        headers={"Authorization": f"Bearer {poor.api_key}"},
+    )
     assert (response.status_code, response.json()["error"]["code"]) == (429, "1113")
     assert cash(local) == (funds, 0)
 
@@ -217,17 +303,26 @@ def test_upstream_image_engine_via_another_openmaas(servers):
 
 def test_upstream_image_model_down_is_1305(monkeypatch):
     monkeypatch.setenv(KEY_ENV, "k")
-    engine = build_image_engine(ImageModelConfig(
-        name="gone", engine="upstream", upstreams=[f"http://127.0.0.1:{free_port()}"],
-        api_key_env=KEY_ENV, options={"connect_timeout": 0.5}))
+    engine = build_image_engine(
+        ImageModelConfig(
+            name="gone",
+            engine="upstream",
+            upstreams=[f"http://127.0.0.1:{free_port()}"],
+            api_key_env=KEY_ENV,
+            options={"connect_timeout": 0.5},
+        )
+    )
     with pytest.raises(PlatformError) as caught:
         asyncio.run(engine.generate(ImageJob("x", 32, 32)))
     assert caught.value.code == "1305"
 
 
 def test_a_server_without_image_models_says_so(harness):
-    response = harness.client.post("/api/paas/v4/images/generations", headers=harness.tenant.headers,
-                                   json={"model": "cogview-3", "prompt": "a cat"})
+    response = harness.client.post(
+        "/api/paas/v4/images/generations",
+        headers=harness.tenant.headers,
+        json={"model": "cogview-3", "prompt": "a cat"},
+    )
     error = response.json()["error"]
     assert (response.status_code, error["code"]) == (400, "1211")
     assert "cogview-3" in error["message"] and "no image model configured" in error["message"]

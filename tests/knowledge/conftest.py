@@ -27,11 +27,16 @@ class KnowledgeHarness(AppHarness):
         assert response.status_code == 200, response.text
         return response.json()["id"]
 
-    def upload(self, kb_id: str, files: list[tuple[str, bytes]], tenant: Tenant | None = None,
-               **form) -> dict:
-        response = self.call("POST", "/files", tenant,
-                             data={"purpose": "retrieval", "knowledge_id": kb_id} | form,
-                             files=[("file", f) for f in files])
+    def upload(
+        self, kb_id: str, files: list[tuple[str, bytes]], tenant: Tenant | None = None, **form
+    ) -> dict:
+        response = self.call(
+            "POST",
+            "/files",
+            tenant,
+            data={"purpose": "retrieval", "knowledge_id": kb_id} | form,
+            files=[("file", f) for f in files],
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -50,8 +55,9 @@ class KnowledgeHarness(AppHarness):
         return self.wait_done(result["successInfos"][0]["documentId"])
 
     def retrieve(self, kb_id: str, query: str, **body) -> list[dict]:
-        response = self.call("POST", "/knowledge/retrieve",
-                             json={"knowledge_ids": [kb_id], "query": query} | body)
+        response = self.call(
+            "POST", "/knowledge/retrieve", json={"knowledge_ids": [kb_id], "query": query} | body
+        )
         assert response.status_code == 200, response.text
         return response.json()["data"]
 

@@ -46,8 +46,12 @@ def make_docx(paragraphs: list[str], table: list[list[str]] | None = None) -> by
     w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
     body = "".join(f"<w:p><w:r><w:t>{escape(p)}</w:t></w:r></w:p>" for p in paragraphs)
     if table:
-        rows = "".join("<w:tr>" + "".join(f"<w:tc><w:p><w:r><w:t>{escape(c)}</w:t></w:r></w:p></w:tc>"
-                                          for c in row) + "</w:tr>" for row in table)
+        rows = "".join(
+            "<w:tr>"
+            + "".join(f"<w:tc><w:p><w:r><w:t>{escape(c)}</w:t></w:r></w:p></w:tc>" for c in row)
+            + "</w:tr>"
+            for row in table
+        )
         body += f"<w:tbl>{rows}</w:tbl>"
     return _docx(f'<?xml version="1.0"?><w:document {w}><w:body>{body}</w:body></w:document>'.encode())
 
@@ -58,6 +62,8 @@ def make_zip_bomb_docx(megabytes: int = 5) -> bytes:
 
 
 def make_entity_bomb_docx() -> bytes:
-    xml = (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
-           b"<w:document><w:body><w:p><w:r><w:t>&lol2;</w:t></w:r></w:p></w:body></w:document>")
+    xml = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+        b"<w:document><w:body><w:p><w:r><w:t>&lol2;</w:t></w:r></w:p></w:body></w:document>"
+    )
     return _docx(xml)

@@ -9,8 +9,16 @@ from openmaas.knowledge.chunk import ChunkOptions, chunk_text, split_sentences
 
 def test_sentences_split_on_chinese_and_english_punctuation():
     text = "今天天气很好。我们去公园吧！Are you coming? Yes. 好的；再见…\n\nNew paragraph"
-    assert split_sentences(text) == ["今天天气很好。", "我们去公园吧！", "Are you coming? ", "Yes. ",
-                                      "好的；", "再见…", "\n\n", "New paragraph"]
+    assert split_sentences(text) == [
+        "今天天气很好。",
+        "我们去公园吧！",
+        "Are you coming? ",
+        "Yes. ",
+        "好的；",
+        "再见…",
+        "\n\n",
+        "New paragraph",
+    ]
     assert "".join(split_sentences(text)) == text
 
 

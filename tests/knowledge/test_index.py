@@ -17,8 +17,13 @@ from openmaas.store.db import Database
 from openmaas.store.tables import Account, KnowledgeBase, KnowledgeChunk
 
 DIM = 16
-DOCS = {1: "apple banana cherry", 2: "banana split dessert", 3: "cherry blossom festival",
-        4: "quantum computing qubit", 5: "apple orchard harvest"}
+DOCS = {
+    1: "apple banana cherry",
+    2: "banana split dessert",
+    3: "cherry blossom festival",
+    4: "quantum computing qubit",
+    5: "apple orchard harvest",
+}
 
 
 def unit(seed: int) -> np.ndarray:
@@ -37,12 +42,21 @@ def seed(db: Database, index: ChunkIndex, kb: str = "kb1") -> None:
     with db.session() as session:
         if session.get(Account, "acct") is None:
             session.add(Account(id="acct", name="a"))
-        session.add(KnowledgeBase(id=kb, account_id="acct", name=kb, embedding_model="m",
-                                  dimensions=DIM))
+        session.add(KnowledgeBase(id=kb, account_id="acct", name=kb, embedding_model="m", dimensions=DIM))
         session.flush()
-        rows = [KnowledgeChunk(id=i + (0 if kb == "kb1" else 100), account_id="acct", knowledge_id=kb,
-                               document_id="d", ordinal=i, text=t, terms=t,
-                               embedding=vector_bytes(unit(i))) for i, t in DOCS.items()]
+        rows = [
+            KnowledgeChunk(
+                id=i + (0 if kb == "kb1" else 100),
+                account_id="acct",
+                knowledge_id=kb,
+                document_id="d",
+                ordinal=i,
+                text=t,
+                terms=t,
+                embedding=vector_bytes(unit(i)),
+            )
+            for i, t in DOCS.items()
+        ]
         session.add_all(rows)
         session.flush()
         index.add(session, [IndexedChunk(r.id, kb, r.terms.split(), unit(r.ordinal)) for r in rows], DIM)
@@ -55,8 +69,12 @@ def build(kind: str, db: Database, tmp_path) -> ChunkIndex:
     if kind == "sqlite-vec-cached":
         return SqliteVecIndex(db.engine, KnowledgeSettings(vector_cache_mb=1))
     if kind == "sqlite-vec-bit":
-        return SqliteVecIndex(db.engine, KnowledgeSettings(dense_oversample=2, dense_min_candidates=2,
-                                                           vector_encoding="bit", vector_cache_mb=0))
+        return SqliteVecIndex(
+            db.engine,
+            KnowledgeSettings(
+                dense_oversample=2, dense_min_candidates=2, vector_encoding="bit", vector_cache_mb=0
+            ),
+        )
     if kind == "portable":
         return PortableIndex(db)
     from openmaas.knowledge.milvus_index import MilvusIndex
@@ -78,8 +96,11 @@ def test_dense_keyword_and_removal(kind, db, tmp_path):
     with db.session() as session:
         index.remove(session, [3, 2], DIM)
         session.execute(sa.delete(KnowledgeChunk).where(KnowledgeChunk.id.in_([2, 3])))
-        session.execute(sa.update(KnowledgeBase).where(KnowledgeBase.id == "kb1")
-                        .values(index_version=KnowledgeBase.index_version + 1))
+        session.execute(
+            sa.update(KnowledgeBase)
+            .where(KnowledgeBase.id == "kb1")
+            .values(index_version=KnowledgeBase.index_version + 1)
+        )
     assert 3 not in {h.chunk_id for h in index.dense("kb1", unit(3), 5, DIM)}
     assert {h.chunk_id for h in index.keyword("kb1", ["banana"], 5)} == {1}
     assert {h.chunk_id for h in index.keyword("kb2", ["banana"], 5)} == {101, 102}

@@ -42,9 +42,16 @@ def test_a_killed_workers_job_is_picked_up_again(make_settings):
     kb_id = kh.create_kb()
     document_id = kh.upload(kb_id, [("facts.txt", FACTS.encode())])["successInfos"][0]["documentId"]
     with kh.services.db.session() as session:  # as if a worker claimed it, then died mid-way
-        session.execute(sa.update(Job).where(Job.kind == "knowledge_ingest").values(
-            state="running", worker_id="dead-worker", attempts=1,
-            lease_until=utcnow() - timedelta(seconds=1)))
+        session.execute(
+            sa.update(Job)
+            .where(Job.kind == "knowledge_ingest")
+            .values(
+                state="running",
+                worker_id="dead-worker",
+                attempts=1,
+                lease_until=utcnow() - timedelta(seconds=1),
+            )
+        )
     client.__exit__(None, None, None)
 
     client, kh = run_app(make_settings(run_jobs_in_process=True), tenant=kh.tenant)

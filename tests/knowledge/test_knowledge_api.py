@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from openmaas.store.tables import KnowledgeChunk, KnowledgeDocument
 from tests.knowledge.documents import make_docx, make_pdf, make_zip_bomb_docx
 
-FACTS = ("The lighthouse keeper of Varnholm island is named Elsbeth Quorn. "
-         "She repaints the lamp room every April. The island ferry leaves at 07:40.")
+FACTS = (
+    "The lighthouse keeper of Varnholm island is named Elsbeth Quorn. "
+    "She repaints the lamp room every April. The island ferry leaves at 07:40."
+)
 ZH_FACTS = "青石镇的特产是桂花糕。镇上的老槐树已有三百年历史。每年九月举办灯笼节。"
 
 
@@ -21,14 +23,33 @@ def index_rows(kh, table: str) -> int:
 
 
 def test_knowledge_base_lifecycle(kh):
-    created = kh.call("POST", "/knowledge", json={
-        "embedding_id": 3, "name": "产品手册", "description": "all about it", "background": "blue",
-        "icon": "book", "customer_identifier": None, "bucket_id": None}).json()
+    created = kh.call(
+        "POST",
+        "/knowledge",
+        json={
+            "embedding_id": 3,
+            "name": "产品手册",
+            "description": "all about it",
+            "background": "blue",
+            "icon": "book",
+            "customer_identifier": None,
+            "bucket_id": None,
+        },
+    ).json()
     kb_id = created["id"]
     assert created["name"] == "产品手册" and created["embedding_id"] == 3 and kb_id.isdigit()
-    modified = kh.call("PUT", f"/knowledge/{kb_id}", json={
-        "id": kb_id, "embedding_id": 3, "name": "renamed", "description": None,
-        "background": "red", "icon": None})
+    modified = kh.call(
+        "PUT",
+        f"/knowledge/{kb_id}",
+        json={
+            "id": kb_id,
+            "embedding_id": 3,
+            "name": "renamed",
+            "description": None,
+            "background": "red",
+            "icon": None,
+        },
+    )
     assert modified.status_code == 200
     page = kh.call("GET", "/knowledge", params={"page": 1, "size": 10}).json()
     assert page["object"] == "list" and page["total"] == 1
@@ -70,8 +91,9 @@ def test_upload_ingest_retrieve_and_capacity(kh):
     assert "Elsbeth Quorn" in hits[0]["text"] and hits[0]["metadata"]["doc_name"] == "varnholm.txt"
     zh_hits = kh.retrieve(kb_id, "青石镇的特产是什么？", recall_method="keyword")
     assert "桂花糕" in zh_hits[0]["text"]
-    listed = kh.call("GET", "/files", params={"knowledge_id": kb_id, "purpose": "retrieval",
-                                              "page": 1, "limit": 10}).json()
+    listed = kh.call(
+        "GET", "/files", params={"knowledge_id": kb_id, "purpose": "retrieval", "page": 1, "limit": 10}
+    ).json()
     assert listed["object"] == "list" and {d["name"] for d in listed["list"]} == {"varnholm.txt", "青石镇.md"}
     capacity = kh.call("GET", "/knowledge/capacity").json()
     assert capacity["used"]["length"] == len(FACTS.encode()) + len(ZH_FACTS.encode())
@@ -97,8 +119,15 @@ def test_pdf_docx_csv_html(kh):
 def test_bad_documents_fail_alone(kh):
     kb_id = kh.create_kb()
     good = kh.ingest(kb_id, "good.txt", FACTS.encode())
-    outcome = kh.upload(kb_id, [("photo.png", b"\x89PNG"), ("bad.pdf", b"%PDF-1.4 garbage"),
-                                ("empty.txt", b""), ("bomb.docx", make_zip_bomb_docx(8))])
+    outcome = kh.upload(
+        kb_id,
+        [
+            ("photo.png", b"\x89PNG"),
+            ("bad.pdf", b"%PDF-1.4 garbage"),
+            ("empty.txt", b""),
+            ("bomb.docx", make_zip_bomb_docx(8)),
+        ],
+    )
     assert [f["filename"] for f in outcome["failedInfos"]] == ["photo.png"]
     assert "不支持" in outcome["failedInfos"][0]["failReason"]
     results = {s["filename"]: kh.wait_done(s["documentId"]) for s in outcome["successInfos"]}
@@ -144,9 +173,18 @@ def test_edit_document_rechunks(kh):
     kb_id = kh.create_kb()
     text = ("Sentence about topic %d is here. " * 1 * 40) % tuple(range(40))
     first = kh.ingest(kb_id, "long.txt", text.encode())
-    response = kh.call("PUT", f"/document/{first['id']}", json={
-        "id": first["id"], "knowledge_type": "5", "custom_separator": None, "sentence_size": 1000,
-        "callback_url": None, "callback_header": None})
+    response = kh.call(
+        "PUT",
+        f"/document/{first['id']}",
+        json={
+            "id": first["id"],
+            "knowledge_type": "5",
+            "custom_separator": None,
+            "sentence_size": 1000,
+            "callback_url": None,
+            "callback_header": None,
+        },
+    )
     assert response.status_code == 200
     again = kh.wait_done(first["id"])
     assert again["sentence_size"] == 1000 and again["chunk_count"] < first["chunk_count"]
@@ -167,8 +205,13 @@ def test_tenancy(kh):
         assert kh.call(method, f"/document/{document['id']}", other).status_code == 404
     assert kh.call("PUT", f"/document/{document['id']}", other, json={"knowledge_type": 1}).status_code == 404
     assert kh.call("GET", "/files", other, params={"knowledge_id": kb_id}).status_code == 404
-    upload = kh.call("POST", "/files", other, data={"purpose": "retrieval", "knowledge_id": kb_id},
-                     files={"file": ("x.txt", b"intruder text")})
+    upload = kh.call(
+        "POST",
+        "/files",
+        other,
+        data={"purpose": "retrieval", "knowledge_id": kb_id},
+        files={"file": ("x.txt", b"intruder text")},
+    )
     assert upload.status_code == 404
     retrieve = kh.call("POST", "/knowledge/retrieve", other, json={"knowledge_ids": [kb_id], "query": "x"})
     assert retrieve.status_code == 404

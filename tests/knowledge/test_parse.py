@@ -27,8 +27,10 @@ def test_csv_rows_become_sentences():
 
 
 def test_html_drops_scripts_and_keeps_blocks():
-    html = b"<html><head><title>T</title><script>var x=1;</script></head>" \
-           b"<body><h1>Heading</h1><p>First &amp; second.</p><div>Third</div></body></html>"
+    html = (
+        b"<html><head><title>T</title><script>var x=1;</script></head>"
+        b"<body><h1>Heading</h1><p>First &amp; second.</p><div>Third</div></body></html>"
+    )
     assert parse("p.html", html) == "Heading\nFirst & second.\nThird"
 
 
@@ -41,19 +43,22 @@ def test_docx_paragraphs_and_tables():
     assert text.splitlines() == ["第一段。", "Second paragraph.", "k | v", "a | 1"]
 
 
-@pytest.mark.parametrize(("name", "data", "code"), [
-    ("image.png", b"\x89PNG....", 10003),
-    ("archive.zip", b"PK\x03\x04", 10003),
-    ("broken.pdf", b"%PDF-1.4\n this is not a pdf at all", 10004),
-    ("truncated.pdf", make_pdf(["hello"])[:60], 10004),
-    ("broken.docx", b"not a zip", 10004),
-    ("bomb.docx", make_zip_bomb_docx(5), 10004),
-    ("entities.docx", make_entity_bomb_docx(), 10004),
-    ("empty.txt", b"", 10005),
-    ("blank.md", b"   \n\n  \t", 10005),
-    ("binary.txt", b"\x00\x01\x02" * 100, 10004),
-    ("long.txt", b"x" * 10_001, 10002),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "code"),
+    [
+        ("image.png", b"\x89PNG....", 10003),
+        ("archive.zip", b"PK\x03\x04", 10003),
+        ("broken.pdf", b"%PDF-1.4\n this is not a pdf at all", 10004),
+        ("truncated.pdf", make_pdf(["hello"])[:60], 10004),
+        ("broken.docx", b"not a zip", 10004),
+        ("bomb.docx", make_zip_bomb_docx(5), 10004),
+        ("entities.docx", make_entity_bomb_docx(), 10004),
+        ("empty.txt", b"", 10005),
+        ("blank.md", b"   \n\n  \t", 10005),
+        ("binary.txt", b"\x00\x01\x02" * 100, 10004),
+        ("long.txt", b"x" * 10_001, 10002),
+    ],
+)
 def test_bad_documents_are_rejected_with_a_reason(name, data, code):
     with pytest.raises(DocumentRejected) as caught:
         parse(name, data)

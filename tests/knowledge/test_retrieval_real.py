@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from openmaas.app import create_app
 from openmaas.embeddings.settings import EmbeddingsSettings, default_embedding_models
 from openmaas.knowledge.rerank import CrossEncoderReranker
-from tests.conftest import add_tenant
+from tests.conftest import add_tenant, with_fake_prices
 from tests.knowledge.conftest import KnowledgeHarness
 
 CORPUS = {
@@ -28,9 +28,17 @@ def real(tmp_path_factory) -> Iterator[KnowledgeHarness]:
     from tests.conftest import fake_models
 
     data = tmp_path_factory.mktemp("real-retrieval")
-    settings = Settings(environment="test", data_dir=data, database_url=f"sqlite:///{data}/db.sqlite",
-                        models=fake_models(), job_poll_seconds=0.05, secret_key="test-secret",
-                        embeddings=EmbeddingsSettings(models=default_embedding_models()[:1]))
+    settings = with_fake_prices(
+        Settings(
+            environment="test",
+            data_dir=data,
+            database_url=f"sqlite:///{data}/db.sqlite",
+            models=fake_models(),
+            job_poll_seconds=0.05,
+            secret_key="test-secret",
+            embeddings=EmbeddingsSettings(models=default_embedding_models()[:1]),
+        )
+    )
     app = create_app(settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         tenant = add_tenant(app.state.services)
@@ -42,8 +50,9 @@ def real(tmp_path_factory) -> Iterator[KnowledgeHarness]:
 
 
 def test_paraphrased_question_finds_its_passage(real):
-    hits = real.retrieve(real.kb_id, "Which peace agreement ended a long European war?",
-                         recall_method="embedding")
+    hits = real.retrieve(
+        real.kb_id, "Which peace agreement ended a long European war?", recall_method="embedding"
+    )
     assert hits[0]["metadata"]["doc_name"] == "history.txt"
 
 
@@ -64,9 +73,13 @@ def test_rerank_applies_to_english_only(real):
 
 def test_cross_encoder_scores_relevance():
     reranker = CrossEncoderReranker()
-    scores = reranker.score("How many people live in Berlin?",
-                            ["Berlin has a population of 3,520,031 registered inhabitants.",
-                             "New York City is famous for the Metropolitan Museum of Art."])
+    scores = reranker.score(
+        "How many people live in Berlin?",
+        [
+            "Berlin has a population of 3,520,031 registered inhabitants.",
+            "New York City is famous for the Metropolitan Museum of Art.",
+        ],
+    )
     assert scores[0] > 0 > scores[1]
     assert not reranker.applies_to("北京有多少人口？", ["北京"])
 

@@ -38,12 +38,23 @@ def write(db: Database, kb: str, chunk_ids: list[int], bump: bool = True) -> Non
         if session.get(Account, "acct") is None:
             session.add(Account(id="acct", name="a"))
         if session.get(KnowledgeBase, kb) is None:
-            session.add(KnowledgeBase(id=kb, account_id="acct", name=kb, embedding_model="m",
-                                      dimensions=DIM))
+            session.add(KnowledgeBase(id=kb, account_id="acct", name=kb, embedding_model="m", dimensions=DIM))
         session.flush()
-        session.add_all([KnowledgeChunk(id=i, account_id="acct", knowledge_id=kb, document_id="d",
-                                        ordinal=i, text=f"chunk {i}", terms="",
-                                        embedding=vector_bytes(unit(i))) for i in chunk_ids])
+        session.add_all(
+            [
+                KnowledgeChunk(
+                    id=i,
+                    account_id="acct",
+                    knowledge_id=kb,
+                    document_id="d",
+                    ordinal=i,
+                    text=f"chunk {i}",
+                    terms="",
+                    embedding=vector_bytes(unit(i)),
+                )
+                for i in chunk_ids
+            ]
+        )
         if bump:
             bump_version(session, kb)
 

@@ -65,31 +65,56 @@ async def test_redis_limits_are_exact_across_processes():
     config = LimitsConfig(concurrency_by_tier={"V0": 5}, rpm_per_key=1000)
     a, b = RedisLimiter(config, REDIS), RedisLimiter(config, REDIS)
     caller = admission()
-    results = await asyncio.gather(*[(a if i % 2 else b).admit(same_caller(caller)) for i in range(12)],
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *[(a if i % 2 else b).admit(same_caller(caller)) for i in range(12)], return_exceptions=True
+    )
     assert sum(1 for r in results if isinstance(r, ConcurrencyExceeded)) == 7
     await a.close()
     await b.close()
 
 
+async def test_a_burst_beyond_the_redis_pool_waits_for_connections():
+    """300 admissions at once (more than the 100 pooled connections) are all admitted: the
+    default pool raised "Too many connections" (a 500) past 100 (bench/fault_billing.py)."""
+    limiter = RedisLimiter(
+        LimitsConfig(concurrency_by_tier={"V0": 1000}, rpm_per_key=10**6, tpm_per_key=10**9), REDIS
+    )
+    caller = admission()
+    results = await asyncio.gather(
+        *[limiter.admit(same_caller(caller)) for _ in range(300)], return_exceptions=True
+    )
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    await limiter.close()
+
+
 def test_http_429_with_retry_after(make_settings):
-    slow = ModelConfig(name="fake-chat", engine="fake", aliases=["glm-4"], context_window=256,
-                       options={"token_delay": 0.05})
+    slow = ModelConfig(
+        name="fake-chat", engine="fake", aliases=["glm-4"], context_window=256, options={"token_delay": 0.05}
+    )
     settings = make_settings(models=[slow], limits=LimitsConfig(concurrency_by_tier={"V0": 1}))
     server = start_live_server(settings)
     try:
         url = f"{server.zhipu_base}/chat/completions"
-        body = {"model": "glm-4", "messages": [{"role": "user", "content": "one two three four"}],
-                "stream": True}
-        with httpx.Client(headers=server.tenant.headers, timeout=30) as client, \
-                client.stream("POST", url, json=body) as first:
+        body = {
+            "model": "glm-4",
+            "messages": [{"role": "user", "content": "one two three four"}],
+            "stream": True,
+        }
+        with (
+            httpx.Client(headers=server.tenant.headers, timeout=30) as client,
+            client.stream("POST", url, json=body) as first,
+        ):
             assert first.status_code == 200
             second = client.post(url, json=body | {"stream": False})
             assert second.status_code == 429
             assert second.json()["error"]["code"] == "1302"
             assert int(second.headers["Retry-After"]) >= 1
             first.read()
-        assert httpx.post(url, json=body | {"stream": False}, headers=server.tenant.headers,
-                          timeout=30).status_code == 200
+        assert (
+            httpx.post(
+                url, json=body | {"stream": False}, headers=server.tenant.headers, timeout=30
+            ).status_code
+            == 200
+        )
     finally:
         server.stop()

@@ -41,25 +41,29 @@ def prompt_token_count(tokenizer, messages: list[dict]) -> int:
     def special(token_id: int) -> str:
         return tokenizer.detokenize([token_id], special=True).decode() if token_id >= 0 else ""
 
-    formatter = Jinja2ChatFormatter(tokenizer.metadata["tokenizer.chat_template"],
-                                    eos_token=special(tokenizer.token_eos()),
-                                    bos_token=special(tokenizer.token_bos()))
+    formatter = Jinja2ChatFormatter(
+        tokenizer.metadata["tokenizer.chat_template"],
+        eos_token=special(tokenizer.token_eos()),
+        bos_token=special(tokenizer.token_bos()),
+    )
     prompt = formatter(messages=messages).prompt
     return len(tokenizer.tokenize(prompt.encode(), add_bos=True, special=True))
 
 
 @pytest.fixture
 def zhipu(real_model_server) -> Iterator[ZhipuAI]:
-    client = ZhipuAI(api_key=real_model_server.tenant.api_key, base_url=real_model_server.zhipu_base,
-                     max_retries=0)
+    client = ZhipuAI(
+        api_key=real_model_server.tenant.api_key, base_url=real_model_server.zhipu_base, max_retries=0
+    )
     yield client
     client.close()
 
 
 @pytest.fixture
 def oai(real_model_server) -> Iterator[OpenAI]:
-    client = OpenAI(api_key=real_model_server.tenant.api_key, base_url=real_model_server.openai_base,
-                    max_retries=0)
+    client = OpenAI(
+        api_key=real_model_server.tenant.api_key, base_url=real_model_server.openai_base, max_retries=0
+    )
     yield client
     client.close()
 
@@ -75,19 +79,25 @@ def test_tutorial_snippet_answers_in_chinese(real_model_server, zhipu, tokenizer
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
     rows = wait_for(lambda: usage_rows(real_model_server.services, request_id=response.request_id))
     assert (rows[0].status, rows[0].prompt_tokens, rows[0].completion_tokens) == (
-        "success", usage.prompt_tokens, usage.completion_tokens)
+        "success",
+        usage.prompt_tokens,
+        usage.completion_tokens,
+    )
 
 
 def test_prompt_tokens_count_the_system_prompt_too(zhipu, tokenizer):
-    messages = [{"role": "system", "content": "你是一个乐于助人的助手。"},
-                {"role": "user", "content": "用一句话介绍北京。"}]
+    messages = [
+        {"role": "system", "content": "你是一个乐于助人的助手。"},
+        {"role": "user", "content": "用一句话介绍北京。"},
+    ]
     response = zhipu.chat.completions.create(model="glm-4", messages=messages, max_tokens=8, **GREEDY)
     assert response.usage.prompt_tokens == prompt_token_count(tokenizer, messages)
 
 
 def test_stream(zhipu):
-    chunks = list(zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL, max_tokens=16,
-                                                stream=True, **GREEDY))
+    chunks = list(
+        zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL, max_tokens=16, stream=True, **GREEDY)
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text.strip() and CJK.search(text), text
     last = chunks[-1]
@@ -99,8 +109,9 @@ def test_stream(zhipu):
 def test_stream_and_non_stream_agree_when_greedy(zhipu):
     question = [{"role": "user", "content": "Name three colors."}]
     whole = zhipu.chat.completions.create(model="glm-4", messages=question, max_tokens=12, **GREEDY)
-    chunks = list(zhipu.chat.completions.create(model="glm-4", messages=question, max_tokens=12,
-                                                stream=True, **GREEDY))
+    chunks = list(
+        zhipu.chat.completions.create(model="glm-4", messages=question, max_tokens=12, stream=True, **GREEDY)
+    )
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == whole.choices[0].message.content
     assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 
@@ -126,13 +137,19 @@ def test_prompt_over_the_context_window_is_1261(real_model_server, zhipu, tokeni
 
 def test_openai_sdk(oai, tokenizer):
     question = [{"role": "user", "content": "Say hello in one short sentence."}]
-    completion = oai.chat.completions.create(model="glm-4", messages=question, max_tokens=16,
-                                             temperature=0)
+    completion = oai.chat.completions.create(model="glm-4", messages=question, max_tokens=16, temperature=0)
     assert completion.choices[0].message.content.strip()
     assert completion.usage.prompt_tokens == prompt_token_count(tokenizer, question)
-    chunks = list(oai.chat.completions.create(model="glm-4", messages=question, max_tokens=16,
-                                              temperature=0, stream=True,
-                                              stream_options={"include_usage": True}))
+    chunks = list(
+        oai.chat.completions.create(
+            model="glm-4",
+            messages=question,
+            max_tokens=16,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == completion.choices[0].message.content
     assert chunks[-1].choices == []
@@ -151,9 +168,15 @@ def test_two_concurrent_streams_from_two_accounts_both_finish(real_model_server)
         client = ZhipuAI(api_key=keys[index], base_url=real_model_server.zhipu_base, max_retries=0)
         try:
             started.wait()
-            results[index] = list(client.chat.completions.create(
-                model="glm-4", messages=[{"role": "user", "content": prompts[index]}],
-                max_tokens=24, stream=True, **GREEDY))
+            results[index] = list(
+                client.chat.completions.create(
+                    model="glm-4",
+                    messages=[{"role": "user", "content": prompts[index]}],
+                    max_tokens=24,
+                    stream=True,
+                    **GREEDY,
+                )
+            )
         except BaseException as exc:  # surfaced below, in the test thread
             errors.append(exc)
         finally:

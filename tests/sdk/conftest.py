@@ -23,15 +23,24 @@ from tests.conftest import (
     fake_embeddings,
     fake_models,
     start_live_server,
+    with_fake_prices,
 )
 
 
 @pytest.fixture(scope="module")
 def sdk_server(tmp_path_factory) -> Iterator[LiveServer]:
     root = tmp_path_factory.mktemp("sdk")
-    settings = Settings(environment="test", data_dir=root / "data",
-                        database_url=f"sqlite:///{root / 'openmaas.db'}", models=fake_models(),
-                        embeddings=fake_embeddings(), job_poll_seconds=0.05, secret_key="test-secret")
+    settings = with_fake_prices(
+        Settings(
+            environment="test",
+            data_dir=root / "data",
+            database_url=f"sqlite:///{root / 'openmaas.db'}",
+            models=fake_models(),
+            embeddings=fake_embeddings(),
+            job_poll_seconds=0.05,
+            secret_key="test-secret",
+        )
+    )
     server = start_live_server(settings)
     yield server
     server.stop()

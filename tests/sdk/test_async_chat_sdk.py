@@ -50,9 +50,10 @@ def test_submit_then_poll_until_success(engine, zhipu):
 
 
 def test_async_submit_validates_before_queueing(sdk_server, tenant, zhipu):
-    for kwargs, code in (({"model": "no-such-model", "messages": HELLO}, "1211"),
-                         ({"model": "glm-4", "messages": [{"role": "user", "content": "w " * 400}]},
-                          "1261")):
+    for kwargs, code in (
+        ({"model": "no-such-model", "messages": HELLO}, "1211"),
+        ({"model": "glm-4", "messages": [{"role": "user", "content": "w " * 400}]}, "1261"),
+    ):
         with pytest.raises(zhipuai.APIRequestFailedError) as caught:
             zhipu.chat.asyncCompletions.create(**kwargs)
         assert caught.value.response.json()["error"]["code"] == code
@@ -121,9 +122,16 @@ def test_job_of_a_dead_worker_runs_again_after_restart(make_settings):
     # Make it look claimed by a worker that died mid-job: running, lease lapsed.
     db = Database(settings.resolved_database_url)
     with db.session() as session:
-        session.execute(sa.update(Job).where(Job.id == task.id).values(
-            state="running", worker_id="dead-host:4242:abcdef", attempts=1,
-            lease_until=utcnow() - timedelta(seconds=30)))
+        session.execute(
+            sa.update(Job)
+            .where(Job.id == task.id)
+            .values(
+                state="running",
+                worker_id="dead-host:4242:abcdef",
+                attempts=1,
+                lease_until=utcnow() - timedelta(seconds=30),
+            )
+        )
     db.dispose()
 
     second = start_live_server(settings.model_copy(update={"run_jobs_in_process": True}))
@@ -139,6 +147,49 @@ def test_job_of_a_dead_worker_runs_again_after_restart(make_settings):
     assert job.worker_id == second.services.jobs.worker_id != "dead-host:4242:abcdef"
 
 
+def test_a_job_retried_after_its_charge_succeeds_charged_once(make_settings):
+    """Killed after its usage was charged but before its result was stored: the job is
+    claimed again, recognises its own request id's charge, and ends SUCCESS, not 1231."""
+    settings = make_settings(run_jobs_in_process=False)
+    first = start_live_server(settings)
+    try:
+        client = client_for(first, first.tenant.api_key)
+        task = client.chat.asyncCompletions.create(model="glm-4", messages=HELLO, request_id="paid-once")
+        client.close()
+        billing, account = first.services.billing, first.tenant.account_id
+        hold = billing.reserve(account, None, "paid-once", "glm-4", "fake-chat", 10, 20, False)
+        with billing.db.session() as session:  # what the first attempt charged
+            billing.settle(session, hold.reservation_id, 10, 5)
+        with first.services.db.session() as session:  # ...then it died: lease lapsed
+            session.execute(
+                sa.update(Job)
+                .where(Job.id == task.id)
+                .values(
+                    state="running",
+                    worker_id="dead-host:4242:abcdef",
+                    attempts=1,
+                    lease_until=utcnow() - timedelta(seconds=30),
+                )
+            )
+        before = billing.balance(account)
+    finally:
+        first.stop()
+
+    second = start_live_server(settings.model_copy(update={"run_jobs_in_process": True}))
+    try:
+        client = client_for(second, first.tenant.api_key)
+        result = poll_success(client, task.id)
+        client.close()
+        after = second.services.billing.balance(account)
+        problems = second.services.billing.reconcile(account)
+    finally:
+        second.stop()
+    assert result.request_id == "paid-once"
+    assert result.choices[0].message.content == "Echo: hello durable world"
+    assert (after.cash_micro, after.held_micro, after.packs) == (before.cash_micro, 0, before.packs)
+    assert problems == []
+
+
 def test_job_with_a_live_lease_is_not_stolen(make_settings):
     settings = make_settings(run_jobs_in_process=False)
     first = start_live_server(settings)
@@ -147,9 +198,16 @@ def test_job_with_a_live_lease_is_not_stolen(make_settings):
         task = client.chat.asyncCompletions.create(model="glm-4", messages=HELLO)
         client.close()
         with first.services.db.session() as session:
-            session.execute(sa.update(Job).where(Job.id == task.id).values(
-                state="running", worker_id="busy-host:1:aaaaaa", attempts=1,
-                lease_until=utcnow() + timedelta(minutes=5)))
+            session.execute(
+                sa.update(Job)
+                .where(Job.id == task.id)
+                .values(
+                    state="running",
+                    worker_id="busy-host:1:aaaaaa",
+                    attempts=1,
+                    lease_until=utcnow() + timedelta(minutes=5),
+                )
+            )
     finally:
         first.stop()
 
@@ -158,8 +216,9 @@ def test_job_with_a_live_lease_is_not_stolen(make_settings):
         client = client_for(second, first.tenant.api_key)
         engine = second.services.catalog.resolve("fake-chat").engine
         for _ in range(5):  # several poll intervals of the in-process worker
-            assert client.chat.asyncCompletions.retrieve_completion_result(task.id).task_status \
-                == "PROCESSING"
+            assert (
+                client.chat.asyncCompletions.retrieve_completion_result(task.id).task_status == "PROCESSING"
+            )
             time.sleep(0.1)
         client.close()
         job = job_row(second.services, task.id)

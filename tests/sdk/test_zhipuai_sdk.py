@@ -30,8 +30,7 @@ def split_key(api_key: str) -> tuple[str, str]:
 
 def zhipu_jwt(key_id: str, secret: str | None, *, exp_ms: int, algorithm: str = "HS256") -> str:
     payload = {"api_key": key_id, "exp": exp_ms, "timestamp": now_ms()}
-    return jwt.encode(payload, secret, algorithm=algorithm,
-                      headers={"alg": algorithm, "sign_type": "SIGN"})
+    return jwt.encode(payload, secret, algorithm=algorithm, headers={"alg": algorithm, "sign_type": "SIGN"})
 
 
 @pytest.fixture
@@ -88,8 +87,7 @@ def test_stream_deltas_join_to_scripted_text(engine, zhipu):
 
 def test_stream_stops_at_max_tokens_with_length(engine, zhipu):
     engine.enqueue("a b c d e f g h")
-    chunks = list(zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL, stream=True,
-                                                max_tokens=3))
+    chunks = list(zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL, stream=True, max_tokens=3))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "a b c"
     assert chunks[-1].choices[0].finish_reason == "length"
     assert chunks[-1].usage.completion_tokens == 3
@@ -98,16 +96,18 @@ def test_stream_stops_at_max_tokens_with_length(engine, zhipu):
 def test_sdk_clamped_sampling_is_accepted(engine, zhipu):
     # The SDK rewrites temperature=0 → 0.01 + do_sample=false and top_p=1 → 0.99 (§6.1).
     engine.enqueue("ok")
-    response = zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL, temperature=0,
-                                             top_p=1, stop=["\n\n"], request_id="req-clamped-1")
+    response = zhipu.chat.completions.create(
+        model="glm-4", messages=TUTORIAL, temperature=0, top_p=1, stop=["\n\n"], request_id="req-clamped-1"
+    )
     assert response.choices[0].message.content == "ok"
     assert response.request_id == "req-clamped-1"
 
 
 def test_jwt_mode(sdk_server, tenant, engine):
     engine.enqueue("signed in with a JWT")
-    client = ZhipuAI(api_key=tenant.api_key, base_url=sdk_server.zhipu_base,
-                     disable_token_cache=False, max_retries=0)
+    client = ZhipuAI(
+        api_key=tenant.api_key, base_url=sdk_server.zhipu_base, disable_token_cache=False, max_retries=0
+    )
     try:
         sent = client.auth_headers["Authorization"].removeprefix("Bearer ")
         assert sent.count(".") == 2  # really a JWT, not the raw key
@@ -140,12 +140,15 @@ def test_missing_authorization_header_is_1001(zhipu):
     expect_auth_error(zhipu, "1001", extra_headers={"Authorization": Omit()})
 
 
-@pytest.mark.parametrize("token", [
-    "0123456789abcdef0123456789abcdef.not-the-secret",  # well-formed, unknown key id
-    "garbage",
-    "a.b.c.d",
-    "eyJhbGciOiJIUzI1NiJ9.bm90LWpzb24.c2ln",  # three parts, payload not JSON
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "0123456789abcdef0123456789abcdef.not-the-secret",  # well-formed, unknown key id
+        "garbage",
+        "a.b.c.d",
+        "eyJhbGciOiJIUzI1NiJ9.bm90LWpzb24.c2ln",  # three parts, payload not JSON
+    ],
+)
 def test_unknown_or_garbage_token_is_1002(bearer_client, token):
     expect_auth_error(bearer_client(token), "1002")
 
@@ -176,8 +179,9 @@ def test_jwt_within_clock_skew_is_accepted(tenant, engine, bearer_client):
 
 def test_alg_none_token_is_refused(tenant, bearer_client):
     key_id, _ = split_key(tenant.api_key)
-    token = jwt.encode({"api_key": key_id, "exp": now_ms() + 60_000, "timestamp": now_ms()},
-                       None, algorithm="none")
+    token = jwt.encode(
+        {"api_key": key_id, "exp": now_ms() + 60_000, "timestamp": now_ms()}, None, algorithm="none"
+    )
     expect_auth_error(bearer_client(token), ("1002", "1004"))
 
 
@@ -194,8 +198,9 @@ def test_revoked_key_is_refused_raw_and_jwt(sdk_server, tenant, engine, zhipu):
     # the key at once (one revoked elsewhere stops within `auth_cache_seconds`)
     sdk_server.services.accounts.keys.delete(tenant.account_id, tenant.key_id)
     expect_auth_error(zhipu, "1002")
-    jwt_client = ZhipuAI(api_key=tenant.api_key, base_url=sdk_server.zhipu_base,
-                         disable_token_cache=False, max_retries=0)
+    jwt_client = ZhipuAI(
+        api_key=tenant.api_key, base_url=sdk_server.zhipu_base, disable_token_cache=False, max_retries=0
+    )
     try:
         expect_auth_error(jwt_client, ("1002", "1004"))
     finally:
@@ -207,8 +212,10 @@ def test_one_account_cannot_revoke_another_accounts_key(sdk_server, tenant, engi
     with pytest.raises(NotFound), sdk_server.services.db.session() as session:
         revoke_key(session, other.account_id, tenant.key_id)
     engine.enqueue("unaffected")
-    assert zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL).choices[0].message.content \
+    assert (
+        zhipu.chat.completions.create(model="glm-4", messages=TUTORIAL).choices[0].message.content
         == "unaffected"
+    )
 
 
 # --- request errors surface as the SDK's exception classes (§4.2) --------------------------
@@ -219,13 +226,16 @@ def no_generation(engine) -> Iterator[None]:
     assert engine.generations == before, "a refused request must not reach the engine"
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"model": "no-such-model", "messages": TUTORIAL}, "1211"),
-    ({"model": "glm-4", "messages": TUTORIAL, "max_tokens": -1}, "1214"),
-    ({"model": "glm-4", "messages": [{"role": "wizard", "content": "hi"}]}, "1214"),
-    ({"model": "glm-4", "messages": [{"role": "system", "content": "only a system prompt"}]}, "1214"),
-    ({"model": "glm-4", "messages": [{"role": "user", "content": "word " * 400}]}, "1261"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"model": "no-such-model", "messages": TUTORIAL}, "1211"),
+        ({"model": "glm-4", "messages": TUTORIAL, "max_tokens": -1}, "1214"),
+        ({"model": "glm-4", "messages": [{"role": "wizard", "content": "hi"}]}, "1214"),
+        ({"model": "glm-4", "messages": [{"role": "system", "content": "only a system prompt"}]}, "1214"),
+        ({"model": "glm-4", "messages": [{"role": "user", "content": "word " * 400}]}, "1261"),
+    ],
+)
 def test_request_errors_raise_api_request_failed(zhipu, no_generation, kwargs, code):
     with pytest.raises(zhipuai.APIRequestFailedError) as caught:
         zhipu.chat.completions.create(**kwargs)
@@ -234,10 +244,13 @@ def test_request_errors_raise_api_request_failed(zhipu, no_generation, kwargs, c
     assert f'"code":"{code}"' in str(caught.value)  # the SDK puts the raw body in the message
 
 
-@pytest.mark.parametrize(("kwargs", "code"), [
-    ({"model": "no-such-model"}, "1211"),
-    ({"model": "glm-4", "messages": [{"role": "user", "content": "word " * 400}]}, "1261"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"model": "no-such-model"}, "1211"),
+        ({"model": "glm-4", "messages": [{"role": "user", "content": "word " * 400}]}, "1261"),
+    ],
+)
 def test_stream_request_errors_are_raised_before_the_stream(zhipu, no_generation, kwargs, code):
     body = {"messages": TUTORIAL} | kwargs
     with pytest.raises(zhipuai.APIRequestFailedError) as caught:

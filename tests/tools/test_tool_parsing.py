@@ -16,43 +16,66 @@ from openmaas.chat.tools import (
 )
 from openmaas.errors import InvalidField
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "weather for a city",
-    "parameters": {"type": "object", "properties": {
-        "city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
-        "required": ["city"]}}}
-SEARCH = {"type": "function", "function": {"name": "search", "parameters": {
-    "type": "object", "properties": {"q": {"type": "string"}, "n": {"type": "integer"}},
-    "required": ["q"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["c", "f"]}},
+            "required": ["city"],
+        },
+    },
+}
+SEARCH = {
+    "type": "function",
+    "function": {
+        "name": "search",
+        "parameters": {
+            "type": "object",
+            "properties": {"q": {"type": "string"}, "n": {"type": "integer"}},
+            "required": ["q"],
+        },
+    },
+}
 TOOLS = parse_function_tools([WEATHER, SEARCH])
 
 
-@pytest.mark.parametrize("text", [
-    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
-    '```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
-    '{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}',
-    '<tool_call>\n{"name": "get_weather", "parameters": {"city": "Paris"}}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+        '```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
+        '{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}',
+        '<tool_call>\n{"name": "get_weather", "parameters": {"city": "Paris"}}',
+    ],
+)
 def test_lenient_parsing_accepts_tags_fences_and_bare_json(text):
     [call] = parse_tool_calls(text, TOOLS)
     assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
     assert call.id.startswith("call_")
 
 
-@pytest.mark.parametrize("text", [
-    '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>',  # not a tool
-    '<tool_call>\n{"name": "get_weather", "arguments": {"unit": "c"}}\n</tool_call>',  # city missing
-    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "x", "unit": "k"}}\n</tool_call>',
-    '<tool_call>\n{"name": "get_weather", "arguments": {"city": \n</tool_call>',
-    "The weather is nice.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<tool_call>\n{"name": "get_time", "arguments": {}}\n</tool_call>',  # not a tool
+        '<tool_call>\n{"name": "get_weather", "arguments": {"unit": "c"}}\n</tool_call>',  # city missing
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "x", "unit": "k"}}\n</tool_call>',
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": \n</tool_call>',
+        "The weather is nice.",
+    ],
+)
 def test_parsing_rejects_calls_that_do_not_match_a_tool(text):
     assert parse_tool_calls(text, TOOLS) == []
 
 
 def test_several_calls_in_one_turn():
-    text = ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "A"}}\n</tool_call>\n'
-            '<tool_call>\n{"name": "search", "arguments": {"q": "B", "n": 3}}\n</tool_call>')
+    text = (
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "A"}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "search", "arguments": {"q": "B", "n": 3}}\n</tool_call>'
+    )
     assert [c.name for c in parse_tool_calls(text, TOOLS)] == ["get_weather", "search"]
 
 
@@ -62,6 +85,10 @@ def test_verdict_waits_then_decides():
     assert tool_call_verdict("<tool_call>\n{") is True
     assert tool_call_verdict('```json\n{"na') is None
     assert tool_call_verdict('{"name"') is True
+    assert tool_call_verdict('{{"name"') is True  # a template's escaped braces, copied
+    assert tool_call_verdict('[{"name"') is True  # several calls as one list
+    assert tool_call_verdict("{{") is None
+    assert tool_call_verdict("[1, 2]") is False
     assert tool_call_verdict("Sure, here") is False
     assert tool_call_verdict("```python\nprint") is False
 
@@ -99,10 +126,12 @@ def test_grammar_compiles_for_tools_and_forced_name(vocab):
 
 def test_invalid_tools_name_the_field():
     bad_schema = {"type": "function", "function": {"name": "f", "parameters": {"type": "nonsense"}}}
-    cases = [([bad_schema], "tools[0].function.parameters"),
-             ([{"type": "function", "function": {"name": "bad name!"}}], "tools[0].function.name"),
-             ([{"type": "function", "function": "x"}], "tools[0].function"),
-             ([WEATHER, WEATHER], "tools")]
+    cases = [
+        ([bad_schema], "tools[0].function.parameters"),
+        ([{"type": "function", "function": {"name": "bad name!"}}], "tools[0].function.name"),
+        ([{"type": "function", "function": "x"}], "tools[0].function"),
+        ([WEATHER, WEATHER], "tools"),
+    ]
     for tools, field in cases:
         with pytest.raises(InvalidField) as caught:
             parse_function_tools(tools)
@@ -129,3 +158,15 @@ def test_response_format_grammar(vocab):
         parse_response_format({"type": "json_schema", "json_schema": {"schema": {"type": 5}}})
     with pytest.raises(InvalidField):
         parse_response_format({"type": "yaml"})
+
+
+def test_doubled_braces_and_lists_still_parse():
+    doubled = '{{"name": "get_weather", "arguments": {"city": "Paris"}}}'
+    assert [(c.name, json.loads(c.arguments)) for c in parse_tool_calls(doubled, TOOLS)] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    listed = (
+        '[{"name": "get_weather", "arguments": {"city": "Oslo"}}, '
+        '{"name": "search", "arguments": {"q": "x"}}]'
+    )
+    assert [c.name for c in parse_tool_calls(listed, TOOLS)] == ["get_weather", "search"]

@@ -49,13 +49,21 @@ def test_invalid_call_is_retried_under_the_grammar(harness):
 
 
 def test_next_turn_with_tool_results(harness):
-    first = {"id": "call_1", "type": "function",
-             "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
-    second = {"id": "call_2", "type": "function",
-              "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}
-    messages = ASK + [{"role": "assistant", "content": None, "tool_calls": [first, second]},
-                      {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 21}'},
-                      {"role": "tool", "tool_call_id": "call_2", "content": '{"temp": 25}'}]
+    first = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    second = {
+        "id": "call_2",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'},
+    }
+    messages = ASK + [
+        {"role": "assistant", "content": None, "tool_calls": [first, second]},
+        {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 21}'},
+        {"role": "tool", "tool_call_id": "call_2", "content": '{"temp": 25}'},
+    ]
     engine = harness.fake_engine()
     engine.enqueue(CALL.replace("Paris", "Oslo"))  # a city not asked yet: a fresh call is allowed
     data = post(harness, {"messages": messages, "tools": [WEATHER]}).json()
@@ -71,8 +79,10 @@ def test_tool_input_errors_are_1214_naming_the_field(harness):
     cases = [
         ({"messages": ASK, "tools": [bad]}, "tools[0].function.parameters"),
         ({"messages": ASK, "tools": [WEATHER], "tool_choice": "no_such_tool"}, "tool_choice"),
-        ({"messages": ASK + [{"role": "tool", "tool_call_id": "call_x", "content": "1"}]},
-         "messages[1].tool_call_id"),
+        (
+            {"messages": ASK + [{"role": "tool", "tool_call_id": "call_x", "content": "1"}]},
+            "messages[1].tool_call_id",
+        ),
         ({"messages": ASK, "tools": [{"type": "code_interpreter"}]}, "tools[0].type"),
         ({"messages": ASK, "response_format": {"type": "xml"}}, "response_format.type"),
     ]
@@ -91,10 +101,15 @@ def test_json_object_output(harness):
 
 def test_roleplay_meta_becomes_the_system_prompt(harness):
     engine = harness.fake_engine()
-    meta = {"user_info": "我是陆星辰，是一个男性，是一位知名导演", "bot_info": "苏梦远，一位歌手",
-            "bot_name": "苏梦远", "user_name": "陆星辰"}
-    response = post(harness, {"model": "glm-4", "messages": [{"role": "user", "content": "你好"}],
-                              "meta": meta})
+    meta = {
+        "user_info": "我是陆星辰，是一个男性，是一位知名导演",
+        "bot_info": "苏梦远，一位歌手",
+        "bot_name": "苏梦远",
+        "user_name": "陆星辰",
+    }
+    response = post(
+        harness, {"model": "glm-4", "messages": [{"role": "user", "content": "你好"}], "meta": meta}
+    )
     assert response.status_code == 200
     assert "苏梦远" in engine.prompts[-1].text and "陆星辰" in engine.prompts[-1].text
     missing = post(harness, {"messages": ASK, "meta": {k: v for k, v in meta.items() if k != "bot_name"}})
@@ -115,10 +130,17 @@ def test_web_search_results_reach_prompt_and_answer(harness):
 
     def searx(request: httpx.Request) -> httpx.Response:
         seen.append(request.url.params["q"])
-        return httpx.Response(200, json={"results": [
-            {"title": "OpenMaaS 1.0 released", "url": "https://example.org/a", "content": "It ships."}]})
+        return httpx.Response(
+            200,
+            json={
+                "results": [
+                    {"title": "OpenMaaS 1.0 released", "url": "https://example.org/a", "content": "It ships."}
+                ]
+            },
+        )
 
     harness.services.search = SearxNGProvider("http://searx.test", transport=httpx.MockTransport(searx))
+    harness.services.billing.admin_credit("admin", harness.tenant.account_id, 100_000, "searches cost cash")
     engine = harness.fake_engine()
     engine.enqueue("It shipped [1].")
     tool = {"type": "web_search", "web_search": {"enable": "True", "count": "3"}}
@@ -137,9 +159,13 @@ def test_streamed_tool_call_deltas_with_both_sdks(live_server):
     assert call.index == 0 and call.function.name == "get_weather" and call.id.startswith("call_")
     assert chunks[-1].choices[0].finish_reason == "tool_calls" and chunks[-1].usage.total_tokens > 0
     openai = OpenAI(api_key=live_server.tenant.api_key, base_url=live_server.openai_base, max_retries=0)
-    stream = openai.chat.completions.create(model="glm-4", messages=ASK, tools=[WEATHER], stream=True,
-                                            tool_choice={"type": "function",
-                                                         "function": {"name": "get_weather"}})
+    stream = openai.chat.completions.create(
+        model="glm-4",
+        messages=ASK,
+        tools=[WEATHER],
+        stream=True,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
     deltas = [c.choices[0] for c in stream if c.choices]
     assert json.loads(deltas[0].delta.tool_calls[0].function.arguments)["city"] == "Paris"
     assert deltas[-1].finish_reason == "tool_calls"

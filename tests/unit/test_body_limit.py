@@ -37,8 +37,9 @@ def call(chunks: list[bytes], content_length: int | None = None, path: str = "/a
     if content_length is not None:
         headers.append((b"content-length", str(content_length).encode()))
     scope = {"type": "http", "method": "POST", "path": path, "headers": headers}
-    incoming = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-                for i, c in enumerate(chunks)]
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)
+    ]
     read = 0
     sent: list[dict] = []
 
@@ -56,11 +57,11 @@ def call(chunks: list[bytes], content_length: int | None = None, path: str = "/a
     return app, status, body, read
 
 
-def test_chunked_body_over_limit_is_413_before_the_app_runs():
+def test_chunked_body_over_limit_is_413_and_cut_at_the_limit():
     app, status, body, read = call([b"123456", b"789012", b"345678"])
     assert status == 413
     assert orjson.loads(body)["error"]["code"] == "1210"
-    assert app.calls == 0
+    assert app.body == b"123456"  # streamed: the app never saw a byte past the limit
     assert read == 2  # stopped reading as soon as the limit was crossed
 
 

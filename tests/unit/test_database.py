@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 from openmaas.auth.accounts import create_account
 from openmaas.store.db import Database
 from openmaas.store.tables import Account
-from openmaas.store.writer_gate import WriterGate
+from openmaas.store.writer_gate import FOREGROUND_RUN, WriterGate
 
 
 def is_closed(dbapi_connection) -> bool:
@@ -119,3 +120,77 @@ def test_concurrent_sqlite_writers_all_commit_and_release_the_gate(tmp_path):
         assert time.monotonic() - started < 1
     finally:
         database.dispose()
+
+
+def test_writer_gate_serves_interactive_writers_before_background_ones():
+    """Issue 15 (hostile tenant bench): a tenant's flood of jobs queued its writes in front of
+    another tenant's request (its billing hold, before the first token)."""
+    gate = WriterGate()
+    assert gate.acquire(timeout=1)
+    order: list[str] = []
+
+    def writer(name: str, background: bool) -> None:
+        assert gate.acquire(timeout=5, background=background)
+        order.append(name)
+        gate.release()
+
+    threads = []
+    for name, background in (("job-1", True), ("job-2", True), ("request", False)):
+        threads.append(threading.Thread(target=writer, args=(name, background)))
+        threads[-1].start()
+        time.sleep(0.02)  # queued in this order
+    gate.release()
+    for thread in threads:
+        thread.join(5)
+    assert order == ["request", "job-1", "job-2"]
+
+
+def test_writer_gate_does_not_starve_background_writers():
+    gate = WriterGate()
+    assert gate.acquire(timeout=1)
+    order: list[str] = []
+
+    def writer(name: str, background: bool) -> None:
+        assert gate.acquire(timeout=5, background=background)
+        order.append(name)
+        gate.release()
+
+    threads = [threading.Thread(target=writer, args=("job", True))]
+    threads[0].start()
+    time.sleep(0.02)
+    for n in range(FOREGROUND_RUN + 3):
+        threads.append(threading.Thread(target=writer, args=(f"r{n}", False)))
+        threads[-1].start()
+        time.sleep(0.01)
+    gate.release()
+    for thread in threads:
+        thread.join(5)
+    assert order.index("job") <= FOREGROUND_RUN  # after at most FOREGROUND_RUN requests
+
+
+def test_the_job_workers_writes_are_background_writes(db):
+    from openmaas.auth.principal import Principal
+    from openmaas.jobs.queue import JobQueue
+    from openmaas.jobs.worker import JobWorker
+    from openmaas.store.writer_gate import BACKGROUND_WRITER
+
+    queue = JobQueue(db, 30)
+    queue.submit(Principal(account_id="acct", api_key_id=None), "kind", {}, "job-1")
+    seen: list[bool] = []
+
+    async def handler(job, principal):
+        seen.append(BACKGROUND_WRITER.get())
+        seen.append(await asyncio.to_thread(BACKGROUND_WRITER.get))  # what a DB call in a thread sees
+        return {}
+
+    async def scenario() -> None:
+        worker = JobWorker(queue, {"kind": handler}, poll_seconds=0.02)
+        await worker.start()
+        try:
+            while len(seen) < 2:
+                await asyncio.sleep(0.02)
+        finally:
+            await worker.close()
+
+    asyncio.run(scenario())
+    assert seen == [True, True] and BACKGROUND_WRITER.get() is False

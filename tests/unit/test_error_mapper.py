@@ -27,28 +27,33 @@ def mapped(schema, body) -> PlatformError:
     return validation_to_platform_error(RequestValidationError(errors))
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"messages": HELLO}, "model"),
-    ({"model": "glm-4"}, "messages"),
-    ({"model": "glm-4", "messages": [{"content": "no role"}]}, "messages[0].role"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"messages": HELLO}, "model"),
+        ({"model": "glm-4"}, "messages"),
+        ({"model": "glm-4", "messages": [{"content": "no role"}]}, "messages[0].role"),
+    ],
+)
 def test_missing_field_is_1213_with_its_path(body, param):
     error = mapped(ZhipuChatBody, body)
     assert (error.code, error.http_status, error.param) == ("1213", 400, param)
     assert param in error.message
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"model": "glm-4", "messages": HELLO, "temperature": "hot"}, "temperature"),
-    ({"model": "glm-4", "messages": HELLO, "temperature": 1.5}, "temperature"),
-    ({"model": "glm-4", "messages": HELLO, "max_tokens": 0}, "max_tokens"),
-    ({"model": "glm-4", "messages": HELLO, "top_p": 2}, "top_p"),
-    ({"model": "glm-4", "messages": HELLO, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
-    ({"model": "", "messages": HELLO}, "model"),
-    ({"model": "glm-4", "messages": "hi"}, "messages"),
-    ({"model": "glm-4", "messages": [HELLO[0], {"role": "wizard", "content": "x"}]},
-     "messages[1].role"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "glm-4", "messages": HELLO, "temperature": "hot"}, "temperature"),
+        ({"model": "glm-4", "messages": HELLO, "temperature": 1.5}, "temperature"),
+        ({"model": "glm-4", "messages": HELLO, "max_tokens": 0}, "max_tokens"),
+        ({"model": "glm-4", "messages": HELLO, "top_p": 2}, "top_p"),
+        ({"model": "glm-4", "messages": HELLO, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"model": "", "messages": HELLO}, "model"),
+        ({"model": "glm-4", "messages": "hi"}, "messages"),
+        ({"model": "glm-4", "messages": [HELLO[0], {"role": "wizard", "content": "x"}]}, "messages[1].role"),
+    ],
+)
 def test_invalid_field_is_1214_with_its_path(body, param):
     error = mapped(ZhipuChatBody, body)
     assert (error.code, error.http_status, error.param) == ("1214", 400, param)
@@ -56,35 +61,43 @@ def test_invalid_field_is_1214_with_its_path(body, param):
 
 
 def test_openai_body_has_its_own_limits():
-    assert mapped(OpenAIChatBody, {"model": "m", "messages": HELLO, "temperature": 2.5}).param \
-        == "temperature"
+    assert (
+        mapped(OpenAIChatBody, {"model": "m", "messages": HELLO, "temperature": 2.5}).param == "temperature"
+    )
     OpenAIChatBody.model_validate({"model": "m", "messages": HELLO, "temperature": 2.0})
     assert mapped(OpenAIChatBody, {"model": "m", "messages": HELLO, "n": 2}).param == "n"
 
 
 def test_non_object_body_is_1210():
-    error = validation_to_platform_error(RequestValidationError(
-        [{"type": "model_attributes_type", "loc": ("body",), "msg": "not an object", "input": []}]))
+    error = validation_to_platform_error(
+        RequestValidationError(
+            [{"type": "model_attributes_type", "loc": ("body",), "msg": "not an object", "input": []}]
+        )
+    )
     assert (error.code, error.http_status) == ("1210", 400)
     assert validation_to_platform_error(RequestValidationError([])).code == "1210"
 
 
 def test_zhipu_envelope_is_code_and_message_only():
     assert error_body(ModelNotFound("x"), openai=False) == {
-        "error": {"code": "1211", "message": ModelNotFound("x").message}}
+        "error": {"code": "1211", "message": ModelNotFound("x").message}
+    }
 
 
 def test_openai_envelope_adds_type_and_param():
     body = error_body(ModelNotFound("x"), openai=True)["error"]
-    assert body == {"message": ModelNotFound("x").message, "type": "invalid_request_error",
-                    "param": "model", "code": "1211"}
+    assert body == {
+        "message": ModelNotFound("x").message,
+        "type": "invalid_request_error",
+        "param": "model",
+        "code": "1211",
+    }
     assert error_body(InsufficientBalance(), openai=True)["error"]["type"] == "insufficient_quota"
     assert error_body(PlatformError(), openai=True)["error"]["type"] == "server_error"
 
 
 def test_codes_are_numeric_strings():
-    for exc in (ModelNotFound("m"), InvalidRequest(), RateLimited(), InsufficientBalance(),
-                PlatformError()):
+    for exc in (ModelNotFound("m"), InvalidRequest(), RateLimited(), InsufficientBalance(), PlatformError()):
         assert isinstance(exc.code, str) and exc.code.isdigit()
 
 

@@ -99,14 +99,13 @@ def test_an_expired_lease_is_reclaimed_and_the_old_owner_loses_its_writes(db, se
     assert reclaimed is not None and reclaimed.id == "job-1"
     assert (reclaimed.worker_id, reclaimed.attempts) == (alive.worker_id, 2)
 
-    dead.finish("job-1", {"from": "the dead worker"})  # too late: not the owner any more
-    dead.fail("job-1", "500", "nope")
+    dead.finish("job-1", 1, {"from": "the dead worker"})  # too late: not the owner any more
+    dead.fail("job-1", 1, "500", "nope")
     assert (row(db, "job-1").state, row(db, "job-1").result) == ("running", None)
 
-    alive.finish("job-1", {"from": "the live worker"})
+    alive.finish("job-1", 2, {"from": "the live worker"})
     done = row(db, "job-1")
-    assert (done.state, done.result, done.lease_until) == ("succeeded", {"from": "the live worker"},
-                                                           None)
+    assert (done.state, done.result, done.lease_until) == ("succeeded", {"from": "the live worker"}, None)
     assert dead.claim([KIND]) is None and alive.claim([KIND]) is None
 
 
@@ -115,9 +114,9 @@ def test_heartbeat_extends_only_the_owners_lease(db, second_db):
     submit(owner, "job-1")
     owner.claim([KIND])
     set_row(db, "job-1", lease_until=utcnow() + timedelta(seconds=1))
-    other.heartbeat("job-1")
+    other.heartbeat("job-1", 1)
     assert row(db, "job-1").lease_until < utcnow() + timedelta(seconds=2)
-    owner.heartbeat("job-1")
+    owner.heartbeat("job-1", 1)
     assert row(db, "job-1").lease_until > utcnow() + timedelta(seconds=25)
 
 
@@ -125,18 +124,23 @@ def test_fail_records_the_code(db):
     queue = JobQueue(db, 30)
     submit(queue, "job-1")
     queue.claim([KIND])
-    queue.fail("job-1", "1261", "prompt too long")
+    queue.fail("job-1", 1, "1261", "prompt too long")
     failed = row(db, "job-1")
-    assert (failed.state, failed.error_code, failed.error_message) == ("failed", "1261",
-                                                                       "prompt too long")
+    assert (failed.state, failed.error_code, failed.error_message) == ("failed", "1261", "prompt too long")
     assert queue.claim([KIND]) is None
 
 
 def test_a_job_interrupted_too_often_is_given_up(db):
     queue = JobQueue(db, 30)
     submit(queue, "job-1")
-    set_row(db, "job-1", state="running", worker_id="dead:1:x", attempts=MAX_ATTEMPTS,
-            lease_until=utcnow() - timedelta(seconds=5))
+    set_row(
+        db,
+        "job-1",
+        state="running",
+        worker_id="dead:1:x",
+        attempts=MAX_ATTEMPTS,
+        lease_until=utcnow() - timedelta(seconds=5),
+    )
     assert queue.claim([KIND]) is None
     gave_up = row(db, "job-1")
     assert (gave_up.state, gave_up.error_code) == ("failed", "1230")
@@ -146,8 +150,14 @@ def test_a_job_interrupted_too_often_is_given_up(db):
 def test_a_job_below_the_attempt_limit_is_retried(db):
     queue = JobQueue(db, 30)
     submit(queue, "job-1")
-    set_row(db, "job-1", state="running", worker_id="dead:1:x", attempts=MAX_ATTEMPTS - 1,
-            lease_until=utcnow() - timedelta(seconds=5))
+    set_row(
+        db,
+        "job-1",
+        state="running",
+        worker_id="dead:1:x",
+        attempts=MAX_ATTEMPTS - 1,
+        lease_until=utcnow() - timedelta(seconds=5),
+    )
     assert queue.claim([KIND]).attempts == MAX_ATTEMPTS
 
 

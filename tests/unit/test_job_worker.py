@@ -19,7 +19,7 @@ ALICE = Principal(account_id="acct_alice", api_key_id="key_a")
 KIND = "test_kind"
 
 
-async def answer(job: Job) -> dict:
+async def answer(job: Job, _principal: Principal) -> dict:
     if job.payload.get("boom") == "platform":
         raise PromptTooLong(9999, 256)
     if job.payload.get("boom") == "bug":
@@ -105,3 +105,19 @@ def test_close_waits_for_a_queue_call_in_flight(db, database_url):
         blocker.dispose()
     assert waited >= 0.2  # close() waited for the lock to go, then for the claim
     assert db.engine.pool.checkedout() == 0
+
+
+def test_close_ends_the_loop_even_when_a_wake_up_lands_with_it(db):
+    """`close()` cancelling the claim loop just as a wake-up arrived (a job ending, a
+    submit) once left the loop running forever: 3.11's `wait_for` returned the wake-up and
+    dropped the cancellation, and `close()` waited on the loop for good (a CI hang on PG)."""
+    worker = JobWorker(JobQueue(db, 30), {KIND: answer}, poll_seconds=0.05)
+
+    async def wake_then_close() -> None:
+        await worker.start()
+        await asyncio.sleep(0.2)  # the loop is waiting for a wake-up or its next poll
+        worker.wake()
+        async with asyncio.timeout(5):
+            await worker.close()
+
+    asyncio.run(wake_then_close())

@@ -41,8 +41,12 @@ def issue(db, sealer, account_id, name="k"):
 def ms_jwt(api_key: str, exp_offset_ms: int = 60_000) -> str:
     key_id, secret = api_key.split(".")
     now = int(time.time() * 1000)
-    return jwt.encode({"api_key": key_id, "exp": now + exp_offset_ms, "timestamp": now}, secret,
-                      algorithm="HS256", headers={"alg": "HS256", "sign_type": "SIGN"})
+    return jwt.encode(
+        {"api_key": key_id, "exp": now + exp_offset_ms, "timestamp": now},
+        secret,
+        algorithm="HS256",
+        headers={"alg": "HS256", "sign_type": "SIGN"},
+    )
 
 
 def test_issued_key_is_stored_hashed_and_sealed_never_in_clear(db, sealer, account_id):
@@ -90,8 +94,13 @@ def test_missing_credentials_is_1001(db, sealer, header):
 def test_wrong_secret_unknown_id_and_garbage_are_1002(db, sealer, account_id):
     issued = issue(db, sealer, account_id)
     auth = Authenticator(db, sealer)
-    for header in (f"Bearer {issued.id}.wrong", "Bearer nobody.secret", "Bearer garbage",
-                   "Bearer a.b.c.d", f"Bearer {issued.api_key}x"):
+    for header in (
+        f"Bearer {issued.id}.wrong",
+        "Bearer nobody.secret",
+        "Bearer garbage",
+        "Bearer a.b.c.d",
+        f"Bearer {issued.api_key}x",
+    ):
         with pytest.raises(InvalidToken) as caught:
             auth.authenticate(header)
         assert caught.value.code == "1002", header
@@ -109,8 +118,7 @@ def test_jwt_sealed_under_another_server_key_is_1004(db, sealer, account_id, tmp
     with pytest.raises(TokenVerificationFailed):
         Authenticator(db, other_server).authenticate(f"Bearer {ms_jwt(issued.api_key)}")
     # raw keys do not need the sealed copy, so they still work
-    assert Authenticator(db, other_server).authenticate(f"Bearer {issued.api_key}").account_id \
-        == account_id
+    assert Authenticator(db, other_server).authenticate(f"Bearer {issued.api_key}").account_id == account_id
 
 
 def test_revoked_key_no_longer_authenticates(db, sealer, account_id):

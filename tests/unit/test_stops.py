@@ -30,12 +30,15 @@ def test_stop_inside_one_piece_truncates_before_it():
     assert (text, stopped) == ("alpha beta ", True)
 
 
-@pytest.mark.parametrize("pieces", [
-    ["hello <", "|im_", "end|> bye"],
-    ["hello <|", "i", "m", "_", "e", "n", "d", "|", ">"],
-    ["hello", " <|im_end", "|>"],
-    list("hello <|im_end|> after"),
-])
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["hello <", "|im_", "end|> bye"],
+        ["hello <|", "i", "m", "_", "e", "n", "d", "|", ">"],
+        ["hello", " <|im_end", "|>"],
+        list("hello <|im_end|> after"),
+    ],
+)
 def test_stop_split_across_pieces_never_leaks(pieces):
     text, stopped, emitted = run(("<|im_end|>",), pieces)
     assert stopped and text == "hello "

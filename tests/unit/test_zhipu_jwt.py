@@ -15,13 +15,13 @@ KEY_ID, SECRET = "3f2a9c0e5b7d4e1fa0c2b4d6e8f01234", "s3cr3t-value-of-the-key"
 NOW_MS = 1_750_000_000_000
 
 
-def token(payload: dict | None = None, secret: str | None = SECRET, algorithm: str = "HS256",
-          **claims) -> str:
+def token(
+    payload: dict | None = None, secret: str | None = SECRET, algorithm: str = "HS256", **claims
+) -> str:
     body = {"api_key": KEY_ID, "exp": NOW_MS + 210_000, "timestamp": NOW_MS} | claims
     if payload is not None:
         body = payload
-    return jwt.encode(body, secret, algorithm=algorithm,
-                      headers={"alg": algorithm, "sign_type": "SIGN"})
+    return jwt.encode(body, secret, algorithm=algorithm, headers={"alg": algorithm, "sign_type": "SIGN"})
 
 
 def test_a_valid_token_verifies_and_names_its_key():
@@ -69,8 +69,9 @@ def test_wrong_secret_is_1004():
 
 def test_tampered_payload_fails_the_signature():
     header, _, signature = token().split(".")
-    forged_payload = token(payload={"api_key": "someone-else", "exp": NOW_MS + 10**9,
-                                    "timestamp": NOW_MS}).split(".")[1]
+    forged_payload = token(
+        payload={"api_key": "someone-else", "exp": NOW_MS + 10**9, "timestamp": NOW_MS}
+    ).split(".")[1]
     with pytest.raises(TokenVerificationFailed):
         zhipu_jwt.verify(f"{header}.{forged_payload}.{signature}", SECRET, now_ms=NOW_MS)
 
@@ -91,20 +92,26 @@ def test_other_algorithms_are_refused(algorithm):
         zhipu_jwt.verify(token(algorithm=algorithm), SECRET, now_ms=NOW_MS)
 
 
-@pytest.mark.parametrize("payload", [
-    {"exp": NOW_MS + 10_000},                       # no api_key
-    {"api_key": "", "exp": NOW_MS + 10_000},         # empty api_key
-    {"api_key": 12345, "exp": NOW_MS + 10_000},      # not a string
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"exp": NOW_MS + 10_000},  # no api_key
+        {"api_key": "", "exp": NOW_MS + 10_000},  # empty api_key
+        {"api_key": 12345, "exp": NOW_MS + 10_000},  # not a string
+    ],
+)
 def test_missing_key_claim_is_invalid(payload):
     with pytest.raises(InvalidToken):
         zhipu_jwt.read_key_id(token(payload=payload))
 
 
-@pytest.mark.parametrize("payload", [
-    {"api_key": KEY_ID},
-    {"api_key": KEY_ID, "exp": "tomorrow"},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"api_key": KEY_ID},
+        {"api_key": KEY_ID, "exp": "tomorrow"},
+    ],
+)
 def test_missing_or_non_numeric_exp_is_invalid(payload):
     with pytest.raises(InvalidToken):
         zhipu_jwt.verify(token(payload=payload), SECRET, now_ms=NOW_MS)

@@ -24,8 +24,11 @@ async def serve(answer) -> tuple[asyncio.AbstractServer, str, list[int]]:
             n = 0
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
                 await reader.readexactly(length)
                 n += 1
                 if await answer(writer, n) is False:
@@ -44,9 +47,13 @@ async def lines_of(pool: Http1Pool, url: str) -> list[str]:
 
 async def test_chunked_lines_cross_chunk_boundaries_and_the_connection_is_reused():
     async def answer(writer, n):
-        parts = [b"data: {\"a\":", b" 1}\n\ndata: [DO", b"NE]\n\n"]
-        writer.write(HEAD + b"transfer-encoding: chunked\r\n\r\n"
-                     + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n")
+        parts = [b'data: {"a":', b" 1}\n\ndata: [DO", b"NE]\n\n"]
+        writer.write(
+            HEAD
+            + b"transfer-encoding: chunked\r\n\r\n"
+            + b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts)
+            + b"0\r\n\r\n"
+        )
         await writer.drain()
 
     server, url, connections = await serve(answer)
@@ -93,7 +100,7 @@ async def failure_kind(answer, read_timeout: float = 1.0) -> str:
 
 async def test_a_body_that_breaks_off_is_a_failure():
     async def answer(writer, n):
-        writer.write(HEAD + b"content-length: 100\r\n\r\ndata: {\"partial\"")
+        writer.write(HEAD + b'content-length: 100\r\n\r\ndata: {"partial"')
         await writer.drain()
         return False
 
@@ -120,8 +127,10 @@ async def test_a_refused_connection_is_unavailable():
 async def test_error_statuses_carry_their_json_body():
     async def answer(writer, n):
         body = b'{"error": {"message": "bad model"}}'
-        writer.write(b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
-                     b"content-length: %d\r\n\r\n" % len(body) + body)
+        writer.write(
+            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n" % len(body) + body
+        )
         await writer.drain()
 
     server, url, _ = await serve(answer)
@@ -138,6 +147,7 @@ async def test_error_statuses_carry_their_json_body():
 
 def slow_done(delay: float, close: bool = False):
     """An answer that waits `delay` s before a one-event body (then closes, if asked)."""
+
     async def answer(writer, n):
         await asyncio.sleep(delay)
         body = b"data: [DONE]\n\n"

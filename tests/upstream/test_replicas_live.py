@@ -42,17 +42,32 @@ LONG = "please repeat " + " ".join(f"w{i}" for i in range(30))
 
 
 def replica_env(data_dir: Path, database_url: str) -> dict[str, str]:
-    model = ModelConfig(name="up-chat", engine="fake", context_window=2048, max_output_tokens=256,
-                        options={"token_delay": 0.03})
-    embeddings = EmbeddingsSettings(models=[EmbeddingModelConfig(name="up-embed", engine="fake",
-                                                                 dimensions=16)])
+    model = ModelConfig(
+        name="up-chat",
+        engine="fake",
+        context_window=2048,
+        max_output_tokens=256,
+        options={"token_delay": 0.03},
+    )
+    embeddings = EmbeddingsSettings(
+        models=[EmbeddingModelConfig(name="up-embed", engine="fake", dimensions=16)]
+    )
     return os.environ | {
-        "OPENMAAS_ENVIRONMENT": "test", "OPENMAAS_DATA_DIR": str(data_dir),
-        "OPENMAAS_DATABASE_URL": database_url, "OPENMAAS_SECRET_KEY": SECRET,
-        "OPENMAAS_BOOTSTRAP_ACCOUNT": "false", "OPENMAAS_RUN_JOBS_IN_PROCESS": "false",
+        "OPENMAAS_ENVIRONMENT": "test",
+        "OPENMAAS_DATA_DIR": str(data_dir),
+        "OPENMAAS_DATABASE_URL": database_url,
+        "OPENMAAS_SECRET_KEY": SECRET,
+        "OPENMAAS_BOOTSTRAP_ACCOUNT": "false",
+        "OPENMAAS_RUN_JOBS_IN_PROCESS": "false",
         "OPENMAAS_MODELS": json.dumps([model.model_dump(mode="json")]),
-        "OPENMAAS_EMBEDDINGS": embeddings.model_dump_json(), "OPENMAAS_LIMITS": LIMITS.model_dump_json(),
-        "OPENMAAS_LOG_LEVEL": "warning"}
+        "OPENMAAS_EMBEDDINGS": embeddings.model_dump_json(),
+        "OPENMAAS_LIMITS": LIMITS.model_dump_json(),
+        "OPENMAAS_LOG_LEVEL": "warning",
+        # the replicas serve the front for free, on purpose (prices fail closed: written down)
+        "OPENMAAS_BILLING": json.dumps(
+            {"prices": {"up-chat": {"input_per_1k": "0"}, "up-embed": {"input_per_1k": "0"}}}
+        ),
+    }
 
 
 @dataclass
@@ -68,8 +83,9 @@ class Replica:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "openmaas.cli", "serve", "--port", str(self.port)]
-        self.process = subprocess.Popen(command, env=self.env, stdout=self.log.open("a"),
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command, env=self.env, stdout=self.log.open("a"), stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 90
@@ -112,16 +128,48 @@ def replica_account(database_url: str, data_dir: Path) -> str:
 
 
 def front_settings(data_dir: Path, urls: list[str]) -> Settings:
-    options = {"health_interval": 0.25, "health_timeout": 1.0, "reset_seconds": 1.0,
-               "failure_threshold": 2, "connect_timeout": 1.0, "read_timeout": 10.0}
-    chat = ModelConfig(name="up-chat", engine="upstream", aliases=["glm-4"], upstreams=urls,
-                       api_key_env=KEY_ENV, context_window=2048, max_output_tokens=256, options=options)
-    embed = EmbeddingModelConfig(name="up-embed", engine="upstream", aliases=["embedding-2"],
-                                 embedding_id=3, dimensions=16, upstreams=urls, api_key_env=KEY_ENV)
-    prices = default_prices() | {"up-chat": PriceConfig(input_per_1k="0.1")}
-    return Settings(environment="test", data_dir=data_dir, database_url=f"sqlite:///{data_dir}/front.db",
-                    secret_key=SECRET, models=[chat], embeddings=EmbeddingsSettings(models=[embed]),
-                    billing=BillingConfig(prices=prices), limits=LIMITS, job_poll_seconds=0.05)
+    options = {
+        "health_interval": 0.25,
+        "health_timeout": 1.0,
+        "reset_seconds": 1.0,
+        "failure_threshold": 2,
+        "connect_timeout": 1.0,
+        "read_timeout": 10.0,
+    }
+    chat = ModelConfig(
+        name="up-chat",
+        engine="upstream",
+        aliases=["glm-4"],
+        upstreams=urls,
+        api_key_env=KEY_ENV,
+        context_window=2048,
+        max_output_tokens=256,
+        options=options,
+    )
+    embed = EmbeddingModelConfig(
+        name="up-embed",
+        engine="upstream",
+        aliases=["embedding-2"],
+        embedding_id=3,
+        dimensions=16,
+        upstreams=urls,
+        api_key_env=KEY_ENV,
+    )
+    prices = default_prices() | {
+        "up-chat": PriceConfig(input_per_1k="0.1"),
+        "up-embed": PriceConfig(input_per_1k="0.0005"),
+    }
+    return Settings(
+        environment="test",
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir}/front.db",
+        secret_key=SECRET,
+        models=[chat],
+        embeddings=EmbeddingsSettings(models=[embed]),
+        billing=BillingConfig(prices=prices),
+        limits=LIMITS,
+        job_poll_seconds=0.05,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +212,12 @@ def usage_row(front: LiveServer, request_id: str) -> UsageRecord:
 
 async def stream_chat(client: openai.AsyncOpenAI, content: str, on_first=None) -> tuple[str, str, object]:
     stream = await client.chat.completions.create(
-        model="up-chat", messages=[{"role": "user", "content": content}], stream=True,
-        stream_options={"include_usage": True}, max_tokens=64)
+        model="up-chat",
+        messages=[{"role": "user", "content": content}],
+        stream=True,
+        stream_options={"include_usage": True},
+        max_tokens=64,
+    )
     text, finish, usage = "", None, None
     async for chunk in stream:
         if chunk.choices:
@@ -183,12 +235,17 @@ def test_usage_and_billing_come_from_the_upstream(cluster: Cluster):
     front = cluster.front
     tokens_before = pack_tokens_used(front)
     client = ZhipuAI(api_key=front.tenant.api_key, base_url=front.zhipu_base)
-    messages = [{"role": "system", "content": "你是一个乐于助人的助手"},
-                {"role": "user", "content": "hello upstream, count me"}]
+    messages = [
+        {"role": "system", "content": "你是一个乐于助人的助手"},
+        {"role": "user", "content": "hello upstream, count me"},
+    ]
     answer = client.chat.completions.create(model="glm-4", messages=messages, max_tokens=50)
-    direct = httpx.post(f"{cluster.replicas[0].url}/v1/chat/completions", timeout=30,
-                        headers={"Authorization": f"Bearer {cluster.upstream_key}"},
-                        json={"model": "up-chat", "messages": messages, "max_tokens": 50}).json()
+    direct = httpx.post(
+        f"{cluster.replicas[0].url}/v1/chat/completions",
+        timeout=30,
+        headers={"Authorization": f"Bearer {cluster.upstream_key}"},
+        json={"model": "up-chat", "messages": messages, "max_tokens": 50},
+    ).json()
     assert answer.choices[0].message.content == direct["choices"][0]["message"]["content"]
     assert answer.usage.prompt_tokens == direct["usage"]["prompt_tokens"]
     assert answer.usage.completion_tokens == direct["usage"]["completion_tokens"]
@@ -196,7 +253,10 @@ def test_usage_and_billing_come_from_the_upstream(cluster: Cluster):
     assert answer.usage.prompt_tokens != estimate  # billed on the upstream's count, not ours
     row = usage_row(front, answer.id)
     assert (row.prompt_tokens, row.completion_tokens, row.status) == (
-        direct["usage"]["prompt_tokens"], direct["usage"]["completion_tokens"], "success")
+        direct["usage"]["prompt_tokens"],
+        direct["usage"]["completion_tokens"],
+        "success",
+    )
     # charged from the grant pack, on the upstream's counts (the funds lease's charge is
     # written with the usage row, in one transaction)
     assert pack_tokens_used(front) - tokens_before == row.prompt_tokens + row.completion_tokens
@@ -212,8 +272,9 @@ def test_concurrent_streams_are_spread_over_both_replicas(cluster: Cluster):
     before = cluster.served()
 
     async def burst():
-        async with openai.AsyncOpenAI(api_key=cluster.front.tenant.api_key,
-                                      base_url=cluster.front.openai_base) as client:
+        async with openai.AsyncOpenAI(
+            api_key=cluster.front.tenant.api_key, base_url=cluster.front.openai_base
+        ) as client:
             return await asyncio.gather(*(stream_chat(client, f"request {i} {LONG}") for i in range(6)))
 
     results = asyncio.run(burst())
@@ -226,9 +287,12 @@ def test_embeddings_through_upstream_replicas(cluster: Cluster):
     client = openai.OpenAI(api_key=cluster.front.tenant.api_key, base_url=cluster.front.openai_base)
     texts = ["knowledge about cats", "the weather in Beijing"]
     result = client.embeddings.create(model="embedding-2", input=texts, encoding_format="float")
-    direct = httpx.post(f"{cluster.replicas[1].url}/v1/embeddings", timeout=30,
-                        headers={"Authorization": f"Bearer {cluster.upstream_key}"},
-                        json={"model": "up-embed", "input": texts, "encoding_format": "float"}).json()
+    direct = httpx.post(
+        f"{cluster.replicas[1].url}/v1/embeddings",
+        timeout=30,
+        headers={"Authorization": f"Bearer {cluster.upstream_key}"},
+        json={"model": "up-embed", "input": texts, "encoding_format": "float"},
+    ).json()
     ours = np.array([d.embedding for d in result.data])
     theirs = np.array([d["embedding"] for d in direct["data"]])
     assert ours.shape == (2, 16) and np.allclose(ours, theirs, atol=1e-5)
@@ -239,17 +303,24 @@ def test_killed_replica_breaker_opens_and_recovers(cluster: Cluster):
     victim_state = cluster.engine().pool.replicas[0]
 
     async def run_and_kill():
-        async with openai.AsyncOpenAI(api_key=cluster.front.tenant.api_key,
-                                      base_url=cluster.front.openai_base, max_retries=0) as client:
+        async with openai.AsyncOpenAI(
+            api_key=cluster.front.tenant.api_key, base_url=cluster.front.openai_base, max_retries=0
+        ) as client:
             started = [asyncio.Event() for _ in range(4)]
-            tasks = [asyncio.create_task(stream_chat(client, f"stream {i} {LONG}", started[i]))
-                     for i in range(4)]
+            tasks = [
+                asyncio.create_task(stream_chat(client, f"stream {i} {LONG}", started[i])) for i in range(4)
+            ]
             await asyncio.wait_for(asyncio.gather(*(e.wait() for e in started)), 30)
             victim.kill()  # SIGKILL while all four are mid-stream
             streams = await asyncio.gather(*tasks)
-            after = await asyncio.gather(*(client.chat.completions.create(
-                model="up-chat", messages=[{"role": "user", "content": f"after {i}"}], max_tokens=8)
-                for i in range(6)))
+            after = await asyncio.gather(
+                *(
+                    client.chat.completions.create(
+                        model="up-chat", messages=[{"role": "user", "content": f"after {i}"}], max_tokens=8
+                    )
+                    for i in range(6)
+                )
+            )
             return streams, after
 
     streams, after = asyncio.run(run_and_kill())
@@ -264,8 +335,9 @@ def test_killed_replica_breaker_opens_and_recovers(cluster: Cluster):
     served = victim_state.served
     client = openai.OpenAI(api_key=cluster.front.tenant.api_key, base_url=cluster.front.openai_base)
     for i in range(4):
-        assert client.chat.completions.create(model="up-chat", max_tokens=4,
-                                              messages=[{"role": "user", "content": f"back {i}"}]).choices
+        assert client.chat.completions.create(
+            model="up-chat", max_tokens=4, messages=[{"role": "user", "content": f"back {i}"}]
+        ).choices
     assert victim_state.served >= served + 2  # in rotation again
 
 

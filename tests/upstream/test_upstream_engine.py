@@ -46,8 +46,9 @@ USAGE = {"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 2, "
 OK_STREAM = sse(content("Hel"), content("lo", "stop"), USAGE)
 
 
-def engine_for(handler: Callable[[httpx.Request], httpx.Response], replicas=(A, B),
-               **options) -> UpstreamChatEngine:
+def engine_for(
+    handler: Callable[[httpx.Request], httpx.Response], replicas=(A, B), **options
+) -> UpstreamChatEngine:
     options = {"health_path": None, "reset_seconds": 60, **options}
     target = UpstreamTarget.build("up-chat", list(replicas), "served-name", None, options)
     return UpstreamChatEngine(target, transport=httpx.MockTransport(handler))
@@ -109,8 +110,9 @@ async def test_stream_uses_upstream_usage_and_passes_params():
         return httpx.Response(200, content=OK_STREAM)
 
     engine = engine_for(handler, grammar_field="guided_grammar")
-    params = SamplingParams(max_tokens=9, temperature=0.3, top_p=0.8, stop=("END",), seed=7,
-                            grammar='root ::= "x"')
+    params = SamplingParams(
+        max_tokens=9, temperature=0.3, top_p=0.8, stop=("END",), seed=7, grammar='root ::= "x"'
+    )
     events = await run(engine, params=params)
     assert [e.text for e in events if isinstance(e, TextDelta)] == ["Hel", "lo"]
     assert events[-1] == Finished("stop", 11, 2)
@@ -125,8 +127,9 @@ async def test_stream_uses_upstream_usage_and_passes_params():
 
 
 async def test_without_upstream_usage_deltas_are_counted():
-    engine = engine_for(lambda r: httpx.Response(200, content=sse(content("a"), content("b"),
-                                                                  content("c", "length"))))
+    engine = engine_for(
+        lambda r: httpx.Response(200, content=sse(content("a"), content("b"), content("c", "length")))
+    )
     prompt = await engine.prepare(USER)
     events = [e async for e in engine.generate(prompt, PARAMS, "acct")]
     assert events[-1] == Finished("length", prompt.token_count, 3)
@@ -156,8 +159,11 @@ async def test_upstream_5xx_and_429_are_retried_elsewhere():
 
     def handler(request: httpx.Request) -> httpx.Response:
         status = statuses.get(request.url.host, 200)
-        return httpx.Response(status, json={"error": {"message": "busy"}}) if status != 200 \
+        return (
+            httpx.Response(status, json={"error": {"message": "busy"}})
+            if status != 200
             else httpx.Response(200, content=OK_STREAM)
+        )
 
     engine = engine_for(handler, replicas=(A, B, "http://c.test"))
     events = await run(engine)
@@ -216,7 +222,8 @@ async def test_closing_early_releases_the_replica_without_blame():
         async for _ in events:
             break  # the client went away
     assert [(r.outstanding, r.failed, r.state) for r in engine.pool.replicas] == [
-        (0, 0, BreakerState.CLOSED)] * 2
+        (0, 0, BreakerState.CLOSED)
+    ] * 2
 
 
 async def test_prompt_count_from_vllm_tokenize_where_available():
@@ -237,19 +244,27 @@ async def test_prompt_count_from_vllm_tokenize_where_available():
 
 
 # --- tools -------------------------------------------------------------------------------------
-WEATHER = FunctionTool("get_weather", "Weather of a city",
-                       {"type": "object", "properties": {"city": {"type": "string"}},
-                        "required": ["city"]})
+WEATHER = FunctionTool(
+    "get_weather",
+    "Weather of a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
 TIME = FunctionTool("get_time", "Time", {"type": "object", "properties": {}})
 
 
 def tool_stream(request: httpx.Request) -> httpx.Response:
-    call = {"index": 0, "id": "call_up", "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city": '}}
+    call = {
+        "index": 0,
+        "id": "call_up",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": '},
+    }
     more = {"index": 0, "function": {"arguments": '"Beijing"}'}}
-    chunks = [{"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
-              {"choices": [{"index": 0, "delta": {"tool_calls": [more]}, "finish_reason": "tool_calls"}]},
-              USAGE]
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [more]}, "finish_reason": "tool_calls"}]},
+        USAGE,
+    ]
     return httpx.Response(200, content=sse(*chunks))
 
 
@@ -291,8 +306,9 @@ def test_upstream_embeddings_balance_and_normalise():
     def handler(request: httpx.Request) -> httpx.Response:
         hosts.append(request.url.host)
         body = json.loads(request.content)
-        data = [{"index": i, "object": "embedding", "embedding": [3.0, 4.0]}
-                for i, _ in enumerate(body["input"])]
+        data = [
+            {"index": i, "object": "embedding", "embedding": [3.0, 4.0]} for i, _ in enumerate(body["input"])
+        ]
         return httpx.Response(200, json={"object": "list", "data": data})
 
     target = UpstreamTarget.build("up-embed", [A, B], None, None, {})
@@ -301,9 +317,11 @@ def test_upstream_embeddings_balance_and_normalise():
     engine.embed(["z"], "query")
     assert vectors.shape == (2, 2) and abs(float(vectors[0, 0]) - 0.6) < 1e-6
     assert sorted(hosts) == ["a.test", "b.test"]
-    with pytest.raises(UpstreamFailure, match="dimensions"):
-        UpstreamEmbeddingEngine(target, dim=3, max_tokens=512,
-                                transport=httpx.MockTransport(handler)).embed(["x"], "query")
+    with pytest.raises(UpstreamFailure) as failure:
+        UpstreamEmbeddingEngine(target, dim=3, max_tokens=512, transport=httpx.MockTransport(handler)).embed(
+            ["x"], "query"
+        )
+    assert "dimensions" in failure.value.detail  # for the log: callers see no upstream internals
 
 
 async def test_upstream_images_decode_b64_and_retry():
@@ -316,8 +334,13 @@ async def test_upstream_images_decode_b64_and_retry():
             return httpx.Response(502)
         body = json.loads(request.content)
         assert body["size"] == "64x32" and body["response_format"] == "b64_json"
-        return httpx.Response(200, json={"created": 1, "data": [
-            {"b64_json": base64.b64encode(png).decode()} for _ in range(body["n"])]})
+        return httpx.Response(
+            200,
+            json={
+                "created": 1,
+                "data": [{"b64_json": base64.b64encode(png).decode()} for _ in range(body["n"])],
+            },
+        )
 
     target = UpstreamTarget.build("up-image", [A, B], None, None, {})
     engine = UpstreamImageEngine(target, transport=httpx.MockTransport(handler))

@@ -26,9 +26,15 @@ from tests.accounts.conftest import PASSWORD, RecordingNotifier, install_recorde
 from tests.conftest import LiveServer, real_models, start_live_server
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 375, "height": 812}
 ADMIN_EMAIL = "root@example.com"
@@ -72,8 +78,9 @@ class Console:
 
     @contextmanager
     def context(self, viewport: dict | None = None) -> Iterator[BrowserContext]:
-        context = self.browser.new_context(viewport=viewport or LAPTOP, locale="zh-CN",
-                                           timezone_id="Asia/Shanghai")
+        context = self.browser.new_context(
+            viewport=viewport or LAPTOP, locale="zh-CN", timezone_id="Asia/Shanghai"
+        )
         context.set_default_timeout(20_000)
         context.on("page", self._watch)
         try:
@@ -97,10 +104,21 @@ class Console:
     def register(self, email: str, name: str = "Tester") -> None:
         """Registers through the API (the console's own sign-up is walked in its own test)."""
         with httpx.Client(base_url=self.server.base_url, timeout=30) as client:
-            assert client.post("/api/platform/auth/codes",
-                               json={"channel": "email", "target": email}).status_code == 200
-            response = client.post("/api/platform/auth/register", json={
-                "email": email, "code": self.notifier.last_code(email), "password": PASSWORD, "name": name})
+            assert (
+                client.post(
+                    "/api/platform/auth/codes", json={"channel": "email", "target": email}
+                ).status_code
+                == 200
+            )
+            response = client.post(
+                "/api/platform/auth/register",
+                json={
+                    "email": email,
+                    "code": self.notifier.last_code(email),
+                    "password": PASSWORD,
+                    "name": name,
+                },
+            )
             assert response.status_code == 201, response.text
 
     def sign_in(self, page: Page, login: str, password: str = PASSWORD) -> None:
@@ -118,9 +136,15 @@ class Console:
 
 
 def console_settings(data_dir: Path) -> Settings:
-    return Settings(environment="test", data_dir=data_dir, database_url=f"sqlite:///{data_dir}/db.sqlite",
-                    models=real_models(), job_poll_seconds=0.05, secret_key="test-secret",
-                    accounts=AccountsConfig(cookie_secure=False, password_hash_profile="CHEAPEST"))
+    return Settings(
+        environment="test",
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir}/db.sqlite",
+        models=real_models(),
+        job_poll_seconds=0.05,
+        secret_key="test-secret",
+        accounts=AccountsConfig(cookie_secure=False, password_hash_profile="CHEAPEST"),
+    )
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,11 @@ from tests.web.conftest import ADMIN_EMAIL, LAPTOP, PHONE, Console, artifacts_di
 pytestmark = pytest.mark.slow
 
 ID_NUMBER = "11010519491231002X"
-MEMO = ("Internal memo. The secret launch code for Project Marigold is ZEBRA-7731. "
-        "Project Marigold is led by Dr. Ines Okafor from the Lisbon office. "
-        "The cafeteria serves lentil soup on Tuesdays.")
+MEMO = (
+    "Internal memo. The secret launch code for Project Marigold is ZEBRA-7731. "
+    "Project Marigold is led by Dr. Ines Okafor from the Lisbon office. "
+    "The cafeteria serves lentil soup on Tuesdays."
+)
 
 
 def stream_answer(page: Page, prompt: str) -> str:
@@ -47,8 +49,9 @@ def test_sign_up_create_key_and_stream_in_the_playground(clean_console: Console)
         page.fill("#signup-form [name=target]", "ada@example.com")
         page.click("#send-code")
         expect(page.locator("#send-code")).to_be_disabled()  # the resend countdown runs
-        code = wait_for(lambda: console.notifier.to("ada@example.com") and
-                        console.notifier.last_code("ada@example.com"))
+        code = wait_for(
+            lambda: console.notifier.to("ada@example.com") and console.notifier.last_code("ada@example.com")
+        )
         page.fill("#signup-form [name=code]", code)
         page.fill("#signup-form [name=name]", "Ada")
         page.fill("#signup-form [name=password]", PASSWORD)
@@ -181,9 +184,13 @@ def test_knowledge_upload_is_indexed_and_the_retrieval_test_shows_the_trace(clea
         page.click("#kb-create [type=submit]")
         expect(page.locator("[data-testid=kb-name]")).to_have_text(hostile)  # shown as text, not HTML
         assert page.locator("#kb-list img").count() == 0
-        page.set_input_files("[data-testid=upload-input]", files=[
-            {"name": "memo.txt", "mimeType": "text/plain", "buffer": MEMO.encode()},
-            {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""}])
+        page.set_input_files(
+            "[data-testid=upload-input]",
+            files=[
+                {"name": "memo.txt", "mimeType": "text/plain", "buffer": MEMO.encode()},
+                {"name": "empty.txt", "mimeType": "text/plain", "buffer": b""},
+            ],
+        )
         page.click("#upload-form [type=submit]")
         expect(page.locator("[data-testid=upload-progress]")).to_have_count(2)
         memo_row = page.locator("#doc-table tbody tr", has_text="memo.txt")
@@ -206,7 +213,8 @@ def test_knowledge_upload_is_indexed_and_the_retrieval_test_shows_the_trace(clea
         page.click("nav >> text=体验中心")  # the playground answers from the knowledge base
         page.select_option("#knowledge", label=hostile)
         page.locator("#temperature").evaluate(
-            "(el) => { el.value = '0.01'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+            "(el) => { el.value = '0.01'; el.dispatchEvent(new Event('input', {bubbles: true})); }"
+        )
         page.fill("#settings [name=max_tokens]", "40")
         assert "ZEBRA-7731" in stream_answer(page, "What is the secret launch code for Project Marigold?")
         assert '"type": "retrieval"' in page.locator("#raw-request").text_content()
@@ -306,12 +314,18 @@ def test_playground_page_weight_and_first_render(clean_console: Console):
     median = runs[len(runs) // 2]
     median["page_weight_bytes"] = median["html_bytes"] + median["asset_bytes"]
     median["fcp_runs_ms"] = [round(r["first_contentful_paint_ms"], 1) for r in runs]
-    (artifacts_dir() / "web-perf.json").write_text(json.dumps(median, indent=2))
-    print(f"\nplayground: {median['page_weight_bytes']} bytes HTML+JS+CSS, "
-          f"first contentful paint {median['first_contentful_paint_ms']:.0f} ms (median of 5)")
-    assert {path for path, _ in median["assets"]} >= {"/console/static/console.css",
-                                                      "/console/static/js/playground.js",
-                                                      "/console/static/js/api.js"}
+    path = artifacts_dir() / "web-perf.json"  # other tests add their sections (e.g. "pages")
+    kept = {k: v for k, v in (json.loads(path.read_text()) if path.exists() else {}).items() if k == "pages"}
+    path.write_text(json.dumps(median | kept, indent=2))
+    print(
+        f"\nplayground: {median['page_weight_bytes']} bytes HTML+JS+CSS, "
+        f"first contentful paint {median['first_contentful_paint_ms']:.0f} ms (median of 5)"
+    )
+    assert {path for path, _ in median["assets"]} >= {
+        "/console/static/console.css",
+        "/console/static/js/playground.js",
+        "/console/static/js/api.js",
+    }
     assert median["page_weight_bytes"] < 100_000  # no framework, no chart library on this page
     assert median["first_contentful_paint_ms"] < 2_000
 

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from openmaas.accounts.verification import STATUSES
+from openmaas.batch.types import RUNNABLE as BATCH_RUNNABLE
+from openmaas.batch.types import TERMINAL as BATCH_TERMINAL
 from openmaas.billing.bills import RECHARGE_KINDS
 from openmaas.finetune.types import ACTIVE, TERMINAL
 from openmaas.web import i18n
+from openmaas.web.async_results import ASYNC_KINDS
 from openmaas.web.pages import PAGES
 from tests.accounts.conftest import Platform, account_settings, open_platform
 from tests.sdk._support import usage_rows, wait_for
@@ -97,8 +100,9 @@ def test_console_api_needs_the_session_and_the_csrf_header(platform):
 
 def test_console_api_validates_like_the_wire_api(platform):
     csrf = sign_in(platform, "bad@example.com")
-    response = platform.client.post("/console/api/chat/completions", headers=csrf,
-                                    json={"model": "glm-4", "messages": [], "top_p": 3})
+    response = platform.client.post(
+        "/console/api/chat/completions", headers=csrf, json={"model": "glm-4", "messages": [], "top_p": 3}
+    )
     assert (response.status_code, response.json()["error"]["code"]) == (400, "1214")
     unknown = {"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}
     missing = platform.client.post("/console/api/chat/completions", headers=csrf, json=unknown)
@@ -116,6 +120,47 @@ def test_console_knowledge_bases_belong_to_their_account(platform):
     assert platform.client.get(f"/console/api/files?knowledge_id={created['id']}").status_code == 404
 
 
+def test_files_batches_async_results_and_assistants_belong_to_their_account(platform):
+    csrf = sign_in(platform, "files-owner@example.com")
+    lines = (
+        b'{"custom_id": "1", "method": "POST", "url": "/v4/chat/completions", '
+        b'"body": {"model": "glm-4", "messages": [{"role": "user", "content": "hi"}]}}\n'
+    )
+    uploaded = platform.client.post(
+        "/console/api/files",
+        headers=csrf,
+        data={"purpose": "batch"},
+        files={"file": ("in.jsonl", lines, "application/jsonl")},
+    )
+    assert uploaded.status_code == 200, uploaded.text
+    file_id = uploaded.json()["id"]
+    batch = platform.client.post(
+        "/console/api/batches",
+        headers=csrf,
+        json={"input_file_id": file_id, "endpoint": "/v4/chat/completions"},
+    )
+    assert batch.status_code == 200, batch.text
+    listed = platform.client.get("/console/api/batches").json()["data"]
+    assert [b["id"] for b in listed] == [batch.json()["id"]]
+    assert platform.client.get(f"/console/api/files/{file_id}/content").content == lines
+    assert platform.client.get("/console/api/async-results").json() == {"data": []}
+    assert platform.client.get("/console/api/assistants").json()["data"] == []
+    platform.client.post("/api/platform/auth/logout", headers=csrf)
+    other = sign_in(platform, "files-other@example.com")
+    assert platform.client.get("/console/api/files").json()["data"] == []
+    assert platform.client.get("/console/api/batches").json()["data"] == []
+    for response in (
+        platform.client.get(f"/console/api/files/{file_id}/content"),
+        platform.client.delete(f"/console/api/files/{file_id}", headers=other),
+        platform.client.post(f"/console/api/batches/{batch.json()['id']}/cancel", headers=other),
+        platform.client.get(f"/console/api/async-result/{batch.json()['id']}"),
+        platform.client.get("/console/api/assistants/nope/conversations"),
+    ):
+        assert response.status_code in (400, 404) and response.json()["error"]["code"], response.text
+    bad = platform.client.get("/console/api/async-results?limit=0")
+    assert bad.status_code in (400, 422) and "error" in bad.json()
+
+
 def test_static_assets_are_served(platform):
     script = platform.client.get("/console/static/js/api.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
@@ -128,12 +173,17 @@ def used_keys(path: Path) -> set[str]:
 
 
 def test_every_translation_key_exists_and_reaches_its_page():
-    dynamic = ({f"verify.{s}" for s in (*STATUSES, "unverified", "personal", "enterprise")}
-               | {f"overview.verify_{s}" for s in ("unverified", "pending", "rejected")}
-               | {f"finance.kind_{k}" for k in RECHARGE_KINDS}
-               | {f"playground.role_{r}" for r in ("user", "assistant", "tool")}
-               | {f"finetune.status_{s}" for s in (*ACTIVE, *TERMINAL)}
-               | {f"page.{slug}" for slug in (*PAGES, "login", "not_found")})
+    dynamic = (
+        {f"verify.{s}" for s in (*STATUSES, "unverified", "personal", "enterprise")}
+        | {f"overview.verify_{s}" for s in ("unverified", "pending", "rejected")}
+        | {f"finance.kind_{k}" for k in RECHARGE_KINDS}
+        | {f"playground.role_{r}" for r in ("user", "assistant", "tool")}
+        | {f"finetune.status_{s}" for s in (*ACTIVE, *TERMINAL)}
+        | {f"page.{slug}" for slug in (*PAGES, "login", "not_found")}
+        | {f"batches.status_{s}" for s in (*BATCH_TERMINAL, *BATCH_RUNNABLE)}
+        | {f"async.kind_{k}" for k in ASYNC_KINDS}
+        | {f"async.status_{s}" for s in ("PROCESSING", "SUCCESS", "FAIL")}
+    )
     templates = set().union(*(used_keys(p) for p in (WEB / "templates").glob("*.html")))
     missing = (templates | dynamic) - set(i18n.ENTRIES)
     for script in (WEB / "static" / "js").glob("*.js"):

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from openmaas.errors import InvalidField, MissingField
 from openmaas.notify.base import Channel
 
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+# No commas, semicolons, quotes, angle brackets or parentheses: one address is exactly one
+# mailbox (`a@x.com,b@y.com` would be two recipients in a To: header).
+EMAIL_PATTERN = re.compile(r'^[^@\s,;:<>()"\[\]\\]{1,64}@[^@\s,;:<>()"\[\]\\]+\.[^@\s,;:<>()"\[\]\\]{2,}$')
 PHONE_PATTERN = re.compile(r"^\+?\d{6,15}$")
 PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 

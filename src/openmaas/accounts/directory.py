@@ -35,18 +35,25 @@ class AccountDirectory:
         with self._db.session() as session:
             return account_view(_account(session, account_id), current_status(session, account_id))
 
-    def list_accounts(self, limit: int = 50, offset: int = 0,
-                      search: str | None = None) -> tuple[list[AccountView], int]:
+    def list_accounts(
+        self, limit: int = 50, offset: int = 0, search: str | None = None
+    ) -> tuple[list[AccountView], int]:
         query = sa.select(Account)
         if search:
             pattern = f"%{search.strip().lower()}%"
-            query = query.where(sa.or_(sa.func.lower(Account.name).like(pattern),
-                                       Account.email.like(pattern), Account.phone.like(pattern),
-                                       Account.id == search.strip()))
+            query = query.where(
+                sa.or_(
+                    sa.func.lower(Account.name).like(pattern),
+                    Account.email.like(pattern),
+                    Account.phone.like(pattern),
+                    Account.id == search.strip(),
+                )
+            )
         with self._db.session() as session:
             total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-            rows = list(session.scalars(query.order_by(Account.created_at, Account.id)
-                                        .limit(limit).offset(offset)))
+            rows = list(
+                session.scalars(query.order_by(Account.created_at, Account.id).limit(limit).offset(offset))
+            )
             statuses = _latest_applications(session, [r.id for r in rows])
             return [account_view(r, verification_status(statuses.get(r.id))) for r in rows], total
 
@@ -58,6 +65,9 @@ class AccountDirectory:
             previous, account.tier = account.tier, tier
             audit(session, actor_id, account.id, "account.set_tier", previous=previous, tier=tier)
             return account_view(account, current_status(session, account.id))
+
+    def check_password_strength(self, password: str) -> None:
+        self._passwords.check_strength(password)
 
     def set_password(self, actor_id: str | None, account_ref: str, password: str) -> str:
         """Sets (or resets) a console password and ends the account's sessions; returns its id."""
@@ -76,8 +86,9 @@ class AccountDirectory:
             audit(session, actor_id, account.id, "account.set_password")
             return account.id
 
-    def audit_log(self, account_id: str | None = None, action: str | None = None,
-                  limit: int = 100, offset: int = 0) -> list[AuditView]:
+    def audit_log(
+        self, account_id: str | None = None, action: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[AuditView]:
         query = sa.select(AuditEntry).order_by(AuditEntry.id.desc())
         if account_id:
             query = query.where(AuditEntry.account_id == account_id)
@@ -95,7 +106,9 @@ def _account(session: Session, account_id: str) -> Account:
 
 
 def _latest_applications(session: Session, account_ids: list[str]) -> dict[str, VerificationApplication]:
-    rows = session.scalars(sa.select(VerificationApplication)
-                           .where(VerificationApplication.account_id.in_(account_ids))
-                           .order_by(VerificationApplication.created_at))
+    rows = session.scalars(
+        sa.select(VerificationApplication)
+        .where(VerificationApplication.account_id.in_(account_ids))
+        .order_by(VerificationApplication.created_at)
+    )
     return {row.account_id: row for row in rows}  # later rows overwrite: the newest wins

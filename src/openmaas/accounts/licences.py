@@ -8,8 +8,11 @@ from pathlib import Path
 
 from openmaas.errors import InvalidField, MissingField
 
-SIGNATURES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
-              b"%PDF-": ("application/pdf", "pdf")}
+SIGNATURES = {
+    b"\xff\xd8\xff": ("image/jpeg", "jpg"),
+    b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
+    b"%PDF-": ("application/pdf", "pdf"),
+}
 
 
 def sniff_type(data: bytes) -> tuple[str, str]:

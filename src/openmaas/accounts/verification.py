@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from openmaas.accounts.grant_claims import GrantClaims, canonical_id_number
 from openmaas.accounts.identity import mask, validate_credit_code, validate_id_number
 from openmaas.accounts.licences import LicenceStore
 from openmaas.accounts.views import (
@@ -29,9 +30,12 @@ STATUSES = ("pending", "approved", "rejected")
 
 
 def latest_application(session: Session, account_id: str) -> VerificationApplication | None:
-    return session.scalar(sa.select(VerificationApplication)
-                          .where(VerificationApplication.account_id == account_id)
-                          .order_by(VerificationApplication.created_at.desc()).limit(1))
+    return session.scalar(
+        sa.select(VerificationApplication)
+        .where(VerificationApplication.account_id == account_id)
+        .order_by(VerificationApplication.created_at.desc())
+        .limit(1)
+    )
 
 
 def current_status(session: Session, account_id: str) -> VerificationStatus:
@@ -48,12 +52,19 @@ def required_text(field: str, value: str, max_length: int = 200) -> str:
 
 
 class VerificationService:
-    def __init__(self, db: Database, sealer: SecretSealer, billing: BillingService,
-                 licences: LicenceStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        sealer: SecretSealer,
+        billing: BillingService,
+        licences: LicenceStore,
+        claims: GrantClaims | None = None,
+    ) -> None:
         self._db = db
         self._sealer = sealer
         self._billing = billing
         self.licences = licences
+        self._claims = claims  # the grant is paid once per ID number / credit code
 
     # the applicant -----------------------------------------------------------------------
     def submit_personal(self, account_id: str, real_name: str, id_number: str) -> ApplicationView:
@@ -62,14 +73,16 @@ class VerificationService:
         application = self._new(account_id, "personal", name, number)
         return self._insert(application)
 
-    def submit_enterprise(self, account_id: str, company_name: str, credit_code: str,
-                          licence: bytes) -> ApplicationView:
+    def submit_enterprise(
+        self, account_id: str, company_name: str, credit_code: str, licence: bytes
+    ) -> ApplicationView:
         name = required_text("company_name", company_name)
         code = validate_credit_code(credit_code)
         self.licences.check(licence)  # every check before anything is written
         application = self._new(account_id, "enterprise", name, code)
-        application.licence_blob, application.licence_content_type = \
-            self.licences.save(account_id, application.id, licence)
+        application.licence_blob, application.licence_content_type = self.licences.save(
+            account_id, application.id, licence
+        )
         try:
             return self._insert(application)
         except BaseException:
@@ -81,10 +94,15 @@ class VerificationService:
             return current_status(session, account_id)
 
     def _new(self, account_id: str, kind: str, name: str, identifier: str) -> VerificationApplication:
-        return VerificationApplication(id=new_id("vapp_")[:37], account_id=account_id, kind=kind,
-                                       status="pending", subject_name=name,
-                                       identifier_sealed=self._sealer.seal(identifier),
-                                       identifier_masked=mask(identifier))
+        return VerificationApplication(
+            id=new_id("vapp_")[:37],
+            account_id=account_id,
+            kind=kind,
+            status="pending",
+            subject_name=name,
+            identifier_sealed=self._sealer.seal(identifier),
+            identifier_masked=mask(identifier),
+        )
 
     def _insert(self, application: VerificationApplication) -> ApplicationView:
         with self._db.session() as session:
@@ -96,13 +114,20 @@ class VerificationService:
                 raise InvalidField("verification", "this account is already verified")
             session.add(application)
             session.flush()
-            audit(session, application.account_id, application.account_id, "verification.submit",
-                  application_id=application.id, kind=application.kind)
+            audit(
+                session,
+                application.account_id,
+                application.account_id,
+                "verification.submit",
+                application_id=application.id,
+                kind=application.kind,
+            )
             return application_view(application)
 
     # the reviewer ------------------------------------------------------------------------
-    def list_applications(self, status: str | None, limit: int = 50,
-                          offset: int = 0) -> list[ApplicationView]:
+    def list_applications(
+        self, status: str | None, limit: int = 50, offset: int = 0
+    ) -> list[ApplicationView]:
         if status is not None and status not in STATUSES:
             raise InvalidField("status", "pending, approved or rejected")
         query = sa.select(VerificationApplication).order_by(VerificationApplication.created_at)
@@ -115,10 +140,17 @@ class VerificationService:
         with self._db.session() as session:
             application = self._pending(session, application_id)
             self._review(application, actor_id, "approved")
-            self._billing.grant_verification(session, application.account_id)
-            audit(session, actor_id, application.account_id, "verification.approve",
-                  application_id=application.id,
-                  grant_tokens=self._billing.config.verification_grant_tokens)
+            granted = self._claim(session, application)
+            if granted:
+                self._billing.grant_verification(session, application.account_id)
+            audit(
+                session,
+                actor_id,
+                application.account_id,
+                "verification.approve",
+                application_id=application.id,
+                grant_tokens=self._billing.config.verification_grant_tokens if granted else 0,
+            )
             return application_view(application)
 
     def reject(self, actor_id: str, application_id: str, reason: str) -> ApplicationView:
@@ -127,8 +159,14 @@ class VerificationService:
             application = self._pending(session, application_id)
             self._review(application, actor_id, "rejected")
             application.reject_reason = text
-            audit(session, actor_id, application.account_id, "verification.reject",
-                  application_id=application.id, reason=text)
+            audit(
+                session,
+                actor_id,
+                application.account_id,
+                "verification.reject",
+                application_id=application.id,
+                reason=text,
+            )
             return application_view(application)
 
     def licence(self, application_id: str) -> tuple[bytes, str]:
@@ -137,6 +175,13 @@ class VerificationService:
         if application is None or application.licence_blob is None:
             raise NotFound("licence")
         return self.licences.read(application.licence_blob), application.licence_content_type or ""
+
+    def _claim(self, session: Session, application: VerificationApplication) -> bool:
+        """Whether this identity's grant is still unpaid (then it is claimed for this account)."""
+        if self._claims is None:
+            return True
+        identifier = canonical_id_number(self._sealer.unseal(application.identifier_sealed))
+        return self._claims.claim(session, f"id-{application.kind}", identifier, application.account_id)
 
     @staticmethod
     def _pending(session: Session, application_id: str) -> VerificationApplication:

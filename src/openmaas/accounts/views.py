@@ -30,8 +30,17 @@ class AccountView:
 
 
 def account_view(account: Account, verification: VerificationStatus) -> AccountView:
-    return AccountView(account.id, account.name, account.email, account.phone, account.tier,
-                       account.is_admin, account.status, account.created_at, verification)
+    return AccountView(
+        account.id,
+        account.name,
+        account.email,
+        account.phone,
+        account.tier,
+        account.is_admin,
+        account.status,
+        account.created_at,
+        verification,
+    )
 
 
 @dataclass(frozen=True)
@@ -42,11 +51,27 @@ class KeyView:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    scope: str = "inference"
+    monthly_budget_micro: int | None = None
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    expires_at: datetime | None = None
 
 
 def key_view(row: ApiKey) -> KeyView:
-    return KeyView(row.id, row.name, f"…{row.secret_hint}", row.created_at, row.last_used_at,
-                   row.revoked_at)
+    return KeyView(
+        row.id,
+        row.name,
+        f"…{row.secret_hint}",
+        row.created_at,
+        row.last_used_at,
+        row.revoked_at,
+        row.scope or "inference",
+        row.monthly_budget_micro,
+        row.rpm_limit,
+        row.tpm_limit,
+        row.expires_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -65,9 +90,19 @@ class ApplicationView:
 
 
 def application_view(row: VerificationApplication) -> ApplicationView:
-    return ApplicationView(row.id, row.account_id, row.kind, row.status, row.subject_name,
-                           row.identifier_masked, row.licence_blob is not None, row.created_at,
-                           row.reviewed_by, row.reviewed_at, row.reject_reason)
+    return ApplicationView(
+        row.id,
+        row.account_id,
+        row.kind,
+        row.status,
+        row.subject_name,
+        row.identifier_masked,
+        row.licence_blob is not None,
+        row.created_at,
+        row.reviewed_by,
+        row.reviewed_at,
+        row.reject_reason,
+    )
 
 
 def verification_status(row: VerificationApplication | None) -> VerificationStatus:

@@ -9,10 +9,12 @@ failure becomes the line's error body; a rate-limited line is handed back for a 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from openmaas.api.chat.routes import with_tool_context
 from openmaas.api.chat.schemas import OpenAIChatBody, ZhipuChatBody
 from openmaas.api.chat.wire import OpenAIWire, ZhipuWire
 from openmaas.api.embeddings import EmbeddingsBody, embeddings_body
@@ -26,10 +28,8 @@ from openmaas.batch.types import (
     LineOutcome,
 )
 from openmaas.chat.types import ChatRequest
-from openmaas.chat.web_search import augment_with_web_search
 from openmaas.errors import InternalFailure, PlatformError, RateLimited
 from openmaas.jobs.worker import Handler
-from openmaas.knowledge.retrieval_tool import augment_chat_request
 from openmaas.services import Services
 
 log = logging.getLogger(__name__)
@@ -66,24 +66,32 @@ class WireLineExecutor:
     async def _chat(self, principal: Principal, request: BatchRequest, openai: bool) -> LineOutcome:
         body = (OpenAIChatBody if openai else ZhipuChatBody).model_validate(request.body)
         chat = await self._with_tools(principal, body)
-        result = await self._services.chat.complete(principal, chat, endpoint=USAGE_ENDPOINT,
-                                                    price_percent=PRICE_PERCENT)
+        if request.request_id and not chat.request_id:
+            chat = replace(chat, request_id=request.request_id)
+        result = await self._services.chat.complete(
+            principal, chat, endpoint=USAGE_ENDPOINT, price_percent=PRICE_PERCENT, resume=request.resumed
+        )
         wire = OpenAIWire() if openai else ZhipuWire()
-        return LineOutcome(200, wire.completion(result), result.request_id,
-                           result.usage.prompt_tokens, result.usage.completion_tokens)
+        return LineOutcome(
+            200,
+            wire.completion(result),
+            result.request_id,
+            result.usage.prompt_tokens,
+            result.usage.completion_tokens,
+        )
 
-    async def _with_tools(self, principal: Principal,
-                          body: ZhipuChatBody | OpenAIChatBody) -> ChatRequest:
+    async def _with_tools(self, principal: Principal, body: ZhipuChatBody | OpenAIChatBody) -> ChatRequest:
         """The retrieval and web_search tools, as on the synchronous chat endpoint."""
-        services = self._services
-        chat = await augment_chat_request(services.knowledge.retrieval, principal,
-                                          body.to_chat_request(), body.tools)
-        return await augment_with_web_search(services.search, chat, body.tools,
-                                             services.settings.web_search.default_count)
+        return await with_tool_context(self._services, principal, body)
 
     async def _embed(self, principal: Principal, request: BatchRequest) -> LineOutcome:
         body = EmbeddingsBody.model_validate(request.body)
+        embed = body.to_request()
+        if request.request_id and not embed.request_id:
+            embed = replace(embed, request_id=request.request_id)
         result = await self._services.embeddings.create(
-            principal, body.to_request(), endpoint=USAGE_ENDPOINT, price_percent=PRICE_PERCENT)
-        return LineOutcome(200, embeddings_body(result, body.encoding_format), result.request_id,
-                           result.prompt_tokens)
+            principal, embed, endpoint=USAGE_ENDPOINT, price_percent=PRICE_PERCENT, resume=request.resumed
+        )
+        return LineOutcome(
+            200, embeddings_body(result, body.encoding_format), result.request_id, result.prompt_tokens
+        )

@@ -15,14 +15,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.public.batches import BatchesPublic, BatchPublic
 from openmaas.api.responses import JSONBody
+from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.batch.input import DEFAULT_WINDOW_HOURS
-from openmaas.batch.types import BatchSpec
-from openmaas.store.tables import Batch
+from openmaas.batch.types import BatchSpec, BatchView
 
-router = APIRouter(tags=["batches"])
-TIMESTAMPS = ("created_at", "in_progress_at", "expires_at", "finalizing_at", "completed_at",
-              "failed_at", "expired_at", "cancelling_at", "cancelled_at")
+router = APIRouter(route_class=OffLoopJSONRoute, tags=["batches"])
+TIMESTAMPS = (
+    "created_at",
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
 
 
 class BatchCreateBody(BaseModel):
@@ -35,55 +45,72 @@ class BatchCreateBody(BaseModel):
     auto_delete_input_file: bool | None = None  # zhipuai always sends it; openai never does
 
     def to_spec(self) -> BatchSpec:
-        return BatchSpec(input_file_id=self.input_file_id, endpoint=self.endpoint,
-                         completion_window=self.completion_window, metadata=self.metadata,
-                         auto_delete_input_file=bool(self.auto_delete_input_file))
+        return BatchSpec(
+            input_file_id=self.input_file_id,
+            endpoint=self.endpoint,
+            completion_window=self.completion_window,
+            metadata=self.metadata,
+            auto_delete_input_file=bool(self.auto_delete_input_file),
+        )
 
 
 def _seconds(moment: datetime | None) -> int | None:
     return int(moment.timestamp()) if moment else None
 
 
-def batch_object(row: Batch) -> dict[str, Any]:
+def batch_object(row: BatchView) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "id": row.id, "object": "batch", "endpoint": row.endpoint, "model": row.model,
+        "id": row.id,
+        "object": "batch",
+        "endpoint": row.endpoint,
+        "model": row.model,
         "input_file_id": row.input_file_id,
         "completion_window": row.completion_window or f"{DEFAULT_WINDOW_HOURS}h",
-        "status": row.status, "output_file_id": row.output_file_id,
-        "error_file_id": row.error_file_id, "errors": row.errors,
+        "status": row.status,
+        "output_file_id": row.output_file_id,
+        "error_file_id": row.error_file_id,
+        "errors": row.errors,
         "request_counts": {"total": row.total, "completed": row.completed, "failed": row.failed},
         "metadata": row.meta,
-        "usage": {"input_tokens": row.prompt_tokens, "output_tokens": row.completion_tokens,
-                  "total_tokens": row.prompt_tokens + row.completion_tokens,
-                  "input_tokens_details": {"cached_tokens": 0},
-                  "output_tokens_details": {"reasoning_tokens": 0}}}
+        "usage": {
+            "input_tokens": row.prompt_tokens,
+            "output_tokens": row.completion_tokens,
+            "total_tokens": row.prompt_tokens + row.completion_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
     return body | {name: _seconds(getattr(row, name)) for name in TIMESTAMPS}
 
 
-@router.post("/batches")
-async def create_batch(body: BatchCreateBody, services: ServicesDep, principal: PrincipalDep):
+@router.post("/batches", response_model=BatchPublic)
+async def create_batch(body: BatchCreateBody, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     row = await run_in_threadpool(services.batches.create, principal, body.to_spec())
-    services.worker_wake()
     return JSONBody(batch_object(row))
 
 
-@router.get("/batches")
-async def list_batches(services: ServicesDep, principal: PrincipalDep, after: str | None = None,
-                       limit: int = 20):
+@router.get("/batches", response_model=BatchesPublic)
+async def list_batches(
+    services: ServicesDep, principal: PrincipalDep, after: str | None = None, limit: int = 20
+) -> JSONBody:
     page = await run_in_threadpool(services.batches.list, principal, after or None, limit)
-    return JSONBody({"object": "list", "data": [batch_object(b) for b in page.batches],
-                     "first_id": page.batches[0].id if page.batches else None,
-                     "last_id": page.batches[-1].id if page.batches else None,
-                     "has_more": page.has_more})
+    return JSONBody(
+        {
+            "object": "list",
+            "data": [batch_object(b) for b in page.batches],
+            "first_id": page.batches[0].id if page.batches else None,
+            "last_id": page.batches[-1].id if page.batches else None,
+            "has_more": page.has_more,
+        }
+    )
 
 
-@router.get("/batches/{batch_id}")
-async def retrieve_batch(batch_id: str, services: ServicesDep, principal: PrincipalDep):
+@router.get("/batches/{batch_id}", response_model=BatchPublic)
+async def retrieve_batch(batch_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     return JSONBody(batch_object(await run_in_threadpool(services.batches.get, principal, batch_id)))
 
 
-@router.post("/batches/{batch_id}/cancel")
-async def cancel_batch(batch_id: str, services: ServicesDep, principal: PrincipalDep):
+@router.post("/batches/{batch_id}/cancel", response_model=BatchPublic)
+async def cancel_batch(batch_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     row = await run_in_threadpool(services.batches.cancel, principal, batch_id)
-    services.worker_wake()
     return JSONBody(batch_object(row))

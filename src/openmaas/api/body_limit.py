@@ -1,7 +1,14 @@
 """ASGI middleware: refuse request bodies over the configured limit with 413 (code 1210).
 
 `path_limits` raises the limit for given path prefixes (file uploads); the upload
-handler then applies its own per-purpose limits."""
+handler then applies its own per-purpose limits.
+
+A declared `Content-Length` over the limit is refused before anything is read. A body
+without one (chunked) is never buffered here: the app reads it as it arrives, through a
+`receive` that counts the bytes; at the limit the middleware answers 413 itself, tells the
+app the client is gone, and drops whatever the app then tries to send. So memory per
+connection is bounded by what the app itself holds, and nobody buffers a body before
+authentication."""
 
 from __future__ import annotations
 
@@ -13,8 +20,7 @@ from openmaas.errors import PayloadTooLarge
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int,
-                 path_limits: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.path_limits = path_limits or {}
@@ -37,39 +43,52 @@ class BodyLimitMiddleware:
         if declared is not None:
             await self.app(scope, receive, send)
             return
-        # No length declared (chunked): buffer up to the limit, then replay.
-        buffered, chunks = 0, []
-        while True:
+        await self._streamed(scope, receive, send, limit)
+
+    async def _streamed(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        """No length declared (chunked): count while the app reads; cut at the limit."""
+        received, rejected, started = 0, False, False
+
+        async def counted_receive() -> Message:
+            nonlocal received, rejected
+            if rejected:
+                return {"type": "http.disconnect"}
             message = await receive()
-            if message["type"] != "http.request":
-                break
-            buffered += len(message.get("body", b""))
-            if buffered > limit:
-                await self._reject(scope, send, limit)
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        await self.app(scope, _replay(b"".join(chunks), receive), send)
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    rejected = True
+                    if not started:
+                        await self._reject(scope, send, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if rejected:
+                return  # the 413 went out: whatever the app answers to the cut body is dropped
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise  # the app's own failure; after a cut, its complaint about the body is moot
 
     async def _reject(self, scope: Scope, send: Send, limit: int) -> None:
         exc = PayloadTooLarge(limit)
         body = orjson.dumps(error_body(exc, is_openai_path(scope["path"])))
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replayed() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replayed

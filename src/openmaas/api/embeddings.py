@@ -2,11 +2,14 @@
 
 `encoding_format: "base64"` (the openai SDK's default) returns little-endian float32
 bytes in base64; `float` (or nothing) returns arrays. `input_type` (query | passage |
-document) is an extension for asymmetric models such as e5; the default is query.
+document) is an extension for asymmetric models such as e5; the default is query. Token-id
+arrays (OpenAI's cl100k_base ids, LangChain's default) are decoded to text first
+(embeddings/token_input.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any, Literal
 
@@ -16,11 +19,15 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.public.embeddings import EmbeddingsPublic
 from openmaas.api.responses import JSONBody
+from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.embeddings.base import InputKind
 from openmaas.embeddings.service import EmbeddingRequest, EmbeddingResult
+from openmaas.embeddings.token_input import decode_token_input, is_token_input
 from openmaas.errors import InvalidField
 
-router = APIRouter(tags=["embeddings"])
+router = APIRouter(route_class=OffLoopJSONRoute, tags=["embeddings"])
 
 
 class VectorJSONBody(JSONBody):
@@ -42,13 +49,26 @@ class EmbeddingsBody(BaseModel):
     request_id: str | None = Field(default=None, max_length=128)
     sensitive_word_check: dict[str, Any] | None = None
 
+    @property
+    def token_input(self) -> bool:
+        return not isinstance(self.input, str) and is_token_input(self.input)
+
     def to_request(self) -> EmbeddingRequest:
         inputs = [self.input] if isinstance(self.input, str) else self.input
-        if inputs and not all(isinstance(item, str) for item in inputs):
-            raise InvalidField("input", "token arrays are not supported; send strings")
-        kind = "query" if self.input_type in (None, "query") else "passage"
-        return EmbeddingRequest(model=self.model, inputs=list(inputs), dimensions=self.dimensions,
-                                kind=kind, request_id=self.request_id)
+        if self.token_input:
+            texts = decode_token_input(inputs)
+        else:
+            texts = [item for item in inputs if isinstance(item, str)]
+            if len(texts) != len(inputs):
+                raise InvalidField("input", "a list of strings, or of token-id arrays")
+        kind: InputKind = "query" if self.input_type in (None, "query") else "passage"
+        return EmbeddingRequest(
+            model=self.model,
+            inputs=list(texts),
+            dimensions=self.dimensions,
+            kind=kind,
+            request_id=self.request_id,
+        )
 
 
 def encode_vector(vector: np.ndarray, encoding: str | None) -> Any:
@@ -58,14 +78,27 @@ def encode_vector(vector: np.ndarray, encoding: str | None) -> Any:
 
 
 def embeddings_body(result: EmbeddingResult, encoding: str | None) -> dict[str, Any]:
-    data = [{"index": i, "object": "embedding", "embedding": encode_vector(row, encoding)}
-            for i, row in enumerate(result.vectors)]
-    return {"model": result.model, "object": "list", "data": data,
-            "usage": {"prompt_tokens": result.prompt_tokens, "completion_tokens": 0,
-                      "total_tokens": result.prompt_tokens}}
+    data = [
+        {"index": i, "object": "embedding", "embedding": encode_vector(row, encoding)}
+        for i, row in enumerate(result.vectors)
+    ]
+    return {
+        "model": result.model,
+        "object": "list",
+        "data": data,
+        "usage": {
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": 0,
+            "total_tokens": result.prompt_tokens,
+        },
+    }
 
 
-@router.post("/embeddings")
-async def create_embeddings(body: EmbeddingsBody, services: ServicesDep, principal: PrincipalDep):
-    result = await services.embeddings.create(principal, body.to_request())
+@router.post("/embeddings", response_model=EmbeddingsPublic)
+async def create_embeddings(
+    body: EmbeddingsBody, services: ServicesDep, principal: PrincipalDep
+) -> VectorJSONBody:
+    # decoding ids is pure Python (up to 2048 arrays of 8k ids): off the event loop
+    request = await asyncio.to_thread(body.to_request) if body.token_input else body.to_request()
+    result = await services.embeddings.create(principal, request)
     return VectorJSONBody(embeddings_body(result, body.encoding_format))

@@ -12,16 +12,18 @@ import base64
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.public.images import PNG_CONTENT, ImagesPublic
 from openmaas.api.responses import JSONBody
+from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.images.service import ImageRequest, ImageResult
 from openmaas.images.store import ImageStore
 
-router = APIRouter(tags=["images"])
+router = APIRouter(route_class=OffLoopJSONRoute, tags=["images"])
 FILE_ROUTE = "image_file"
 
 
@@ -44,30 +46,36 @@ class ImagesBody(BaseModel):
     watermark_enabled: bool | None = None
 
     def to_request(self) -> ImageRequest:
-        return ImageRequest(model=self.model, prompt=self.prompt, n=self.n, size=self.size,
-                            request_id=self.request_id)
+        return ImageRequest(
+            model=self.model, prompt=self.prompt, n=self.n, size=self.size, request_id=self.request_id
+        )
 
 
-def images_body(result: ImageResult, request: Request, store: ImageStore, as_b64: bool) -> dict:
+def images_body(result: ImageResult, request: Request, store: ImageStore, as_b64: bool) -> dict[str, Any]:
     if as_b64:
-        data = [{"b64_json": base64.b64encode(store.path_of(n).read_bytes()).decode()}
-                for n in result.names]
+        data = [{"b64_json": base64.b64encode(store.path_of(n).read_bytes()).decode()} for n in result.names]
     else:
         data = [{"url": str(request.url_for(FILE_ROUTE, name=n))} for n in result.names]
     return {"created": result.created, "data": data}
 
 
-@router.post("/images/generations")
-async def generate_images(body: ImagesBody, request: Request, services: ServicesDep,
-                          principal: PrincipalDep) -> JSONBody:
+@router.post("/images/generations", response_model=ImagesPublic)
+async def generate_images(
+    body: ImagesBody, request: Request, services: ServicesDep, principal: PrincipalDep
+) -> JSONBody:
     result = await services.images.generate(principal, body.to_request())
     store = services.images.store
     as_b64 = body.response_format == "b64_json"
     return JSONBody(await run_in_threadpool(images_body, result, request, store, as_b64))
 
 
-@router.get("/images/files/{name}", name=FILE_ROUTE)
+@router.get(
+    "/images/files/{name}",
+    name=FILE_ROUTE,
+    response_model=None,
+    response_class=Response,
+    responses=PNG_CONTENT,
+)
 async def image_file(name: str, services: ServicesDep) -> FileResponse:
     path = services.images.store.path_of(name)
-    return FileResponse(path, media_type="image/png",
-                        headers={"Cache-Control": "private, max-age=86400"})
+    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private, max-age=86400"})

@@ -16,14 +16,26 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.public.knowledge import (
+    CapacityPublic,
+    Deletion,
+    DocumentEdited,
+    DocumentPublic,
+    KnowledgeCreated,
+    KnowledgeModified,
+    KnowledgePublic,
+    KnowledgesPublic,
+    RetrievalPublic,
+    RetrievalTracePublic,
+)
 from openmaas.api.responses import JSONBody
+from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.errors import InvalidField
-from openmaas.knowledge.bases import Capacity, KnowledgeFields, KnowledgeStats
+from openmaas.knowledge.bases import Capacity, KnowledgeBaseView, KnowledgeFields, KnowledgeStats
 from openmaas.knowledge.documents import ChunkingRequest, DocumentView, UploadOutcome
 from openmaas.knowledge.retrieval import Passage, RetrievalQuery
-from openmaas.store.tables import KnowledgeBase
 
-router = APIRouter(tags=["knowledge"])
+router = APIRouter(route_class=OffLoopJSONRoute, tags=["knowledge"])
 
 
 def _ok(**extra: Any) -> dict[str, Any]:
@@ -31,39 +43,71 @@ def _ok(**extra: Any) -> dict[str, Any]:
 
 
 # wire shapes ----------------------------------------------------------------------------
-def knowledge_info(base: KnowledgeBase) -> dict[str, Any]:
-    return {"id": base.id, "embedding_id": base.embedding_id, "embedding_model": base.embedding_model,
-            "name": base.name, "customer_identifier": base.customer_identifier,
-            "description": base.description, "background": base.background, "icon": base.icon,
-            "bucket_id": base.bucket_id, "created_at": int(base.created_at.timestamp())}
+def knowledge_info(base: KnowledgeBaseView) -> dict[str, Any]:
+    return {
+        "id": base.id,
+        "embedding_id": base.embedding_id,
+        "embedding_model": base.embedding_model,
+        "name": base.name,
+        "customer_identifier": base.customer_identifier,
+        "description": base.description,
+        "background": base.background,
+        "icon": base.icon,
+        "bucket_id": base.bucket_id,
+        "created_at": int(base.created_at.timestamp()),
+    }
 
 
 def knowledge_item(stats: KnowledgeStats) -> dict[str, Any]:
-    return knowledge_info(stats.base) | {"document_size": stats.document_size,
-                                         "length": stats.length, "word_num": stats.word_num}
+    return knowledge_info(stats.base) | {
+        "document_size": stats.document_size,
+        "length": stats.length,
+        "word_num": stats.word_num,
+    }
 
 
 def document_data(view: DocumentView) -> dict[str, Any]:
     document = view.document
-    fail = ({"embedding_code": view.fail_code, "embedding_msg": view.fail_reason}
-            if view.fail_code is not None else None)
-    return {"id": document.id, "knowledge_id": document.knowledge_id, "name": document.name,
-            "url": "", "length": document.length, "word_num": document.word_num,
-            "knowledge_type": document.knowledge_type, "sentence_size": document.sentence_size,
-            "custom_separator": document.custom_separator or [],
-            "embedding_stat": view.embedding_stat, "failInfo": fail, "status": document.status,
-            "chunk_count": document.chunk_count, "created_at": int(document.created_at.timestamp())}
+    fail = (
+        {"embedding_code": view.fail_code, "embedding_msg": view.fail_reason}
+        if view.fail_code is not None
+        else None
+    )
+    return {
+        "id": document.id,
+        "knowledge_id": document.knowledge_id,
+        "name": document.name,
+        "url": "",
+        "length": document.length,
+        "word_num": document.word_num,
+        "knowledge_type": document.knowledge_type,
+        "sentence_size": document.sentence_size,
+        "custom_separator": document.custom_separator or [],
+        "embedding_stat": view.embedding_stat,
+        "failInfo": fail,
+        "status": document.status,
+        "chunk_count": document.chunk_count,
+        "created_at": int(document.created_at.timestamp()),
+    }
 
 
 def document_object(outcome: UploadOutcome) -> dict[str, Any]:
     body: dict[str, Any] = {
         "successInfos": [{"documentId": d, "filename": f, "fileName": f} for d, f in outcome.succeeded],
-        "failedInfos": [{"failReason": r, "filename": f, "fileName": f, "documentId": None}
-                        for f, r in outcome.failed]}
+        "failedInfos": [
+            {"failReason": r, "filename": f, "fileName": f, "documentId": None} for f, r in outcome.failed
+        ],
+    }
     if len(outcome.succeeded) == 1 and not outcome.failed:  # also readable as a FileObject
         document_id, filename = outcome.succeeded[0]
-        body |= {"id": document_id, "object": "file", "filename": filename, "purpose": "retrieval",
-                 "status": "processing", "created_at": int(time.time())}
+        body |= {
+            "id": document_id,
+            "object": "file",
+            "filename": filename,
+            "purpose": "retrieval",
+            "status": "processing",
+            "created_at": int(time.time()),
+        }
     return body
 
 
@@ -72,18 +116,35 @@ def document_page(views: list[DocumentView], total: int) -> dict[str, Any]:
 
 
 def capacity_body(capacity: Capacity) -> dict[str, Any]:
-    return {"used": {"word_num": capacity.used_words, "length": capacity.used_bytes},
-            "total": {"word_num": capacity.total_words, "length": capacity.total_bytes}}
+    return {
+        "used": {"word_num": capacity.used_words, "length": capacity.used_bytes},
+        "total": {"word_num": capacity.total_words, "length": capacity.total_bytes},
+    }
 
 
 def passage_body(passage: Passage) -> dict[str, Any]:
-    return {"text": passage.text, "score": round(passage.score, 6),
-            "metadata": {"_id": str(passage.chunk_id), "knowledge_id": passage.knowledge_id,
-                         "doc_id": passage.document_id, "doc_name": passage.document_name,
-                         "doc_url": "", "contextual_text": ""}}
+    return {
+        "text": passage.text,
+        "score": round(passage.score, 6),
+        "metadata": {
+            "_id": str(passage.chunk_id),
+            "knowledge_id": passage.knowledge_id,
+            "doc_id": passage.document_id,
+            "doc_name": passage.document_name,
+            "doc_url": "",
+            "contextual_text": "",
+        },
+    }
 
 
 # bodies ---------------------------------------------------------------------------------
+RECALL_METHODS: dict[str, Literal["dense", "keyword", "hybrid"]] = {
+    "embedding": "dense",
+    "keyword": "keyword",
+    "mixed": "hybrid",
+}
+
+
 class KnowledgeBody(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -97,10 +158,15 @@ class KnowledgeBody(BaseModel):
     bucket_id: str | None = None
 
     def to_fields(self) -> KnowledgeFields:
-        return KnowledgeFields(name=self.name, description=self.description,
-                               embedding_id=self.embedding_id,
-                               customer_identifier=self.customer_identifier,
-                               background=self.background, icon=self.icon, bucket_id=self.bucket_id)
+        return KnowledgeFields(
+            name=self.name,
+            description=self.description,
+            embedding_id=self.embedding_id,
+            customer_identifier=self.customer_identifier,
+            background=self.background,
+            icon=self.icon,
+            bucket_id=self.bucket_id,
+        )
 
 
 class DocumentEditBody(BaseModel):
@@ -116,9 +182,11 @@ class DocumentEditBody(BaseModel):
         kind = self.knowledge_type
         if isinstance(kind, str) and not kind.strip().isdigit():
             raise InvalidField("knowledge_type", "an integer 1–7")
-        return ChunkingRequest(knowledge_type=int(kind) if kind not in (None, "") else 1,
-                               sentence_size=self.sentence_size,
-                               custom_separator=self.custom_separator)
+        return ChunkingRequest(
+            knowledge_type=int(kind) if kind not in (None, "") else 1,
+            sentence_size=self.sentence_size,
+            custom_separator=self.custom_separator,
+        )
 
 
 class RetrieveBody(BaseModel):
@@ -134,76 +202,84 @@ class RetrieveBody(BaseModel):
 
     def to_query(self) -> RetrievalQuery:
         ids = list(self.knowledge_ids or []) + ([self.knowledge_id] if self.knowledge_id else [])
-        method = {"embedding": "dense", "keyword": "keyword", "mixed": "hybrid"}[self.recall_method]
+        method = RECALL_METHODS[self.recall_method]
         rerank = None if self.rerank_status is None else bool(self.rerank_status)
-        return RetrievalQuery(knowledge_ids=ids, query=self.query, top_k=self.top_k, method=method,
-                              rerank=rerank, request_id=self.request_id)
+        return RetrievalQuery(
+            knowledge_ids=ids,
+            query=self.query,
+            top_k=self.top_k,
+            method=method,
+            rerank=rerank,
+            request_id=self.request_id,
+        )
 
 
 # routes (fixed paths before /knowledge/{knowledge_id}) ----------------------------------
-@router.post("/knowledge")
-async def create_knowledge(body: KnowledgeBody, services: ServicesDep, principal: PrincipalDep):
+@router.post("/knowledge", response_model=KnowledgeCreated)
+async def create_knowledge(body: KnowledgeBody, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     base = await run_in_threadpool(services.knowledge.bases.create, principal, body.to_fields())
     return JSONBody(knowledge_info(base) | _ok(data={"id": base.id}))
 
 
-@router.get("/knowledge")
-async def query_knowledge(services: ServicesDep, principal: PrincipalDep, page: int = 1, size: int = 10):
+@router.get("/knowledge", response_model=KnowledgesPublic)
+async def query_knowledge(
+    services: ServicesDep, principal: PrincipalDep, page: int = 1, size: int = 10
+) -> JSONBody:
     items, total = await run_in_threadpool(services.knowledge.bases.list, principal, page, size)
     return JSONBody({"list": [knowledge_item(s) for s in items], "object": "list", "total": total})
 
 
-@router.get("/knowledge/capacity")
-async def knowledge_capacity(services: ServicesDep, principal: PrincipalDep):
+@router.get("/knowledge/capacity", response_model=CapacityPublic)
+async def knowledge_capacity(services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     return JSONBody(capacity_body(await run_in_threadpool(services.knowledge.bases.capacity, principal)))
 
 
-@router.post("/knowledge/retrieve")
-async def retrieve(body: RetrieveBody, services: ServicesDep, principal: PrincipalDep):
+@router.post("/knowledge/retrieve", response_model=RetrievalPublic)
+async def retrieve(body: RetrieveBody, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     result = await services.knowledge.retrieval.retrieve(principal, body.to_query())
     return JSONBody({"data": [passage_body(p) for p in result.passages], "request_id": result.request_id})
 
 
-@router.get("/knowledge/traces/{request_id}")
-async def retrieval_trace(request_id: str, services: ServicesDep, principal: PrincipalDep):
+@router.get("/knowledge/traces/{request_id}", response_model=RetrievalTracePublic)
+async def retrieval_trace(request_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     return JSONBody(await run_in_threadpool(services.knowledge.retrieval.get_trace, principal, request_id))
 
 
-@router.get("/knowledge/{knowledge_id}")
-async def knowledge_detail(knowledge_id: str, services: ServicesDep, principal: PrincipalDep):
+@router.get("/knowledge/{knowledge_id}", response_model=KnowledgePublic)
+async def knowledge_detail(knowledge_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     stats = await run_in_threadpool(services.knowledge.bases.get, principal, knowledge_id)
     return JSONBody(knowledge_item(stats))
 
 
-@router.put("/knowledge/{knowledge_id}")
-async def modify_knowledge(knowledge_id: str, body: KnowledgeBody, services: ServicesDep,
-                           principal: PrincipalDep):
-    base = await run_in_threadpool(services.knowledge.bases.modify, principal, knowledge_id,
-                                   body.to_fields())
+@router.put("/knowledge/{knowledge_id}", response_model=KnowledgeModified)
+async def modify_knowledge(
+    knowledge_id: str, body: KnowledgeBody, services: ServicesDep, principal: PrincipalDep
+) -> JSONBody:
+    base = await run_in_threadpool(services.knowledge.bases.modify, principal, knowledge_id, body.to_fields())
     return JSONBody(knowledge_info(base) | _ok())
 
 
-@router.delete("/knowledge/{knowledge_id}")
-async def delete_knowledge(knowledge_id: str, services: ServicesDep, principal: PrincipalDep):
+@router.delete("/knowledge/{knowledge_id}", response_model=Deletion)
+async def delete_knowledge(knowledge_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     await run_in_threadpool(services.knowledge.bases.delete, principal, knowledge_id)
     return JSONBody(_ok(id=knowledge_id, deleted=True))
 
 
-@router.get("/document/{document_id}")
-async def retrieve_document(document_id: str, services: ServicesDep, principal: PrincipalDep):
+@router.get("/document/{document_id}", response_model=DocumentPublic)
+async def retrieve_document(document_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     view = await run_in_threadpool(services.knowledge.documents.get, principal, document_id)
     return JSONBody(document_data(view))
 
 
-@router.put("/document/{document_id}")
-async def edit_document(document_id: str, body: DocumentEditBody, services: ServicesDep,
-                        principal: PrincipalDep):
+@router.put("/document/{document_id}", response_model=DocumentEdited)
+async def edit_document(
+    document_id: str, body: DocumentEditBody, services: ServicesDep, principal: PrincipalDep
+) -> JSONBody:
     await run_in_threadpool(services.knowledge.documents.edit, principal, document_id, body.to_chunking())
-    services.worker_wake()
     return JSONBody(_ok(id=document_id))
 
 
-@router.delete("/document/{document_id}")
-async def delete_document(document_id: str, services: ServicesDep, principal: PrincipalDep):
+@router.delete("/document/{document_id}", response_model=Deletion)
+async def delete_document(document_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     await run_in_threadpool(services.knowledge.documents.delete, principal, document_id)
     return JSONBody(_ok(id=document_id, deleted=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from starlette.responses import Response
 
@@ -9,5 +11,5 @@ from starlette.responses import Response
 class JSONBody(Response):
     media_type = "application/json"
 
-    def render(self, content) -> bytes:
+    def render(self, content: Any) -> bytes:
         return orjson.dumps(content)

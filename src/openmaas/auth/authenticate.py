@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth import zhipu_jwt
 from openmaas.auth.key_cache import CachedKey, KeyCache
-from openmaas.auth.keys import find_active_key, hash_secret, secret_matches
+from openmaas.auth.keys import find_active_key, hash_secret, key_expired, key_limits, secret_matches
 from openmaas.auth.principal import Principal
 from openmaas.auth.sealing import SecretSealer
-from openmaas.errors import InvalidToken, MissingCredentials, TokenVerificationFailed
+from openmaas.errors import ExpiredToken, InvalidToken, MissingCredentials, TokenVerificationFailed
 from openmaas.store.db import Database
 from openmaas.store.tables import Account, ApiKey, utcnow
 
@@ -29,10 +29,17 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # avoid a write per request
 
 
 class Authenticator:
-    def __init__(self, db: Database, sealer: SecretSealer, cache: KeyCache | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        sealer: SecretSealer,
+        cache: KeyCache | None = None,
+        jwt_max_lifetime_seconds: float = zhipu_jwt.DEFAULT_MAX_LIFETIME_MS / 1000,
+    ) -> None:
         self._db = db
         self._sealer = sealer
         self.cache = cache if cache is not None else KeyCache(0)
+        self._jwt_max_ms = jwt_max_lifetime_seconds * 1000
 
     async def authenticate_async(self, authorization: str | None) -> Principal:
         principal = self.from_cache(authorization)
@@ -54,9 +61,15 @@ class Authenticator:
             entry = self._fresh_entry(zhipu_jwt.read_key_id(token).key_id)
             if entry is None or entry.secret is None:
                 return None
-            zhipu_jwt.verify(token, entry.secret)
+            zhipu_jwt.verify(token, entry.secret, max_lifetime_ms=self._jwt_max_ms)
         else:
             raise InvalidToken()
+        if (
+            entry is not None
+            and entry.principal.key_limits is not None
+            and key_expired(entry.principal.key_limits.expires_at)
+        ):  # expired while cached
+            raise ExpiredToken("API Key 已过期 (this API key expired: create a new one or extend it)")
         return entry.principal if entry is not None else None
 
     def _fresh_entry(self, key_id: str) -> CachedKey | None:
@@ -89,7 +102,7 @@ class Authenticator:
             secret = self._sealer.unseal(key.secret_sealed)
         except Exception as exc:  # sealed with another server key
             raise TokenVerificationFailed() from exc
-        zhipu_jwt.verify(token, secret)
+        zhipu_jwt.verify(token, secret, max_lifetime_ms=self._jwt_max_ms)
         return self._principal(key, account, secret)
 
     def _principal(self, key: ApiKey, account: Account, secret: str | None) -> Principal:
@@ -97,12 +110,18 @@ class Authenticator:
         if _touch_due(last_used, now):
             self._touch(key.id, now)
             last_used = now
-        principal = Principal(account_id=account.id, api_key_id=key.id, tier=account.tier,
-                              is_admin=account.is_admin)
+        principal = Principal(
+            account_id=account.id,
+            api_key_id=key.id,
+            tier=account.tier,
+            is_admin=account.is_admin,
+            scope=key.scope or "inference",
+            key_limits=key_limits(key),
+        )
         self.cache.put(key.id, principal, key.secret_hash, secret, last_used)
         return principal
 
-    def _touch(self, key_id: str, now) -> None:
+    def _touch(self, key_id: str, now: datetime) -> None:
         """Best effort: a missed `last_used_at` update (lock contention) must not fail a request."""
         try:
             with self._db.session() as session:

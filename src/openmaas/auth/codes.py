@@ -43,30 +43,50 @@ class VerificationCodes:
         with self._db.session() as session:
             lock_target(session, target)
             self._check_rate(session, target, now)
-            session.add(VerificationCode(
-                channel=channel, target=target, purpose=purpose, created_at=now,
-                code_hash=self._hash(channel, target, purpose, code),
-                expires_at=now + timedelta(seconds=self._config.code_ttl_seconds)))
+            session.add(
+                VerificationCode(
+                    channel=channel,
+                    target=target,
+                    purpose=purpose,
+                    created_at=now,
+                    code_hash=self._hash(channel, target, purpose, code),
+                    expires_at=now + timedelta(seconds=self._config.code_ttl_seconds),
+                )
+            )
         return code
 
     def withdraw(self, channel: str, target: str, purpose: str, code: str) -> None:
         """Deletes a code that could not be sent, so it counts against no limit."""
         with self._db.session() as session:
-            session.execute(sa.delete(VerificationCode).where(
-                VerificationCode.target == target,
-                VerificationCode.code_hash == self._hash(channel, target, purpose, code)))
+            session.execute(
+                sa.delete(VerificationCode).where(
+                    VerificationCode.target == target,
+                    VerificationCode.code_hash == self._hash(channel, target, purpose, code),
+                )
+            )
 
-    def consume(self, session: Session, channel: str, target: str, purpose: str, code: str) -> CodeCheck:
+    def peek(self, session: Session, channel: str, target: str, purpose: str, code: str) -> CodeCheck:
+        """`consume` without using the code up: for checking it before expensive work."""
+        return self.consume(session, channel, target, purpose, code, use=False)
+
+    def consume(
+        self, session: Session, channel: str, target: str, purpose: str, code: str, use: bool = True
+    ) -> CodeCheck:
         """Checks `code` against the newest code sent to `target`, in the caller's transaction.
 
         A wrong guess is counted on the row, so the caller must commit even when it refuses.
         """
         row = session.scalar(
             sa.select(VerificationCode)
-            .where(VerificationCode.channel == channel, VerificationCode.target == target,
-                   VerificationCode.purpose == purpose)
-            .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc()).limit(1)
-            .with_for_update())
+            .where(
+                VerificationCode.channel == channel,
+                VerificationCode.target == target,
+                VerificationCode.purpose == purpose,
+            )
+            .order_by(VerificationCode.created_at.desc(), VerificationCode.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
         if row is None or row.consumed_at is not None or row.expires_at <= utcnow():
             return CodeCheck.EXPIRED
         if row.attempts >= self._config.code_max_attempts:
@@ -74,15 +94,20 @@ class VerificationCodes:
         if not hmac.compare_digest(row.code_hash, self._hash(channel, target, purpose, code.strip())):
             row.attempts += 1
             return CodeCheck.WRONG
-        row.consumed_at = utcnow()
+        if use:
+            row.consumed_at = utcnow()
         return CodeCheck.ACCEPTED
 
     def _check_rate(self, session: Session, target: str, now: datetime) -> None:
-        for window, allowed in ((timedelta(minutes=1), self._config.code_sends_per_minute),
-                                (timedelta(hours=1), self._config.code_sends_per_hour)):
-            sent = session.scalars(sa.select(VerificationCode.created_at).where(
-                VerificationCode.target == target, VerificationCode.created_at > now - window)
-                .order_by(VerificationCode.created_at)).all()
+        for window, allowed in (
+            (timedelta(minutes=1), self._config.code_sends_per_minute),
+            (timedelta(hours=1), self._config.code_sends_per_hour),
+        ):
+            sent = session.scalars(
+                sa.select(VerificationCode.created_at)
+                .where(VerificationCode.target == target, VerificationCode.created_at > now - window)
+                .order_by(VerificationCode.created_at)
+            ).all()
             if len(sent) >= allowed:
                 retry_after = (sent[len(sent) - allowed] + window - now).total_seconds()
                 raise SendingTooOften(retry_after=max(1.0, retry_after))

@@ -40,12 +40,19 @@ class KeyCache:
             return None
         return entry
 
-    def put(self, key_id: str, principal: Principal, secret_hash: str, secret: str | None,
-            last_used_at: datetime | None) -> None:
+    def put(
+        self,
+        key_id: str,
+        principal: Principal,
+        secret_hash: str,
+        secret: str | None,
+        last_used_at: datetime | None,
+    ) -> None:
         if self.ttl_seconds <= 0 or key_id in self._forgotten:
             return
-        self._entries[key_id] = CachedKey(principal, secret_hash, secret, last_used_at,
-                                          time.monotonic() + self.ttl_seconds)
+        self._entries[key_id] = CachedKey(
+            principal, secret_hash, secret, last_used_at, time.monotonic() + self.ttl_seconds
+        )
 
     def forget(self, key_id: str) -> None:
         now = time.monotonic()

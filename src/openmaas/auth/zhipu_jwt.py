@@ -6,6 +6,7 @@ and the millisecond check is done here. `alg: none` and every other algorithm ar
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import jwt
 from openmaas.errors import ExpiredToken, InvalidToken, TokenVerificationFailed
 
 CLOCK_SKEW_MS = 5_000
+DEFAULT_MAX_LIFETIME_MS = 24 * 3600 * 1000  # `exp` further ahead than this is refused
 
 
 @dataclass(frozen=True)
@@ -36,17 +38,27 @@ def read_key_id(token: str) -> UnverifiedClaims:
     return UnverifiedClaims(key_id=key_id)
 
 
-def verify(token: str, secret: str, now_ms: int | None = None) -> None:
+def verify(
+    token: str, secret: str, now_ms: int | None = None, max_lifetime_ms: float = DEFAULT_MAX_LIFETIME_MS
+) -> None:
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"],
-                            options={"verify_exp": False, "verify_iat": False})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}
+        )
     except jwt.InvalidSignatureError as exc:
         raise TokenVerificationFailed() from exc
     except jwt.PyJWTError as exc:
         raise InvalidToken() from exc
     exp = claims.get("exp")
-    if not isinstance(exp, int | float):
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
         raise InvalidToken("Authorization Token 非法: missing exp claim")
+    if not math.isfinite(exp):  # NaN/Infinity (json.loads reads them) would never expire
+        raise InvalidToken("Authorization Token 非法: exp must be a finite number of milliseconds")
     now = int(time.time() * 1000) if now_ms is None else now_ms
     if exp + CLOCK_SKEW_MS < now:
         raise ExpiredToken()
+    if exp > now + max_lifetime_ms + CLOCK_SKEW_MS:
+        raise InvalidToken(
+            f"Authorization Token 非法: exp is more than {max_lifetime_ms // 1000:.0f} "
+            "seconds ahead (issue short-lived tokens)"
+        )

@@ -86,8 +86,9 @@ def validate_input(stream: BinaryIO, endpoint: str, max_requests: int) -> InputS
     model: str | None = None
     for request in read_requests(stream):
         if request.position >= max_requests:
-            raise InvalidBatchLine(request.line, "input_file_id",
-                                   f"at most {max_requests} requests per batch")
+            raise InvalidBatchLine(
+                request.line, "input_file_id", f"at most {max_requests} requests per batch"
+            )
         _check_against_batch(request, kind, endpoint, seen, model)
         seen.add(request.custom_id)
         model = model or request.model
@@ -100,8 +101,9 @@ def parse_line(text: str, number: int, position: int) -> BatchRequest:
     data = _json_object(text, number)
     custom_id = data.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id.strip() or len(custom_id) > MAX_CUSTOM_ID:
-        raise InvalidBatchLine(number, "custom_id", f"a non-empty string of at most {MAX_CUSTOM_ID} "
-                                                    "characters is required")
+        raise InvalidBatchLine(
+            number, "custom_id", f"a non-empty string of at most {MAX_CUSTOM_ID} characters is required"
+        )
     method = data.get("method")
     if not isinstance(method, str) or method.upper() != "POST":
         raise InvalidBatchLine(number, "method", "must be POST")
@@ -116,16 +118,19 @@ def parse_line(text: str, number: int, position: int) -> BatchRequest:
     return BatchRequest(position, number, custom_id, url, body)
 
 
-def _check_against_batch(request: BatchRequest, kind: str, endpoint: str, seen: set[str],
-                         model: str | None) -> None:
+def _check_against_batch(
+    request: BatchRequest, kind: str, endpoint: str, seen: set[str], model: str | None
+) -> None:
     if ENDPOINT_KINDS[request.url] != kind:
-        raise InvalidBatchLine(request.line, "url",
-                               f"{request.url} does not match the batch endpoint {endpoint}")
+        raise InvalidBatchLine(
+            request.line, "url", f"{request.url} does not match the batch endpoint {endpoint}"
+        )
     if request.custom_id in seen:
         raise InvalidBatchLine(request.line, "custom_id", f"duplicate custom_id {request.custom_id!r}")
     if model is not None and request.model != model:
-        raise InvalidBatchLine(request.line, "body.model",
-                               f"one model per batch: {request.model!r} differs from {model!r}")
+        raise InvalidBatchLine(
+            request.line, "body.model", f"one model per batch: {request.model!r} differs from {model!r}"
+        )
 
 
 def _decode(raw: bytes, number: int) -> str:

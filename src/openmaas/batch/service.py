@@ -23,11 +23,21 @@ from openmaas.batch.input import (
 )
 from openmaas.batch.progress import BatchProgress
 from openmaas.batch.runner import LINE_CONCURRENCY, BatchRunner
-from openmaas.batch.types import KIND, MAX_REQUESTS, RUNNABLE, BatchPage, BatchSpec, LineExecutor
+from openmaas.batch.types import (
+    KIND,
+    MAX_REQUESTS,
+    RUNNABLE,
+    BatchPage,
+    BatchSpec,
+    BatchView,
+    LineExecutor,
+    batch_view,
+)
 from openmaas.errors import InvalidField, InvalidRequest, NotFound
 from openmaas.files.service import FileService
-from openmaas.store.db import Database
-from openmaas.store.tables import Batch, Job, new_id, utcnow
+from openmaas.jobs.queue import FailedJob, JobQueue
+from openmaas.store.db import Database, changed_rows
+from openmaas.store.tables import Batch, BatchResult, new_id, utcnow
 
 MAX_PAGE = 100
 
@@ -36,14 +46,21 @@ class BatchNotCancellable(InvalidRequest):
     code = "1214"
 
     def __init__(self, status: str) -> None:
-        super().__init__(f"batch 已结束，无法取消 (a {status} batch cannot be cancelled)",
-                         param="batch_id")
+        super().__init__(f"batch 已结束，无法取消 (a {status} batch cannot be cancelled)", param="batch_id")
 
 
 class BatchService:
-    def __init__(self, db: Database, files: FileService, max_requests: int = MAX_REQUESTS,
-                 line_concurrency: int = LINE_CONCURRENCY) -> None:
+    def __init__(
+        self,
+        db: Database,
+        files: FileService,
+        jobs: JobQueue,
+        max_requests: int = MAX_REQUESTS,
+        line_concurrency: int = LINE_CONCURRENCY,
+    ) -> None:
         self._db = db
+        self._jobs = jobs
+        jobs.on_give_up(KIND, fail_given_up_batches)
         self._files = files
         self.max_requests = max_requests
         self.line_concurrency = line_concurrency
@@ -53,38 +70,36 @@ class BatchService:
         """The job handler, given how to run one line (the API layer's wire replay)."""
         return BatchRunner(self.progress, self._files, executor, self.line_concurrency)
 
-    def create(self, principal: Principal, spec: BatchSpec) -> Batch:
+    def create(self, principal: Principal, spec: BatchSpec) -> BatchView:
         endpoint_kind(spec.endpoint)
         hours = window_hours(spec.completion_window)
         check_metadata(spec.metadata)
+        self._jobs.check_room(principal.account_id, KIND)  # before reading the file, and no write
         summary = self._validate_file(principal, spec)
         batch = _new_batch(principal, spec, summary, hours)
-        job = Job(id=batch.id, account_id=principal.account_id, api_key_id=principal.api_key_id,
-                  kind=KIND, payload={"batch_id": batch.id})
         with self._db.session() as session:
-            session.add_all([batch, job])
-        return batch
+            session.add(batch)
+            self._jobs.enqueue(session, principal, KIND, {"batch_id": batch.id}, batch.id)
+        return batch_view(batch)
 
-    def get(self, principal: Principal, batch_id: str) -> Batch:
-        with self._db.session() as session:
-            batch = self._owned(session, principal, batch_id)
-            _adopt_failed_jobs(session, [batch])
-            return batch
+    def get(self, principal: Principal, batch_id: str) -> BatchView:
+        with self._db.session(read_only=True) as session:
+            return batch_view(self._owned(session, principal, batch_id))
 
     def list(self, principal: Principal, after: str | None = None, limit: int = 20) -> BatchPage:
         """Newest first; `after` is the last id of the previous page (an empty page ends it)."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidField("limit", f"between 1 and {MAX_PAGE}")
         query = sa.select(Batch).where(Batch.account_id == principal.account_id)
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             if after:
                 query = query.where(_before(self._cursor(session, principal, after)))
-            rows = list(session.scalars(
-                query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit + 1)))
-            _adopt_failed_jobs(session, rows[:limit])
-        return BatchPage(rows[:limit], len(rows) > limit)
+            rows = list(
+                session.scalars(query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit + 1))
+            )
+        return BatchPage([batch_view(r) for r in rows[:limit]], len(rows) > limit)
 
-    def cancel(self, principal: Principal, batch_id: str) -> Batch:
+    def cancel(self, principal: Principal, batch_id: str) -> BatchView:
         """validating / in_progress → cancelling; the runner stops after the current line."""
         with self._db.session() as session:
             batch = self._owned(session, principal, batch_id, lock=True)
@@ -92,7 +107,8 @@ class BatchService:
                 batch.status, batch.cancelling_at = "cancelling", utcnow()
             elif batch.status in ("completed", "failed", "expired"):
                 raise BatchNotCancellable(batch.status)
-            return batch
+            session.flush()
+            return batch_view(batch)
 
     def _validate_file(self, principal: Principal, spec: BatchSpec) -> InputSummary:
         try:
@@ -101,8 +117,10 @@ class BatchService:
             raise InvalidField("input_file_id", f"no file {spec.input_file_id!r} in this account") from None
         with stream:
             if row.purpose != "batch":
-                raise InvalidField("input_file_id", f"the file's purpose is {row.purpose!r}; upload "
-                                                    "batch input with purpose batch")
+                raise InvalidField(
+                    "input_file_id",
+                    f"the file's purpose is {row.purpose!r}; upload batch input with purpose batch",
+                )
             return validate_input(stream, spec.endpoint, self.max_requests)
 
     @staticmethod
@@ -115,8 +133,9 @@ class BatchService:
 
     @staticmethod
     def _cursor(session: Session, principal: Principal, after: str) -> Batch:
-        cursor = session.scalar(sa.select(Batch).where(
-            Batch.id == after, Batch.account_id == principal.account_id))
+        cursor = session.scalar(
+            sa.select(Batch).where(Batch.id == after, Batch.account_id == principal.account_id)
+        )
         if cursor is None:
             raise InvalidField("after", "unknown batch id")
         return cursor
@@ -124,13 +143,26 @@ class BatchService:
 
 def _new_batch(principal: Principal, spec: BatchSpec, summary: InputSummary, hours: int) -> Batch:
     now = utcnow()
-    return Batch(id=new_id("batch_"), account_id=principal.account_id,
-                 api_key_id=principal.api_key_id, endpoint=spec.endpoint,
-                 input_file_id=spec.input_file_id, completion_window=spec.completion_window,
-                 model=summary.model, status="validating",
-                 auto_delete_input_file=spec.auto_delete_input_file, meta=spec.metadata or None,
-                 total=summary.total, completed=0, failed=0, next_index=0, prompt_tokens=0,
-                 completion_tokens=0, created_at=now, expires_at=now + timedelta(hours=hours))
+    return Batch(
+        id=new_id("batch_"),
+        account_id=principal.account_id,
+        api_key_id=principal.api_key_id,
+        endpoint=spec.endpoint,
+        input_file_id=spec.input_file_id,
+        completion_window=spec.completion_window,
+        model=summary.model,
+        status="validating",
+        auto_delete_input_file=spec.auto_delete_input_file,
+        meta=spec.metadata or None,
+        total=summary.total,
+        completed=0,
+        failed=0,
+        next_index=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
 
 
 def _before(cursor: Batch):
@@ -139,16 +171,20 @@ def _before(cursor: Batch):
     return key < bound
 
 
-def _adopt_failed_jobs(session: Session, batches: Sequence[Batch]) -> None:
-    """A batch whose job the queue gave up on (interrupted too often) is failed too."""
-    running = {b.id: b for b in batches if b.status in RUNNABLE}
-    if not running:
-        return
-    failed = session.execute(sa.select(Job.id, Job.error_code, Job.error_message).where(
-        Job.id.in_(running), Job.state == "failed")).all()
-    for job_id, code, message in failed:
-        batch = running[job_id]
-        batch.status, batch.failed_at = "failed", utcnow()
-        batch.errors = {"object": "list", "data": [
-            {"code": code or "500", "message": message or "the batch job failed", "param": None,
-             "line": None}]}
+def fail_given_up_batches(session: Session, failed: Sequence[FailedJob]) -> None:
+    """The batch kind's give-up hook: a batch whose job the queue ended as failed (interrupted
+    too often, its key revoked) fails too, unless it ended already, and its per-line rows go
+    (as `BatchProgress.fail` does). The job's id is the batch's."""
+    for job in failed:
+        errors = {
+            "object": "list",
+            "data": [{"code": job.code, "message": job.message, "param": None, "line": None}],
+        }
+        ended = session.execute(
+            sa.update(Batch)
+            .where(Batch.id == job.id, Batch.status.in_(RUNNABLE))
+            .values(status="failed", failed_at=utcnow(), errors=errors)
+            .execution_options(synchronize_session=False)
+        )
+        if changed_rows(ended):
+            session.execute(sa.delete(BatchResult).where(BatchResult.batch_id == job.id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from openmaas.auth.principal import Principal
@@ -15,8 +16,12 @@ MAX_REQUESTS = 50_000
 MAX_METADATA_KEYS = 16
 OUTPUT_PURPOSE = "batch_output"
 
-ENDPOINT_KINDS = {"/v4/chat/completions": "chat", "/v1/chat/completions": "chat",
-                  "/v4/embeddings": "embeddings", "/v1/embeddings": "embeddings"}
+ENDPOINT_KINDS = {
+    "/v4/chat/completions": "chat",
+    "/v1/chat/completions": "chat",
+    "/v4/embeddings": "embeddings",
+    "/v1/embeddings": "embeddings",
+}
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 RUNNABLE = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 
@@ -41,6 +46,10 @@ class BatchRequest:
     custom_id: str
     url: str
     body: dict[str, Any]
+    # Set by the runner: the id a line without its own `request_id` is metered under (the
+    # same on every attempt), and whether this run resumes after a crash (`Meter.open`).
+    request_id: str | None = None
+    resumed: bool = False
 
     @property
     def model(self) -> str:
@@ -70,6 +79,65 @@ class LineExecutor(Protocol):
 
 
 @dataclass(frozen=True)
+class BatchView:
+    """A batch as callers see it (a copy of the row)."""
+
+    id: str
+    endpoint: str
+    model: str
+    input_file_id: str
+    completion_window: str | None
+    status: str
+    meta: dict[str, Any] | None
+    total: int
+    completed: int
+    failed: int
+    prompt_tokens: int
+    completion_tokens: int
+    output_file_id: str | None
+    error_file_id: str | None
+    errors: dict[str, Any] | None
+    created_at: datetime
+    expires_at: datetime | None
+    in_progress_at: datetime | None
+    finalizing_at: datetime | None
+    completed_at: datetime | None
+    failed_at: datetime | None
+    expired_at: datetime | None
+    cancelling_at: datetime | None
+    cancelled_at: datetime | None
+
+
+def batch_view(row: Batch) -> BatchView:
+    return BatchView(
+        row.id,
+        row.endpoint,
+        row.model,
+        row.input_file_id,
+        row.completion_window,
+        row.status,
+        row.meta,
+        row.total,
+        row.completed,
+        row.failed,
+        row.prompt_tokens,
+        row.completion_tokens,
+        row.output_file_id,
+        row.error_file_id,
+        row.errors,
+        row.created_at,
+        row.expires_at,
+        row.in_progress_at,
+        row.finalizing_at,
+        row.completed_at,
+        row.failed_at,
+        row.expired_at,
+        row.cancelling_at,
+        row.cancelled_at,
+    )
+
+
+@dataclass(frozen=True)
 class BatchPage:
-    batches: list[Batch]
+    batches: list[BatchView]
     has_more: bool

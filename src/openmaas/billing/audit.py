@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from openmaas.store.tables import AuditEntry
 
 
-def audit(session: Session, actor_id: str | None, account_id: str | None, action: str,
-          **details: Any) -> None:
+def audit(
+    session: Session, actor_id: str | None, account_id: str | None, action: str, **details: Any
+) -> None:
     session.add(AuditEntry(actor_id=actor_id, account_id=account_id, action=action, details=details))

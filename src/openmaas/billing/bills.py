@@ -10,22 +10,36 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from openmaas.errors import InvalidField
+from openmaas.errors import InvalidField, RateLimited
 from openmaas.store.db import Database
 from openmaas.store.tables import LedgerEntry, ResourcePack, UsageRecord, UsageRollup
 
 RECHARGE_KINDS = ("admin_credit", "redeem", "topup")
 MAX_EXPORT_DAYS = 366
-EXPORT_FIELDS = ("created_at", "request_id", "model", "endpoint", "status", "prompt_tokens",
-                 "completion_tokens", "cost_micro", "latency_ms", "api_key_id")
+EXPORT_PAGE_ROWS = 1000  # rows read per short read-only transaction
+MAX_EXPORTS_PER_ACCOUNT = 2  # downloads one account may have open at once (per process)
+EXPORT_FIELDS = (
+    "created_at",
+    "request_id",
+    "model",
+    "endpoint",
+    "status",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_micro",
+    "latency_ms",
+    "api_key_id",
+)
 
 
 @dataclass(frozen=True)
@@ -52,10 +66,50 @@ def check_range(start: date, end: date) -> None:
         raise InvalidField("end", f"ranges are limited to {MAX_EXPORT_DAYS} days")
 
 
+class TooManyExports(RateLimited):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"导出任务过多，请等待已有导出完成 (this account already has {limit} usage "
+            f"exports downloading; finish one first)",
+            retry_after=5.0,
+        )
+
+
+class ExportSlots:
+    """How many exports each account has open in this process; `take` refuses past the cap."""
+
+    def __init__(self, per_account: int) -> None:
+        self._per_account = per_account
+        self._open: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, account_id: str) -> Callable[[], None]:
+        """A slot, or TooManyExports; call what it returns (once) when the download ends."""
+        with self._lock:
+            if self._open.get(account_id, 0) >= self._per_account:
+                raise TooManyExports(self._per_account)
+            self._open[account_id] = self._open.get(account_id, 0) + 1
+        released = threading.Event()
+
+        def release() -> None:
+            if released.is_set():
+                return
+            released.set()
+            with self._lock:
+                left = self._open.pop(account_id, 1) - 1
+                if left:
+                    self._open[account_id] = left
+
+        return release
+
+
 class Bills:
-    def __init__(self, db: Database, utc_offset_hours: int) -> None:
+    def __init__(
+        self, db: Database, utc_offset_hours: int, max_exports_per_account: int = MAX_EXPORTS_PER_ACCOUNT
+    ) -> None:
         self._db = db
         self._offset = timedelta(hours=utc_offset_hours)
+        self.exports = ExportSlots(max_exports_per_account)
 
     def _utc(self, day: date) -> datetime:
         return datetime(day.year, day.month, day.day, tzinfo=UTC) - self._offset
@@ -70,10 +124,18 @@ class Bills:
         return self._grouped(account_id, first, following, "%Y-%m")
 
     def _grouped(self, account_id: str, start: date, stop: date, fmt: str) -> list[BillLine]:
-        query = (sa.select(UsageRollup.hour, UsageRollup.model, UsageRollup.requests,
-                           UsageRollup.prompt_tokens, UsageRollup.completion_tokens, UsageRollup.cost_micro)
-                 .where(UsageRollup.account_id == account_id, UsageRollup.hour >= self._utc(start),
-                        UsageRollup.hour < self._utc(stop)))
+        query = sa.select(
+            UsageRollup.hour,
+            UsageRollup.model,
+            UsageRollup.requests,
+            UsageRollup.prompt_tokens,
+            UsageRollup.completion_tokens,
+            UsageRollup.cost_micro,
+        ).where(
+            UsageRollup.account_id == account_id,
+            UsageRollup.hour >= self._utc(start),
+            UsageRollup.hour < self._utc(stop),
+        )
         totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
         with self._db.session() as session:
             for hour, model, *values in session.execute(query):
@@ -84,41 +146,79 @@ class Bills:
 
     def recharges(self, account_id: str) -> list[LedgerEntry]:
         with self._db.session() as session:
-            return list(session.scalars(sa.select(LedgerEntry).where(
-                LedgerEntry.account_id == account_id, LedgerEntry.kind.in_(RECHARGE_KINDS))
-                .order_by(LedgerEntry.id.desc())))
+            return list(
+                session.scalars(
+                    sa.select(LedgerEntry)
+                    .where(LedgerEntry.account_id == account_id, LedgerEntry.kind.in_(RECHARGE_KINDS))
+                    .order_by(LedgerEntry.id.desc())
+                )
+            )
 
-    def pack_history(self, account_id: str) -> list[dict]:
+    def pack_history(self, account_id: str) -> list[dict[str, Any]]:
         """Each pack with what was charged from it and what expired."""
         with self._db.session() as session:
-            packs = session.scalars(sa.select(ResourcePack).where(ResourcePack.account_id == account_id)
-                                    .order_by(ResourcePack.created_at)).all()
-            used = dict(session.execute(
-                sa.select(LedgerEntry.pack_id, sa.func.sum(LedgerEntry.pack_tokens))
-                .where(LedgerEntry.account_id == account_id, LedgerEntry.kind == "charge",
-                       LedgerEntry.pack_id.is_not(None)).group_by(LedgerEntry.pack_id)).all())
-            expired = dict(session.execute(
-                sa.select(LedgerEntry.pack_id, sa.func.sum(LedgerEntry.pack_tokens))
-                .where(LedgerEntry.account_id == account_id, LedgerEntry.kind == "expire")
-                .group_by(LedgerEntry.pack_id)).all())
-        return [{"id": p.id, "name": p.name, "source": p.source, "model": p.model,
-                 "total_tokens": p.total_tokens, "remaining_tokens": p.remaining_tokens,
-                 "used_tokens": -int(used.get(p.id, 0)), "expired_tokens": -int(expired.get(p.id, 0)),
-                 "created_at": p.created_at.isoformat(), "expires_at": p.expires_at.isoformat(),
-                 "expired": p.expired_at is not None} for p in packs]
+            packs = session.scalars(
+                sa.select(ResourcePack)
+                .where(ResourcePack.account_id == account_id)
+                .order_by(ResourcePack.created_at)
+            ).all()
+            used = dict(
+                session.execute(
+                    sa.select(LedgerEntry.pack_id, sa.func.sum(LedgerEntry.pack_tokens))
+                    .where(
+                        LedgerEntry.account_id == account_id,
+                        LedgerEntry.kind == "charge",
+                        LedgerEntry.pack_id.is_not(None),
+                    )
+                    .group_by(LedgerEntry.pack_id)
+                ).all()
+            )
+            expired = dict(
+                session.execute(
+                    sa.select(LedgerEntry.pack_id, sa.func.sum(LedgerEntry.pack_tokens))
+                    .where(LedgerEntry.account_id == account_id, LedgerEntry.kind == "expire")
+                    .group_by(LedgerEntry.pack_id)
+                ).all()
+            )
+        return [
+            {
+                "id": p.id,
+                "name": p.name,
+                "source": p.source,
+                "model": p.model,
+                "total_tokens": p.total_tokens,
+                "remaining_tokens": p.remaining_tokens,
+                "used_tokens": -int(used.get(p.id, 0)),
+                "expired_tokens": -int(expired.get(p.id, 0)),
+                "created_at": p.created_at.isoformat(),
+                "expires_at": p.expires_at.isoformat(),
+                "expired": p.expired_at is not None,
+            }
+            for p in packs
+        ]
 
     def usage_rows(self, account_id: str, start: date, end: date) -> Iterator[UsageRecord]:
         """Validates now, streams later (the rows are read as the response is sent)."""
         check_range(start, end)
-        query = (sa.select(UsageRecord).where(
-            UsageRecord.account_id == account_id, UsageRecord.created_at >= self._utc(start),
-            UsageRecord.created_at < self._utc(end + timedelta(days=1))).order_by(UsageRecord.id)
-            .execution_options(yield_per=1000))
-        return self._stream(query)
+        query = sa.select(UsageRecord).where(
+            UsageRecord.account_id == account_id,
+            UsageRecord.created_at >= self._utc(start),
+            UsageRecord.created_at < self._utc(end + timedelta(days=1)),
+        )
+        return self._pages(query)
 
-    def _stream(self, query) -> Iterator[UsageRecord]:
-        with self._db.session() as session:
-            yield from session.scalars(query)
+    def _pages(self, query: sa.Select[UsageRecord]) -> Iterator[UsageRecord]:
+        """The rows in id order, a page per short read-only transaction: nothing is held open
+        (no SQLite write lock, no pooled connection) while the client reads, however slowly."""
+        after = None
+        while True:
+            page = query if after is None else query.where(UsageRecord.id > after)
+            with self._db.session(read_only=True) as session:
+                rows = list(session.scalars(page.order_by(UsageRecord.id).limit(EXPORT_PAGE_ROWS)))
+            yield from rows
+            if len(rows) < EXPORT_PAGE_ROWS:
+                return
+            after = rows[-1].id
 
     def export(self, account_id: str, start: date, end: date, fmt: str) -> Iterator[bytes]:
         if fmt not in ("csv", "json"):
@@ -127,9 +227,11 @@ class Bills:
         return _csv(rows) if fmt == "csv" else _json(rows)
 
 
-def usage_dict(row: UsageRecord) -> dict:
-    return {field: (getattr(row, field).isoformat() if field == "created_at" else getattr(row, field))
-            for field in EXPORT_FIELDS}
+def usage_dict(row: UsageRecord) -> dict[str, Any]:
+    return {
+        field: (getattr(row, field).isoformat() if field == "created_at" else getattr(row, field))
+        for field in EXPORT_FIELDS
+    }
 
 
 def _csv(rows: Iterator[UsageRecord]) -> Iterator[bytes]:
@@ -152,5 +254,5 @@ def _json(rows: Iterator[UsageRecord]) -> Iterator[bytes]:
     yield b"]"
 
 
-def bill_dict(line: BillLine) -> dict:
+def bill_dict(line: BillLine) -> dict[str, Any]:
     return asdict(line)

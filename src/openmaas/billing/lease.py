@@ -29,6 +29,7 @@ import itertools
 import secrets
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from openmaas.billing.money import Price
 from openmaas.billing.plan import PackFunds, Plan, plan_hold, plan_spend
@@ -76,7 +77,7 @@ class LeaseCharge:
     """One settled request: what it used of the lease, and its usage row's fields."""
 
     plan: Plan
-    row: dict
+    row: dict[str, Any]
 
 
 @dataclass
@@ -129,7 +130,7 @@ class Lease:
         self.last_hold = time.monotonic()
         self.recalled_until = 0.0
         self.grow_after = 0.0  # a grow that found too little is not retried before this
-        self.waiters: list[asyncio.Future] = []  # requests waiting for the next flush
+        self.waiters: list[asyncio.Future[None]] = []  # requests waiting for the next flush
 
     @property
     def key(self) -> tuple[str, str, Price]:
@@ -146,8 +147,9 @@ class Lease:
 class LeaseBook:
     """This process's leases, keyed by (account, model, price)."""
 
-    def __init__(self, requests_per_lease: int = 32, idle_seconds: float = 1.0,
-                 recall_seconds: float = 5.0) -> None:
+    def __init__(
+        self, requests_per_lease: int = 32, idle_seconds: float = 1.0, recall_seconds: float = 5.0
+    ) -> None:
         self.requests_per_lease = requests_per_lease
         self.idle_seconds = idle_seconds
         self.recall_seconds = recall_seconds
@@ -156,8 +158,9 @@ class LeaseBook:
         self._leases: dict[tuple[str, str, Price], Lease] = {}
 
     # the request path --------------------------------------------------------------------
-    def hold(self, account_id: str, model: str, price: Price, prompt_tokens: int,
-             max_tokens: int) -> SubHold | None:
+    def hold(
+        self, account_id: str, model: str, price: Price, prompt_tokens: int, max_tokens: int
+    ) -> SubHold | None:
         """Hold a request's upper bound on its lease; None when it does not fit (or there is
         no lease yet: one is asked for, the request takes the exact path)."""
         lease = self._leases.get((account_id, model, price))
@@ -168,8 +171,14 @@ class LeaseBook:
         lease.bound = max(lease.bound, prompt_tokens + max_tokens)
         lease.last_hold = time.monotonic()
         lease.holds_since_flush += 1  # asked, granted or not: the demand to grow for
-        plan = plan_hold(lease.available.pack_funds(), lease.available.cash, prompt_tokens, max_tokens,
-                         price, flexible=False)
+        plan = plan_hold(
+            lease.available.pack_funds(),
+            lease.available.cash,
+            prompt_tokens,
+            max_tokens,
+            price,
+            flexible=False,
+        )
         if plan is None:
             return None
         lease.available.take(plan)
@@ -177,8 +186,9 @@ class LeaseBook:
         lease.peak_in_flight = max(lease.peak_in_flight, lease.in_flight)
         return SubHold(lease, plan)
 
-    def settle(self, sub: SubHold, prompt_tokens: int, completion_tokens: int, charge: bool,
-               row: dict) -> int:
+    def settle(
+        self, sub: SubHold, prompt_tokens: int, completion_tokens: int, charge: bool, row: dict[str, Any]
+    ) -> int:
         """Release the request's hold and charge its real usage (capped at the hold) from
         the lease, exactly as `BillingService.settle` would; returns µ元 charged. `row` (the
         usage row) is written with the lease's next flush."""
@@ -201,8 +211,13 @@ class LeaseBook:
         """Leases with something to write: settled requests, headroom to grow or give back.
         Forgets leases that hold nothing and have nothing to write."""
         for key, lease in list(self._leases.items()):
-            if (lease.reservation_id is None and not lease.in_flight and not lease.pending
-                    and not lease.flushing and time.monotonic() - lease.last_hold > self.idle_seconds):
+            if (
+                lease.reservation_id is None
+                and not lease.in_flight
+                and not lease.pending
+                and not lease.flushing
+                and time.monotonic() - lease.last_hold > self.idle_seconds
+            ):
                 del self._leases[key]
         return [lease for lease in self._leases.values() if not lease.flushing and self._mode(lease)]
 
@@ -216,8 +231,18 @@ class LeaseBook:
         lease.demand = max(lease.peak_in_flight + lease.holds_since_flush, lease.in_flight)
         lease.peak_in_flight = lease.holds_since_flush = 0
         target = self._target_tokens(lease)
-        return LeaseSnapshot(lease.key, lease.account_id, lease.model, lease.price, lease.reservation_id,
-                             charges, trim, mode, grow_tokens=target, floor_tokens=2 * target)
+        return LeaseSnapshot(
+            lease.key,
+            lease.account_id,
+            lease.model,
+            lease.price,
+            lease.reservation_id,
+            charges,
+            trim,
+            mode,
+            grow_tokens=target,
+            floor_tokens=2 * target,
+        )
 
     def _target_tokens(self, lease: Lease) -> int:
         """Headroom for `requests_per_lease` of the largest requests, or twice the recent
@@ -237,7 +262,8 @@ class LeaseBook:
         waiter = asyncio.get_running_loop().create_future()
         lease.waiters.append(waiter)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiter, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancellation (3.11)
+                await waiter
 
     def _wake_waiters(self, lease: Lease) -> None:
         waiters, lease.waiters = lease.waiters, []
@@ -286,8 +312,10 @@ class LeaseBook:
             lease.recalled_until = float("inf")
 
     def holds_headroom(self, account_id: str) -> bool:
-        return any(lease.account_id == account_id and (lease.flushing or not lease.available.empty())
-                   for lease in self._leases.values())
+        return any(
+            lease.account_id == account_id and (lease.flushing or not lease.available.empty())
+            for lease in self._leases.values()
+        )
 
     def holds_any(self) -> bool:
         return any(lease.reservation_id is not None or lease.flushing for lease in self._leases.values())
@@ -296,8 +324,10 @@ class LeaseBook:
         return bool(self._leases)
 
     def _recalled_until(self, account_id: str) -> float:
-        return max((lease.recalled_until for lease in self._leases.values()
-                    if lease.account_id == account_id), default=0.0)
+        return max(
+            (lease.recalled_until for lease in self._leases.values() if lease.account_id == account_id),
+            default=0.0,
+        )
 
     def _mode(self, lease: Lease) -> str | None:
         now = time.monotonic()
@@ -308,8 +338,12 @@ class LeaseBook:
             return SHRINK
         if lease.reservation_id is not None and lease.in_flight == 0 and not has_headroom:
             return SHRINK  # nothing left to hold: close the reservation
-        if (not recalled and not idle and now >= lease.grow_after
-                and lease.capacity_tokens() < self._target_tokens(lease) // 2):
+        if (
+            not recalled
+            and not idle
+            and now >= lease.grow_after
+            and lease.capacity_tokens() < self._target_tokens(lease) // 2
+        ):
             return GROW
         return KEEP if lease.pending else None
 
@@ -318,5 +352,8 @@ def _reorder(funds: Funds, spend_order: tuple[str, ...]) -> None:
     """Keep the lease's packs in the account's spend order (packs it no longer finds
     spendable, such as one that expired while held, first: they are used up first)."""
     rank = {pack_id: i for i, pack_id in enumerate(spend_order)}
-    funds.packs = dict(sorted(((p, t) for p, t in funds.packs.items() if t > 0 or p in rank),
-                              key=lambda pt: rank.get(pt[0], -1)))
+    funds.packs = dict(
+        sorted(
+            ((p, t) for p, t in funds.packs.items() if t > 0 or p in rank), key=lambda pt: rank.get(pt[0], -1)
+        )
+    )

@@ -22,8 +22,9 @@ from openmaas.store.tables import Reservation, ResourcePack, Wallet, new_id
 log = logging.getLogger(__name__)
 
 
-def write_lease(session: Session, snap: LeaseSnapshot, request_id: str, now: datetime,
-                recall_seconds: float) -> LeaseCommit:
+def write_lease(
+    session: Session, snap: LeaseSnapshot, request_id: str, now: datetime, recall_seconds: float
+) -> LeaseCommit:
     wallet = ledger.lock_wallet(session, snap.account_id)
     old, held, packs = _release(session, wallet, snap, now)
     spent = Funds()
@@ -50,18 +51,24 @@ def write_lease(session: Session, snap: LeaseSnapshot, request_id: str, now: dat
     return LeaseCommit(reservation_id, added, recalled, tuple(spend_order))
 
 
-def _release(session: Session, wallet: Wallet, snap: LeaseSnapshot,
-             now: datetime) -> tuple[Reservation | None, Funds, dict[str, ResourcePack]]:
+def _release(
+    session: Session, wallet: Wallet, snap: LeaseSnapshot, now: datetime
+) -> tuple[Reservation | None, Funds, dict[str, ResourcePack]]:
     """Give back the lease's hold; (its reservation, what it held, its packs)."""
     if snap.reservation_id is None:
         return None, Funds(), {}
-    old = session.scalar(sa.select(Reservation).where(Reservation.id == snap.reservation_id)
-                         .with_for_update().execution_options(populate_existing=True))
+    old = session.scalar(
+        sa.select(Reservation)
+        .where(Reservation.id == snap.reservation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if old is None or old.state != "held":
         # released behind our back (an operator, the stale-hold sweeper): the requests'
         # charges are still owed and are taken from what is available
-        log.warning("lease %s was no longer held; charging its requests from available funds",
-                    snap.reservation_id)
+        log.warning(
+            "lease %s was no longer held; charging its requests from available funds", snap.reservation_id
+        )
         return old, Funds(), {}
     held = Funds(dict(old.held_packs), old.held_micro)
     packs = {p.id: p for p in ledger.release_hold(session, wallet, old)}
@@ -73,8 +80,12 @@ def _release(session: Session, wallet: Wallet, snap: LeaseSnapshot,
 def _packs(session: Session, pack_ids: list[str]) -> dict[str, ResourcePack]:
     if not pack_ids:
         return {}
-    return {p.id: p for p in session.scalars(sa.select(ResourcePack).where(ResourcePack.id.in_(pack_ids))
-                                             .with_for_update())}
+    return {
+        p.id: p
+        for p in session.scalars(
+            sa.select(ResourcePack).where(ResourcePack.id.in_(pack_ids)).with_for_update()
+        )
+    }
 
 
 def _recalled(wallet: Wallet, now: datetime, recall_seconds: float) -> bool:
@@ -82,8 +93,9 @@ def _recalled(wallet: Wallet, now: datetime, recall_seconds: float) -> bool:
     return recall_at is not None and now - recall_at < timedelta(seconds=recall_seconds)
 
 
-def _headroom(session: Session, wallet: Wallet, snap: LeaseSnapshot, required: Funds,
-              now: datetime) -> tuple[Funds, list[str], dict[str, ResourcePack]]:
+def _headroom(
+    session: Session, wallet: Wallet, snap: LeaseSnapshot, required: Funds, now: datetime
+) -> tuple[Funds, list[str], dict[str, ResourcePack]]:
     """New headroom: `grow_tokens` worth, at most half of what stays outside the leases, and
     none when that is below `floor_tokens` (near exhaustion every request holds exactly)."""
     spendable = ledger.expire_and_list_spendable(session, snap.account_id, snap.model, now)
@@ -95,22 +107,42 @@ def _headroom(session: Session, wallet: Wallet, snap: LeaseSnapshot, required: F
         capacity += max(cash, 0) * 1000 // snap.price.output_per_1k
     if capacity < snap.floor_tokens:
         return Funds(), order, by_id
-    plan = plan_hold([f for f in outside if f.available > 0], max(cash, 0), 0,
-                     min(snap.grow_tokens, capacity // 2), snap.price, flexible=True)
+    plan = plan_hold(
+        [f for f in outside if f.available > 0],
+        max(cash, 0),
+        0,
+        min(snap.grow_tokens, capacity // 2),
+        snap.price,
+        flexible=True,
+    )
     added = Funds(dict(plan.pack_takes), plan.cash) if plan else Funds()
     return added, order, by_id
 
 
-def _hold(session: Session, wallet: Wallet, snap: LeaseSnapshot, request_id: str, hold: Funds,
-          packs: dict[str, ResourcePack], spend_order: list[str]) -> str | None:
+def _hold(
+    session: Session,
+    wallet: Wallet,
+    snap: LeaseSnapshot,
+    request_id: str,
+    hold: Funds,
+    packs: dict[str, ResourcePack],
+    spend_order: list[str],
+) -> str | None:
     if hold.empty():
         return None
     rank = {pack_id: i for i, pack_id in enumerate(spend_order)}
     takes = tuple(sorted(((p, t) for p, t in hold.packs.items() if t), key=lambda pt: rank.get(pt[0], -1)))
     packs |= _packs(session, [p for p, _ in takes if p not in packs])
-    reservation = Reservation(id=new_id("res_")[:36], account_id=snap.account_id, api_key_id=None,
-                              request_id=request_id, model=snap.model, max_tokens=0,
-                              price_in=snap.price.input_per_1k, price_out=snap.price.output_per_1k)
+    reservation = Reservation(
+        id=new_id("res_")[:36],
+        account_id=snap.account_id,
+        api_key_id=None,
+        request_id=request_id,
+        model=snap.model,
+        max_tokens=0,
+        price_in=snap.price.input_per_1k,
+        price_out=snap.price.output_per_1k,
+    )
     session.add(reservation)
     ledger.apply_hold(session, wallet, packs, reservation, Plan(takes, hold.cash, 0))
     return reservation.id
@@ -119,10 +151,16 @@ def _hold(session: Session, wallet: Wallet, snap: LeaseSnapshot, request_id: str
 def recall_leases(session: Session, account_id: str, owner: str, now: datetime) -> bool:
     """Ask every other process to give back its leases of this account's funds; True when
     some are held."""
-    others = session.scalar(sa.select(sa.func.count()).select_from(Reservation).where(
-        Reservation.account_id == account_id, Reservation.state == "held",
-        Reservation.request_id.like(f"{LEASE_PREFIX}%"),
-        Reservation.request_id.not_like(f"{LEASE_PREFIX}{owner}:%")))
+    others = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Reservation)
+        .where(
+            Reservation.account_id == account_id,
+            Reservation.state == "held",
+            Reservation.request_id.like(f"{LEASE_PREFIX}%"),
+            Reservation.request_id.not_like(f"{LEASE_PREFIX}{owner}:%"),
+        )
+    )
     if others:
         ledger.lock_wallet(session, account_id).lease_recall_at = now
     return bool(others)

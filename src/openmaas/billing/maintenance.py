@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
 
 from starlette.concurrency import run_in_threadpool
 
@@ -12,11 +13,16 @@ from openmaas.billing.service import BillingService
 log = logging.getLogger(__name__)
 
 
-async def run_maintenance(billing: BillingService, interval: float = 60.0) -> None:
+async def run_maintenance(
+    billing: BillingService, interval: float = 60.0, also: Sequence[Callable[[], object]] = ()
+) -> None:
+    """`also`: other periodic sweeps (e.g. purging expired request bodies), each round."""
     while True:
         try:
             await run_in_threadpool(billing.expire_packs)
             await run_in_threadpool(billing.release_stale_holds)
+            for sweep in also:
+                await run_in_threadpool(sweep)
         except Exception:
             log.exception("billing maintenance failed; retrying next round")
         await asyncio.sleep(interval)

@@ -49,8 +49,9 @@ class Price:
         """This price at `percent` % (rounded up per 1k, so a discount never makes it free)."""
         if percent == 100:
             return self
-        return Price(*(ceil_div(v * percent, 100) for v in (self.input_per_1k, self.output_per_1k,
-                                                           self.per_image)))
+        return Price(
+            *(ceil_div(v * percent, 100) for v in (self.input_per_1k, self.output_per_1k, self.per_image))
+        )
 
     @property
     def free(self) -> bool:

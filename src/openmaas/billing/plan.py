@@ -45,8 +45,14 @@ def plan_spend(packs: list[PackFunds], prompt: int, completion: int, price: Pric
     return Plan(tuple(takes), price.token_cost(cash_prompt, cash_completion), completion)
 
 
-def plan_hold(packs: list[PackFunds], cash_available: int, prompt: int, max_completion: int,
-              price: Price, flexible: bool) -> Plan | None:
+def plan_hold(
+    packs: list[PackFunds],
+    cash_available: int,
+    prompt: int,
+    max_completion: int,
+    price: Price,
+    flexible: bool,
+) -> Plan | None:
     """The hold for a request's upper bound, or None when funds do not cover it.
 
     With `flexible` (the caller set no max_tokens) the completion allowance shrinks to

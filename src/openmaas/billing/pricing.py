@@ -13,15 +13,14 @@ from sqlalchemy.orm import Session
 from openmaas.billing.audit import audit
 from openmaas.billing.money import Price, yuan_to_micro
 from openmaas.config import PriceConfig
-from openmaas.errors import InvalidField
+from openmaas.errors import InternalFailure, InvalidField
 from openmaas.store.db import Database
 from openmaas.store.tables import ModelPrice, utcnow
 
 
 def price_from_config(config: PriceConfig) -> Price:
     output = config.output_per_1k if config.output_per_1k is not None else config.input_per_1k
-    return Price(yuan_to_micro(config.input_per_1k), yuan_to_micro(output),
-                 yuan_to_micro(config.per_image))
+    return Price(yuan_to_micro(config.input_per_1k), yuan_to_micro(output), yuan_to_micro(config.per_image))
 
 
 def seed_prices(session: Session, prices: dict[str, PriceConfig]) -> None:
@@ -30,22 +29,31 @@ def seed_prices(session: Session, prices: dict[str, PriceConfig]) -> None:
     for model, config in prices.items():
         if model not in priced:
             price = price_from_config(config)
-            session.add(ModelPrice(model=model, input_micro_per_1k=price.input_per_1k,
-                                   output_micro_per_1k=price.output_per_1k,
-                                   image_micro=price.per_image, effective_from=datetime(2000, 1, 1)))
+            session.add(
+                ModelPrice(
+                    model=model,
+                    input_micro_per_1k=price.input_per_1k,
+                    output_micro_per_1k=price.output_per_1k,
+                    image_micro=price.per_image,
+                    effective_from=datetime(2000, 1, 1),
+                )
+            )
 
 
-def current_price(session: Session, model: str, canonical: str | None = None,
-                  now: datetime | None = None) -> Price:
+def current_price(
+    session: Session, model: str, canonical: str | None = None, now: datetime | None = None
+) -> Price:
     """The price of the name the caller used, else of the canonical model, else free."""
     moment = now or utcnow()
     for name in (model, canonical):
         if name is None:
             continue
-        row = session.scalars(sa.select(ModelPrice)
-                              .where(ModelPrice.model == name, ModelPrice.effective_from <= moment)
-                              .order_by(ModelPrice.effective_from.desc(), ModelPrice.id.desc())
-                              .limit(1)).first()
+        row = session.scalars(
+            sa.select(ModelPrice)
+            .where(ModelPrice.model == name, ModelPrice.effective_from <= moment)
+            .order_by(ModelPrice.effective_from.desc(), ModelPrice.id.desc())
+            .limit(1)
+        ).first()
         if row is not None:
             return Price(row.input_micro_per_1k, row.output_micro_per_1k, row.image_micro)
     return Price()
@@ -54,12 +62,25 @@ def current_price(session: Session, model: str, canonical: str | None = None,
 def set_price(session: Session, actor_id: str, model: str, price: Price) -> ModelPrice:
     if min(price.input_per_1k, price.output_per_1k, price.per_image) < 0:
         raise InvalidField("price", "must not be negative")
-    row = ModelPrice(model=model, input_micro_per_1k=price.input_per_1k,
-                     output_micro_per_1k=price.output_per_1k, image_micro=price.per_image,
-                     effective_from=utcnow(), changed_by=actor_id)
+    row = ModelPrice(
+        model=model,
+        input_micro_per_1k=price.input_per_1k,
+        output_micro_per_1k=price.output_per_1k,
+        image_micro=price.per_image,
+        effective_from=utcnow(),
+        changed_by=actor_id,
+    )
     session.add(row)
-    audit(session, actor_id, None, "price.set", model=model, input=price.input_per_1k,
-          output=price.output_per_1k, image=price.per_image)
+    audit(
+        session,
+        actor_id,
+        None,
+        "price.set",
+        model=model,
+        input=price.input_per_1k,
+        output=price.output_per_1k,
+        image=price.per_image,
+    )
     return row
 
 
@@ -96,14 +117,24 @@ class PriceBook:
         self._loaded_at = float("-inf")
 
     def price(self, model: str, canonical: str | None = None, now: datetime | None = None) -> Price:
-        """The price of the name the caller used, else of the canonical model, else free."""
+        """The price of the name the caller used, else of the canonical model. Fails closed:
+        a name with neither is refused (start-up checks every served name has one)."""
+        price = self.find(model, canonical, now)
+        if price is None:
+            raise InternalFailure(
+                f"model {model} has no price; the operator must set one "
+                "(billing.prices, price 0 to serve it free)"
+            )
+        return price
+
+    def find(self, model: str, canonical: str | None = None, now: datetime | None = None) -> Price | None:
         rows = self._current_rows()
         moment = now or utcnow()
         for name in (model, canonical):
             due = [r for r in rows.get(name, ()) if r.effective_from <= moment] if name else []
             if due:
                 return max(due, key=lambda r: (r.effective_from, r.row_id)).price
-        return Price()
+        return None
 
     def _current_rows(self) -> dict[str, list[_PriceRow]]:
         if time.monotonic() - self._loaded_at < self._ttl:
@@ -117,7 +148,43 @@ class PriceBook:
         rows: dict[str, list[_PriceRow]] = {}
         with self._db.session(read_only=True) as session:
             for row in session.scalars(sa.select(ModelPrice)):
-                rows.setdefault(row.model, []).append(_PriceRow(
-                    row.effective_from, row.id,
-                    Price(row.input_micro_per_1k, row.output_micro_per_1k, row.image_micro)))
+                rows.setdefault(row.model, []).append(
+                    _PriceRow(
+                        row.effective_from,
+                        row.id,
+                        Price(row.input_micro_per_1k, row.output_micro_per_1k, row.image_micro),
+                    )
+                )
         return rows
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """One model as served: its canonical name, its other names, and what it sells."""
+
+    canonical: str
+    aliases: tuple[str, ...]
+    kind: str  # chat | embedding | image
+
+
+def price_problems(book: PriceBook, served: list[ServedModel]) -> list[str]:
+    """Why the served names' prices are unsafe (empty: every name resolves to a price, and no
+    free name is a second name of a priced model)."""
+    problems = []
+    for model in served:
+        base = book.find(model.canonical)
+        if base is None:
+            problems.append(
+                f"{model.kind} model {model.canonical} has no price: set "
+                f'billing.prices."{model.canonical}" (input_per_1k = "0" serves it free)'
+            )
+            continue
+        for alias in model.aliases:
+            own = book.find(alias, model.canonical)
+            if own is not None and own.free and not base.free:
+                problems.append(
+                    f"{alias} is free but a name of the priced {model.kind} model "
+                    f"{model.canonical}: serve the free name on its own model, or "
+                    f"price {model.canonical} at 0"
+                )
+    return problems

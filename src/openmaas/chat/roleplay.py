@@ -17,11 +17,13 @@ def roleplay_system_prompt(meta: dict[str, Any]) -> str:
         if not isinstance(meta[field], str):
             raise InvalidField(f"meta.{field}", "must be a string")
     bot, user = meta["bot_name"], meta["user_name"]
-    return (f"你现在扮演「{bot}」，与「{user}」对话。\n"
-            f"关于{bot}：{meta['bot_info']}\n"
-            f"关于{user}：{meta['user_info']}\n"
-            f"请始终以{bot}的身份、性格和口吻回复{user}，保持角色，不要说自己是 AI 或语言模型，"
-            f"也不要替{user}说话。")
+    return (
+        f"你现在扮演「{bot}」，与「{user}」对话。\n"
+        f"关于{bot}：{meta['bot_info']}\n"
+        f"关于{user}：{meta['user_info']}\n"
+        f"请始终以{bot}的身份、性格和口吻回复{user}，保持角色，不要说自己是 AI 或语言模型，"
+        f"也不要替{user}说话。"
+    )
 
 
 def with_roleplay(messages: list[ChatMessage], meta: dict[str, Any] | None) -> list[ChatMessage]:

@@ -3,27 +3,36 @@
 `ChatService.open_run` does everything that can fail before a byte is streamed — unknown
 model (1211), prompt over the window (1261), limits (1302/1303), funds (1113) — and the
 returned `ChatRun` then streams events. However the run ends (finished, failed, closed
-early by a client that went away, or never started) it reports exactly one outcome: the
-recorder settles or releases the hold and writes the usage row, and the limiter slot is
-given back.
+early by a client that went away, or never started) it reports exactly one outcome to the
+meter (billing/meter.py), which settles or releases the hold and writes the usage row, and
+the limiter slot is given back. While it streams, the tokens delivered so far are told to
+the meter, which a restart after a crash charges.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 from openmaas.auth.principal import Principal
-from openmaas.billing.service import BillingService, Hold
-from openmaas.billing.usage import UsageEvent, UsageRecorder
+from openmaas.billing.meter import Bound, Meter, Metered
 from openmaas.catalog.registry import Catalog, CatalogEntry
 from openmaas.chat.generation import Generation
-from openmaas.chat.ids import new_request_id
+from openmaas.chat.moderation_gate import AnswerGate, ChatModeration
+from openmaas.chat.prompting import prepare_request
 from openmaas.chat.tools import ToolCall, check_tool_messages
 from openmaas.chat.types import ChatRequest, ChatResult, SamplingOptions, ToolCallsEvent, Usage
-from openmaas.engines.base import Finished, GenerationEvent, PreparedPrompt, SamplingParams, TextDelta
+from openmaas.engines.base import (
+    Finished,
+    GenerationEvent,
+    PreparedPrompt,
+    ReasoningDelta,
+    SamplingParams,
+    TextDelta,
+)
 from openmaas.errors import InvalidField, PlatformError, PromptTooLong
 from openmaas.limits.base import Admission, Limiter, Ticket
 from openmaas.observability.metrics import Metrics
@@ -50,10 +59,9 @@ class RunContext:
 
     principal: Principal
     endpoint: str
-    recorder: UsageRecorder
     limiter: Limiter
     metrics: Metrics | None = None
-    hold: Hold | None = None
+    metered: Metered | None = None
     ticket: Ticket | None = None
 
 
@@ -69,6 +77,7 @@ class ChatRun:
     params: SamplingParams
     context: RunContext
     request: ChatRequest
+    gate: AnswerGate | None = None  # sensitive_word_check: the answer checked as it streams
     started: bool = field(default=False)
     _reported: bool = field(default=False, repr=False)
 
@@ -76,21 +85,31 @@ class ChatRun:
         self.started = True
         began = time.perf_counter()
         completion, status, code = 0, "cancelled", None
-        generation = Generation(self.entry.engine, self.prompt, self.params,
-                                self.context.principal.account_id, self.request)
+        cached = reasoning = 0
+        metered = self.context.metered
+        generation = Generation(
+            self.entry.engine, self.prompt, self.params, self.context.principal.account_id, self.request
+        )
         first_token_at: float | None = None
+        source = generation.events() if self.gate is None else self.gate.guard(generation.events())
         try:
-            async with aclosing(generation.events()) as events:
+            async with aclosing(source) as events:
                 async for event in events:
                     if first_token_at is None and not isinstance(event, Finished):
                         first_token_at = time.perf_counter()
                         self._observe_ttft(first_token_at - began)
                     if isinstance(event, Finished):
-                        completion, status = event.completion_tokens, "success"
+                        # every generation computed is billed (a tool-call retry's first answer too)
+                        completion = event.completion_tokens + generation.discarded_tokens
+                        status = "success"
                         # settle on the engine's final prompt count (an upstream's own usage)
                         self.prompt = replace(self.prompt, token_count=event.prompt_tokens)
-                    elif isinstance(event, TextDelta):
+                        cached = event.cached_tokens
+                        reasoning = event.reasoning_tokens
+                    elif isinstance(event, TextDelta | ReasoningDelta):
                         completion += event.tokens
+                        if metered is not None:  # delivered so far: charged after a crash
+                            metered.progress(self.prompt.token_count, completion)
                     yield event
         except PlatformError as exc:
             status, code = "error", exc.code
@@ -99,7 +118,7 @@ class ChatRun:
             status, code = "error", "500"
             raise
         finally:
-            self._report(status, code, completion, time.perf_counter() - began)
+            self._report(status, code, completion, cached, reasoning)
             self._observe_outcome(status, completion, first_token_at)
 
     def _observe_ttft(self, seconds: float) -> None:
@@ -121,39 +140,72 @@ class ChatRun:
     def abandon(self) -> None:
         """The client left before the stream began: release everything, charge nothing."""
         if not self.started:
-            self._report("cancelled", None, 0, 0.0, charge=False)
+            self._report("cancelled", None, 0, charge=False)
 
-    def _report(self, status: str, code: str | None, completion: int, seconds: float,
-                charge: bool = True) -> None:
+    def _report(
+        self,
+        status: str,
+        code: str | None,
+        completion: int,
+        cached: int = 0,
+        reasoning: int = 0,
+        charge: bool = True,
+    ) -> None:
         if self._reported:
             return
         self._reported = True
         ctx = self.context
         ctx.limiter.release(ctx.ticket, self.prompt.token_count + completion)
-        ctx.recorder.record(UsageEvent(
-            account_id=ctx.principal.account_id, api_key_id=ctx.principal.api_key_id,
-            request_id=self.request_id, endpoint=ctx.endpoint, model=self.model,
-            prompt_tokens=self.prompt.token_count if charge else 0, completion_tokens=completion,
-            latency_ms=int(seconds * 1000), status=status, error_code=code,
-            reservation_id=ctx.hold.reservation_id if ctx.hold else None,
-            lease=ctx.hold.lease if ctx.hold else None,
-            charge=charge and status != "error"))
+        if ctx.metered is not None:
+            ctx.metered.record(
+                self.prompt.token_count,
+                completion,
+                cached_tokens=cached,
+                reasoning_tokens=reasoning,
+                status=status,
+                error_code=code,
+                charge=charge and status != "error",
+            )
 
     async def collect(self) -> ChatResult:
         parts: list[str] = []
+        reasoning: list[str] = []
         calls: list[ToolCall] | None = None
         finish = Finished("stop", self.prompt.token_count, 0)
         async for event in self.events():
             if isinstance(event, TextDelta):
                 parts.append(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reasoning.append(event.text)
             elif isinstance(event, ToolCallsEvent):
                 calls = event.calls
-            else:
+            elif isinstance(event, Finished):
                 finish = event
-        return ChatResult(request_id=self.request_id, model=self.model, content="".join(parts),
-                          finish_reason=finish.reason, created=self.created,
-                          usage=Usage(finish.prompt_tokens, finish.completion_tokens), tool_calls=calls,
-                          web_search=self.request.web_search)
+        return ChatResult(
+            request_id=self.request_id,
+            model=self.model,
+            content="".join(parts),
+            finish_reason=finish.reason,
+            created=self.created,
+            usage=Usage(
+                finish.prompt_tokens, finish.completion_tokens, finish.reasoning_tokens, finish.cached_tokens
+            ),
+            tool_calls=calls,
+            web_search=self.request.web_search,
+            reasoning_content="".join(reasoning) if reasoning else None,
+        )
+
+
+@dataclass(frozen=True)
+class PromptFit:
+    """A prompt's size against what its model leaves for it (`ChatService.measure`)."""
+
+    tokens: int
+    budget: int  # the context window less the completion allowance
+
+    @property
+    def fits(self) -> bool:
+        return self.tokens <= self.budget
 
 
 @dataclass(frozen=True)
@@ -164,68 +216,106 @@ class _Checked:
 
 
 class ChatService:
-    def __init__(self, catalog: Catalog, recorder: UsageRecorder, billing: BillingService,
-                 limiter: Limiter, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        meter: Meter,
+        limiter: Limiter,
+        metrics: Metrics | None = None,
+        moderation: ChatModeration | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
         self._catalog = catalog
-        self._recorder = recorder
-        self._billing = billing
+        self._moderation = moderation
+        self._today = today  # the date tool calls resolve "tomorrow" against (chat.prompting)
+        self._meter = meter
         self._limiter = limiter
         self._metrics = metrics
 
     async def validate(self, request: ChatRequest, account_id: str | None = None) -> None:
         """Every check that needs no funds or slots (used before queueing async work)."""
-        await self._check(request, account_id)
+        await self._check(prepare_request(request, self._today()), account_id)
 
-    async def open_run(self, principal: Principal, request: ChatRequest,
-                       endpoint: str = "chat", price_percent: int = 100) -> ChatRun:
+    async def open_run(
+        self,
+        principal: Principal,
+        request: ChatRequest,
+        endpoint: str = "chat",
+        price_percent: int = 100,
+        resume: bool = False,
+    ) -> ChatRun:
+        """`resume`: a durable job's request run again after a crash (`Meter.open`)."""
+        request = prepare_request(request, self._today())
         checked = await self._check(request, principal.account_id)
-        request_id = request.request_id or new_request_id()
-        context = RunContext(principal, endpoint, self._recorder, self._limiter, self._metrics)
+        context = RunContext(principal, endpoint, self._limiter, self._metrics)
         bound = checked.prompt.token_count + checked.max_tokens
         context.ticket = await self._limiter.admit(Admission(principal, checked.entry.name, bound))
         try:
-            context.hold = await self._hold(principal, request, request_id, checked, price_percent)
+            context.metered = await self._meter.open(
+                principal,
+                request.model,
+                checked.entry.name,
+                Bound(checked.prompt.token_count, checked.max_tokens, request.sampling.max_tokens is None),
+                endpoint=endpoint,
+                request_id=request.request_id,
+                price_percent=price_percent,
+                resume=resume,
+            )
         except BaseException:
             self._limiter.release(context.ticket, 0)
             raise
-        max_tokens = context.hold.max_tokens if context.hold else checked.max_tokens
-        return ChatRun(request_id=request_id, model=request.model, created=int(time.time()),
-                       entry=checked.entry, prompt=checked.prompt,
-                       params=to_sampling_params(request.sampling, max_tokens), context=context,
-                       request=request)
+        max_tokens = context.metered.max_tokens
+        request_id = context.metered.request_id
+        return ChatRun(
+            request_id=request_id,
+            model=request.model,
+            created=int(time.time()),
+            entry=checked.entry,
+            prompt=checked.prompt,
+            params=to_sampling_params(request.sampling, max_tokens),
+            context=context,
+            request=request,
+            gate=self._answer_gate(request, checked.prompt),
+        )
 
-    async def complete(self, principal: Principal, request: ChatRequest,
-                       endpoint: str = "chat", price_percent: int = 100) -> ChatResult:
-        run = await self.open_run(principal, request, endpoint, price_percent)
-        return await run.collect()
+    async def measure(self, request: ChatRequest, account_id: str | None = None) -> PromptFit:
+        """The prompt's tokens as `open_run` would count them, against the window less the
+        completion allowance (the request's max tokens, else the model's output cap; at most
+        half the window, so a long answer cap never leaves no room for history)."""
+        request = prepare_request(request, self._today())
+        entry = self._catalog.resolve(request.model, account_id)
+        prompt = await entry.engine.prepare(
+            request.messages, _template_tools(request), thinking=request.thinking
+        )
+        window, cap = entry.config.context_window, entry.config.max_output_tokens
+        allowance = min(request.sampling.max_tokens or cap, cap, window // 2)
+        return PromptFit(prompt.token_count, window - allowance)
 
-    async def _hold(self, principal: Principal, request: ChatRequest, request_id: str, checked: _Checked,
-                    price_percent: int) -> Hold | None:
-        """On this process's funds lease when it can (a request id of our own making: one a
-        client chose must be checked against the database for reuse, 1231), else exactly."""
-        price = self._billing.price_of(request.model, checked.entry.name).scaled(price_percent)
-        if price.free or not self._billing.config.enabled:
+    def _answer_gate(self, request: ChatRequest, prompt: PreparedPrompt) -> AnswerGate | None:
+        if self._moderation is None:
             return None
-        if request.request_id is None:
-            hold = await self._recorder.lease_hold_soon(principal.account_id, request.model, price,
-                                                        checked.prompt.token_count, checked.max_tokens)
-            if hold is not None:
-                self._count_hold("lease")
-                return hold
-        self._count_hold("exact")
-        return await self._recorder.hold_exactly(
-            principal.account_id, self._billing.reserve, principal.account_id, principal.api_key_id,
-            request_id, request.model, checked.entry.name, checked.prompt.token_count, checked.max_tokens,
-            request.sampling.max_tokens is None, price_percent)
+        return self._moderation.answer_gate(request, prompt.token_count)
 
-    def _count_hold(self, path: str) -> None:
-        if self._metrics is not None:
-            self._metrics.holds.labels(path).inc()
+    async def complete(
+        self,
+        principal: Principal,
+        request: ChatRequest,
+        endpoint: str = "chat",
+        price_percent: int = 100,
+        resume: bool = False,
+    ) -> ChatResult:
+        run = await self.open_run(principal, request, endpoint, price_percent, resume)
+        return await run.collect()
 
     async def _check(self, request: ChatRequest, account_id: str | None = None) -> _Checked:
         entry = self._catalog.resolve(request.model, account_id)  # the account's fine-tuned models too
         _check_messages(request)
-        prompt = await entry.engine.prepare(request.messages, _template_tools(request))
+        _check_images(request, entry)
+        if self._moderation is not None:  # a blocked prompt: 1301 before any hold (nothing charged)
+            self._moderation.check_prompt(request)
+        prompt = await entry.engine.prepare(
+            request.messages, _template_tools(request), thinking=request.thinking
+        )
         window = entry.config.context_window
         if prompt.token_count >= window:
             raise PromptTooLong(prompt.token_count, window)
@@ -240,6 +330,19 @@ def _check_messages(request: ChatRequest) -> None:
     if all(m.role in ("system", "assistant") for m in request.messages):
         raise InvalidField("messages", "must not consist only of system or assistant messages")
     check_tool_messages(request.messages)
+
+
+def _check_images(request: ChatRequest, entry: CatalogEntry) -> None:
+    """Image parts go only to vision models; for any other the first one is named."""
+    if entry.config.vision:
+        return
+    for i, message in enumerate(request.messages):
+        for j, part in enumerate(message.parts or ()):
+            if part.get("type") == "image_url":
+                raise InvalidField(
+                    f"messages[{i}].content[{j}]",
+                    f"model {request.model!r} takes no images (text parts only)",
+                )
 
 
 def _template_tools(request: ChatRequest) -> list[dict] | None:

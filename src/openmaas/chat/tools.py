@@ -12,15 +12,23 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-import jsonschema
-from jsonschema.exceptions import SchemaError
-
+from openmaas.chat.schema_guard import check_user_schema, is_valid
+from openmaas.engines.grammar import (
+    JSON_OBJECT_SCHEMA,
+    GrammarError,
+    best_grammar_schema,
+    canonical,
+    gbnf_parses,
+    schema_to_gbnf,
+)
 from openmaas.errors import InvalidField
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_TOOLS = 128
+MAX_TOOLS_SCHEMA_CHARS = 128 * 1024  # all tools' parameter schemas together
 TOOL_CALL_TOKEN = "<tool_call>"
 CHOICES = ("auto", "none", "required")
 
@@ -32,8 +40,10 @@ class FunctionTool:
     parameters: dict[str, Any]
 
     def template_form(self) -> dict[str, Any]:
-        return {"type": "function", "function": {"name": self.name, "description": self.description,
-                                                 "parameters": self.parameters}}
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
 
 
 @dataclass(frozen=True)
@@ -53,38 +63,43 @@ class ToolCall:
     arguments: str  # a JSON string, as both SDKs expect
 
     def wire(self, index: int | None = None) -> dict[str, Any]:
-        call = {"id": self.id, "type": "function",
-                "function": {"name": self.name, "arguments": self.arguments}}
+        call = {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
         return call if index is None else {"index": index, **call}
 
 
 def parse_function_tools(raw: list[dict[str, Any]]) -> tuple[FunctionTool, ...]:
     if len(raw) > MAX_TOOLS:
         raise InvalidField("tools", f"at most {MAX_TOOLS} tools")
-    functions = []
+    functions, size = [], 0
     for i, tool in enumerate(raw):
         if tool.get("type") == "function":
-            functions.append(_function(tool.get("function"), f"tools[{i}].function"))
+            function, schema_size = _function(tool.get("function"), f"tools[{i}].function")
+            functions.append(function)
+            size += schema_size
+            if size > MAX_TOOLS_SCHEMA_CHARS:
+                raise InvalidField(
+                    "tools",
+                    f"the tools' schemas may have at most {MAX_TOOLS_SCHEMA_CHARS} characters together",
+                )
     names = [f.name for f in functions]
     if len(set(names)) != len(names):
         raise InvalidField("tools", "function names must be unique")
     return tuple(functions)
 
 
-def _function(spec: Any, field: str) -> FunctionTool:
+def _function(spec: Any, field: str) -> tuple[FunctionTool, int]:
     if not isinstance(spec, dict):
         raise InvalidField(field, "must be an object")
     name = spec.get("name")
     if not isinstance(name, str) or not NAME.match(name):
         raise InvalidField(f"{field}.name", "must match ^[a-zA-Z0-9_-]{1,64}$")
     parameters = spec.get("parameters") or {"type": "object", "properties": {}}
-    if not isinstance(parameters, dict):
-        raise InvalidField(f"{field}.parameters", "must be a JSON Schema object")
-    try:
-        jsonschema.Draft202012Validator.check_schema(parameters)
-    except SchemaError as exc:
-        raise InvalidField(f"{field}.parameters", f"invalid JSON Schema: {exc.message}") from exc
-    return FunctionTool(name, str(spec.get("description") or ""), parameters)
+    size = check_user_schema(parameters, f"{field}.parameters")
+    return FunctionTool(name, str(spec.get("description") or ""), parameters), size
 
 
 def parse_choice(choice: str | dict[str, Any] | None, functions: tuple[FunctionTool, ...]) -> str:
@@ -113,21 +128,55 @@ def check_tool_messages(messages: list) -> None:
             if not message.tool_call_id:
                 raise InvalidField(f"messages[{i}].tool_call_id", "a tool message needs tool_call_id")
             if message.tool_call_id not in called:
-                raise InvalidField(f"messages[{i}].tool_call_id",
-                                   f"no earlier assistant tool call has id {message.tool_call_id!r}")
+                raise InvalidField(
+                    f"messages[{i}].tool_call_id",
+                    f"no earlier assistant tool call has id {message.tool_call_id!r}",
+                )
 
 
 # --- the grammar --------------------------------------------------------------------------
-def tool_call_grammar(functions: tuple[FunctionTool, ...], forced_name: str | None = None,
-                      max_calls: int = 3) -> str:
-    """GBNF: one to `max_calls` `<tool_call>` blocks, each {"name": .., "arguments": ..}."""
-    from openmaas.engines.grammar import json_schema_grammar
+def tool_call_grammar(
+    functions: tuple[FunctionTool, ...],
+    forced_name: str | None = None,
+    max_calls: int = 3,
+    loose: bool = False,
+) -> str:
+    """GBNF: one to `max_calls` `<tool_call>` blocks, each {"name": .., "arguments": ..}.
+    Each function's arguments get the tightest grammar llama.cpp accepts for its schema
+    (engines/grammar.py); `loose` gives any JSON object (cheap: the fallback when time runs
+    out). CPU-bound on a new schema: callers on the event loop run it in a thread."""
+    chosen = tuple(
+        (f.name, canonical(_object_schema(f.parameters))) for f in functions if forced_name in (None, f.name)
+    )
+    return _tool_call_grammar(chosen, max_calls, loose)
 
-    chosen = [f for f in functions if forced_name in (None, f.name)]
-    schema = {"oneOf": [{"type": "object", "properties": {
-        "name": {"const": f.name}, "arguments": _object_schema(f.parameters)},
-        "required": ["name", "arguments"]} for f in chosen]}
-    body = json_schema_grammar(schema, root_name="call")
+
+@lru_cache(maxsize=64)  # keys and grammars are bounded (MAX_TOOLS_SCHEMA_CHARS, MAX_GRAMMAR_CHARS)
+def _tool_call_grammar(chosen: tuple[tuple[str, str], ...], max_calls: int, loose: bool) -> str:
+    if not loose:
+        try:
+            grammar = _assemble(
+                [(name, best_grammar_schema(json.loads(schema))) for name, schema in chosen], max_calls
+            )
+        except GrammarError:
+            grammar = ""
+        if grammar and gbnf_parses(grammar):
+            return grammar
+    return _assemble([(name, JSON_OBJECT_SCHEMA) for name, _ in chosen], max_calls)
+
+
+def _assemble(arguments: list[tuple[str, dict[str, Any]]], max_calls: int) -> str:
+    schema = {
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {"name": {"const": name}, "arguments": args},
+                "required": ["name", "arguments"],
+            }
+            for name, args in arguments
+        ]
+    }
+    body = schema_to_gbnf(schema, root_name="call")
     block = 'block ::= "<tool_call>\\n" call "\\n</tool_call>"'
     repeats = " ".join(['("\\n" block)?'] * (max_calls - 1))
     return f"root ::= block {repeats}\n{block}\n{body}"
@@ -140,11 +189,15 @@ def _object_schema(parameters: dict[str, Any]) -> dict[str, Any]:
 # --- parsing --------------------------------------------------------------------------------
 TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.S)
 FENCED = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.S)
-MARKERS = ("<tool_call>", '```json{"name"', '{"name"')
+# `{{"name"`: the doubled braces of a template's escaped example, which small models copy;
+# `[{"name"`: several calls written as one JSON list
+MARKERS = ("<tool_call>", '```json{"name"', '{"name"', '{{"name"', '[{"name"')
 # An answer in prose: it may not open with JSON, a tag, a fence or a list of calls.
 PROSE_GRAMMAR = r"root ::= [^{<\x60\x5b \t\n] [^\x00]*"
-ANSWER_NUDGE = ("Answer the user's last question now, in natural language, using the tool results "
-                "above. Do not call any tool. 请直接用自然语言回答，不要再调用工具。")
+ANSWER_NUDGE = (
+    "Answer the user's last question now, in natural language, using the tool results "
+    "above. Do not call any tool. 请直接用自然语言回答，不要再调用工具。"
+)
 
 
 def new_call_id() -> str:
@@ -190,9 +243,7 @@ def _parse_one(piece: str, by_name: dict[str, FunctionTool]) -> ToolCall | None:
             arguments = json.loads(arguments, strict=False)
         except json.JSONDecodeError:
             return None
-    try:
-        jsonschema.validate(arguments, by_name[data["name"]].parameters)
-    except jsonschema.ValidationError:
+    if not is_valid(arguments, by_name[data["name"]].parameters):
         return None
     return ToolCall(new_call_id(), data["name"], json.dumps(arguments, ensure_ascii=False))
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from openmaas.chat.structured import TEXT, OutputFormat
 from openmaas.chat.tools import FunctionTool, ToolCall, ToolSpec
-from openmaas.engines.base import ChatMessage
+from openmaas.engines.base import ChatMessage, Thinking
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,20 @@ class ChatRequest:
     tools: ToolSpec | None = None
     output: OutputFormat = TEXT
     web_search: tuple[dict, ...] = ()  # results given to the model, returned to the caller
+    thinking: Thinking = field(default_factory=Thinking)
+    tool_stream: bool = False  # stream tool-call arguments as they are generated
+    sensitive_check: bool | None = None  # sensitive_word_check: None = the operator's default
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """Part of a tool call as it is generated (`tool_stream`): the first delta of a call has
+    its id and name, later ones more of its arguments' JSON text."""
+
+    index: int
+    id: str
+    name: str | None = None
+    arguments: str = ""
 
 
 @dataclass(frozen=True)
@@ -38,12 +52,15 @@ class ToolCallsEvent:
     """The model called tools (validated against their schemas)."""
 
     calls: list[ToolCall]
+    streamed: int = 0  # how many of them already went out as ToolCallDeltas (tool_stream)
 
 
 @dataclass(frozen=True)
 class Usage:
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # reasoning tokens included
+    reasoning_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens included, served from the engine's prefix cache
 
     @property
     def total_tokens(self) -> int:
@@ -60,6 +77,7 @@ class ChatResult:
     created: int
     tool_calls: list[ToolCall] | None = None
     web_search: tuple[dict, ...] = ()
+    reasoning_content: str | None = None  # None: the model did not think
 
 
 def request_to_dict(request: ChatRequest) -> dict:
@@ -76,7 +94,18 @@ def request_from_dict(data: dict) -> ChatRequest:
     if tools:
         tools = ToolSpec(tuple(FunctionTool(**f) for f in tools["functions"]), tools["choice"])
     output = OutputFormat(**data["output"]) if data.get("output") else TEXT
-    return ChatRequest(model=data["model"], messages=[ChatMessage(**m) for m in data["messages"]],
-                       sampling=SamplingOptions(**sampling), request_id=data.get("request_id"),
-                       user_id=data.get("user_id"), tools=tools, output=output,
-                       web_search=tuple(data.get("web_search") or ()))
+    messages = [
+        ChatMessage(**{**m, "parts": tuple(m["parts"]) if m.get("parts") else None}) for m in data["messages"]
+    ]
+    return ChatRequest(
+        model=data["model"],
+        messages=messages,
+        sampling=SamplingOptions(**sampling),
+        request_id=data.get("request_id"),
+        user_id=data.get("user_id"),
+        tools=tools,
+        output=output,
+        web_search=tuple(data.get("web_search") or ()),
+        thinking=Thinking(**(data.get("thinking") or {})),
+        tool_stream=bool(data.get("tool_stream")),
+    )

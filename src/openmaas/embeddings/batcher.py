@@ -43,8 +43,14 @@ class BatchStats:
 
 
 class EmbeddingBatcher:
-    def __init__(self, engine: EmbeddingEngine, name: str, max_items: int = 32,
-                 max_tokens: int = 8192, wait_ms: float = 0.0) -> None:
+    def __init__(
+        self,
+        engine: EmbeddingEngine,
+        name: str,
+        max_items: int = 32,
+        max_tokens: int = 8192,
+        wait_ms: float = 0.0,
+    ) -> None:
         self.engine = engine
         self.name = name
         self.max_items = max_items
@@ -152,7 +158,7 @@ class EmbeddingBatcher:
         self.stats.largest = max(self.stats.largest, len(texts))
         offset = 0
         for p in live:
-            p.future.set_result(vectors[offset:offset + len(p.texts)])
+            p.future.set_result(vectors[offset : offset + len(p.texts)])
             offset += len(p.texts)
 
     def _fail_forever(self, exc: BaseException) -> None:

@@ -45,8 +45,9 @@ class Graph:
         self.initializers.append(onnx_proto.tensor(name, array))
         return name
 
-    def op(self, op_type: str, *inputs: str, domain: str = "",
-           **attributes: int | float | Sequence[int]) -> str:
+    def op(
+        self, op_type: str, *inputs: str, domain: str = "", **attributes: int | float | Sequence[int]
+    ) -> str:
         name = self._name(op_type)
         self.nodes.append(onnx_proto.node(op_type, inputs, [name], domain, **attributes))
         return name
@@ -59,7 +60,8 @@ class Graph:
 
 
 class Linear(Protocol):
-    out_features: int
+    @property  # read-only: the frozen dataclasses below satisfy it
+    def out_features(self) -> int: ...
 
     def emit(self, graph: Graph, x: str) -> str: ...
 
@@ -98,10 +100,18 @@ class BlockQuantLinear:
 
     def emit(self, graph: Graph, x: str) -> str:
         out, blocks = self.scales.shape
-        product = graph.op("MatMulNBits", x, graph.constant(self.quants.reshape(out, blocks, 32)),
-                           graph.constant(self.scales.reshape(-1).astype(np.float32)),
-                           domain="com.microsoft", K=blocks * 32, N=out, bits=8, block_size=32,
-                           accuracy_level=4)
+        product = graph.op(
+            "MatMulNBits",
+            x,
+            graph.constant(self.quants.reshape(out, blocks, 32)),
+            graph.constant(self.scales.reshape(-1).astype(np.float32)),
+            domain="com.microsoft",
+            K=blocks * 32,
+            N=out,
+            bits=8,
+            block_size=32,
+            accuracy_level=4,
+        )
         return graph.op("Add", product, graph.constant(self.bias.astype(np.float32)))
 
 
@@ -122,7 +132,7 @@ class TokenEmbeddings:
     token_type: np.ndarray  # (H,), type 0 (single-segment inputs)
 
     def __call__(self, ids: np.ndarray) -> np.ndarray:
-        x = self.words(ids) + self.positions[:ids.shape[1]] + self.token_type
+        x = self.words(ids) + self.positions[: ids.shape[1]] + self.token_type
         return x.astype(np.float32, copy=False)
 
 
@@ -149,20 +159,28 @@ def bert_graph(weights: BertWeights) -> bytes:
     x = _layer_norm(graph, "x", weights.embedding_norm, weights.eps)
     for layer in weights.layers:
         parts = graph.split(layer.qkv.emit(graph, x), 3)
-        q, k, v = (graph.op("Transpose", graph.op("Reshape", p, head_shape), perm=[0, 2, 1, 3])
-                   for p in parts)
+        q, k, v = (
+            graph.op("Transpose", graph.op("Reshape", p, head_shape), perm=[0, 2, 1, 3]) for p in parts
+        )
         context = _attention(graph, q, k, v, scale)
         context = graph.op("Reshape", graph.op("Transpose", context, perm=[0, 2, 1, 3]), merged_shape)
-        x = _residual_norm(graph, x, layer.attention_out.emit(graph, context),
-                           layer.attention_norm, weights.eps)
+        x = _residual_norm(
+            graph, x, layer.attention_out.emit(graph, context), layer.attention_norm, weights.eps
+        )
         inner = graph.op("Gelu", layer.ffn_in.emit(graph, x), domain="com.microsoft")  # erf form
         x = _residual_norm(graph, x, layer.ffn_out.emit(graph, inner), layer.ffn_norm, weights.eps)
     graph.nodes.append(onnx_proto.node("Identity", [x], ["hidden"]))
-    inputs = [onnx_proto.float_input("x", ["batch", "length", hidden]),
-              onnx_proto.float_input("mask_bias", ["batch", 1, 1, "length"])]
-    return onnx_proto.model(graph.nodes, graph.initializers, inputs,
-                            [onnx_proto.float_input("hidden", ["batch", "length", hidden])],
-                            {"": 17, "com.microsoft": 1})
+    inputs = [
+        onnx_proto.float_input("x", ["batch", "length", hidden]),
+        onnx_proto.float_input("mask_bias", ["batch", 1, 1, "length"]),
+    ]
+    return onnx_proto.model(
+        graph.nodes,
+        graph.initializers,
+        inputs,
+        [onnx_proto.float_input("hidden", ["batch", "length", hidden])],
+        {"": 17, "com.microsoft": 1},
+    )
 
 
 def _attention(graph: Graph, q: str, k: str, v: str, scale: str) -> str:
@@ -172,8 +190,14 @@ def _attention(graph: Graph, q: str, k: str, v: str, scale: str) -> str:
 
 
 def _layer_norm(graph: Graph, x: str, norm: Norm, eps: float) -> str:
-    return graph.op("LayerNormalization", x, graph.constant(norm[0].astype(np.float32)),
-                    graph.constant(norm[1].astype(np.float32)), axis=-1, epsilon=float(eps))
+    return graph.op(
+        "LayerNormalization",
+        x,
+        graph.constant(norm[0].astype(np.float32)),
+        graph.constant(norm[1].astype(np.float32)),
+        axis=-1,
+        epsilon=float(eps),
+    )
 
 
 def _residual_norm(graph: Graph, x: str, update: str, norm: Norm, eps: float) -> str:
@@ -191,9 +215,12 @@ class BertEncoder:
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # shared cores
         # the fused SkipLayerNormalization kernel measured ~11% slower here than Add + LayerNorm
-        self._session = onnxruntime.InferenceSession(bert_graph(weights), options,
-                                                     providers=["CPUExecutionProvider"],
-                                                     disabled_optimizers=["SkipLayerNormFusion"])
+        self._session = onnxruntime.InferenceSession(
+            bert_graph(weights),
+            options,
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=["SkipLayerNormFusion"],
+        )
         self._embeddings = weights.embeddings
         self.hidden = weights.hidden
 
@@ -217,8 +244,7 @@ def length_buckets(lengths: Sequence[int]) -> list[list[int]]:
     buckets: list[list[int]] = []
     for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
         current = buckets[-1] if buckets else None
-        if current is not None and len(current) < BUCKET and \
-                (len(current) + 1) * lengths[i] <= BUCKET_TOKENS:
+        if current is not None and len(current) < BUCKET and (len(current) + 1) * lengths[i] <= BUCKET_TOKENS:
             current.append(i)
         else:
             buckets.append([i])
@@ -230,6 +256,6 @@ def pad(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     ids = np.zeros((len(sequences), length), dtype=np.int64)
     mask = np.zeros((len(sequences), length), dtype=np.float32)
     for row, sequence in enumerate(sequences):
-        ids[row, :len(sequence)] = sequence
-        mask[row, :len(sequence)] = 1.0
+        ids[row, : len(sequence)] = sequence
+        mask[row, : len(sequence)] = 1.0
     return ids, mask

@@ -36,7 +36,8 @@ class E5Tokenizer:
         pieces = list(zip(vocabulary.pieces, vocabulary.scores.tolist(), strict=True))
         self._tokenizer = Tokenizer(models.Unigram(pieces, unk_id=vocabulary.unk, byte_fallback=False))
         self._tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(
-            replacement="\u2581", prepend_scheme="always", split=False)
+            replacement="\u2581", prepend_scheme="always", split=False
+        )
         self._table = str.maketrans(vocabulary.normalisation)
         self.bos, self.eos, self.unk = vocabulary.bos, vocabulary.eos, vocabulary.unk
 

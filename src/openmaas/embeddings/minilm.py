@@ -13,6 +13,7 @@ import json
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,16 +54,25 @@ def bert_weights(t: dict[str, np.ndarray], heads: int, eps: float) -> BertWeight
             qkv=linear(f"{p}.attention.self.query", f"{p}.attention.self.key", f"{p}.attention.self.value"),
             attention_out=linear(f"{p}.attention.output.dense"),
             attention_norm=norm(f"{p}.attention.output.LayerNorm"),
-            ffn_in=linear(f"{p}.intermediate.dense"), ffn_out=linear(f"{p}.output.dense"),
-            ffn_norm=norm(f"{p}.output.LayerNorm"))
+            ffn_in=linear(f"{p}.intermediate.dense"),
+            ffn_out=linear(f"{p}.output.dense"),
+            ffn_norm=norm(f"{p}.output.LayerNorm"),
+        )
 
     words = t["embeddings.word_embeddings.weight"]
-    embeddings = TokenEmbeddings(words=lambda ids: words[ids],
-                                 positions=t["embeddings.position_embeddings.weight"],
-                                 token_type=t["embeddings.token_type_embeddings.weight"][0])
+    embeddings = TokenEmbeddings(
+        words=lambda ids: words[ids],
+        positions=t["embeddings.position_embeddings.weight"],
+        token_type=t["embeddings.token_type_embeddings.weight"][0],
+    )
     count = 1 + max(int(k.split(".")[2]) for k in t if k.startswith("encoder.layer."))
-    return BertWeights(embeddings, norm("embeddings.LayerNorm"),
-                       [layer(f"encoder.layer.{i}") for i in range(count)], heads, eps)
+    return BertWeights(
+        embeddings,
+        norm("embeddings.LayerNorm"),
+        [layer(f"encoder.layer.{i}") for i in range(count)],
+        heads,
+        eps,
+    )
 
 
 class MiniLMEngine:
@@ -75,8 +85,8 @@ class MiniLMEngine:
         self.max_tokens = max_tokens
         self._threads = max(1, threads)
         self._encoder: BertEncoder | None = None
-        self._tokenizer = None  # truncates at max_tokens, as sentence-transformers does
-        self._counter = None  # same vocabulary, no truncation: honest token counts
+        self._tokenizer: Any = None  # truncates at max_tokens, as sentence-transformers does
+        self._counter: Any = None  # same vocabulary, no truncation: honest token counts
 
     def load(self) -> None:
         if self._encoder is not None:
@@ -98,8 +108,11 @@ class MiniLMEngine:
         self._counter.no_truncation()
         tokenizer.enable_truncation(max_length=self.max_tokens)
         self._tokenizer = tokenizer
-        weights = bert_weights(read_safetensors(directory / "model.safetensors"),
-                               config["num_attention_heads"], config["layer_norm_eps"])
+        weights = bert_weights(
+            read_safetensors(directory / "model.safetensors"),
+            config["num_attention_heads"],
+            config["layer_norm_eps"],
+        )
         self._encoder = BertEncoder(weights, self._threads)
         self.dim = int(config["hidden_size"])
 

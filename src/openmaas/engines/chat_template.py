@@ -29,13 +29,33 @@ class ChatTemplate:
         env.globals["raise_exception"] = _raise
         self._template = env.from_string(source)
         self._specials = {"bos_token": bos_token, "eos_token": eos_token}
+        # templates that know kept reasoning (Qwen3: `reasoning_content`) get it as a field;
+        # others get it inlined into the content between think tags
+        self.takes_reasoning = "reasoning_content" in source
 
-    def render(self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None) -> str:
+    def render(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None = None, **kwargs: Any
+    ) -> str:
+        """`kwargs` are the template's own switches (`enable_thinking`)."""
         try:
-            return self._template.render(messages=[_as_dict(m) for m in messages], tools=tools,
-                                         add_generation_prompt=True, **self._specials)
+            return self._template.render(
+                messages=[self._as_dict(m) for m in messages],
+                tools=tools,
+                add_generation_prompt=True,
+                **kwargs,
+                **self._specials,
+            )
         except TemplateError as exc:
             raise InvalidField("messages", str(exc)) from exc
+
+    def _as_dict(self, message: ChatMessage) -> dict[str, Any]:
+        data = _as_dict(message)
+        if message.reasoning_content:
+            if self.takes_reasoning:
+                data["reasoning_content"] = message.reasoning_content
+            else:
+                data["content"] = f"<think>\n{message.reasoning_content}\n</think>\n\n{data['content']}"
+        return data
 
 
 def _as_dict(message: ChatMessage) -> dict[str, Any]:

@@ -21,15 +21,20 @@ def apply_omp_wait_policy(policy: str, spin_count: int | None = None) -> None:
 
 def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
     if model.engine == "fake":
-        return FakeChatEngine(context_window=model.context_window,
-                              token_delay=float(model.options.get("token_delay", 0.0)))
+        return FakeChatEngine(
+            context_window=model.context_window,
+            token_delay=float(model.options.get("token_delay", 0.0)),
+            thinking=model.thinking,
+            prefix_cache=bool(model.options.get("prefix_cache", False)),
+        )
     if model.engine == "upstream":
         from openmaas.engines.upstream import UpstreamChatEngine
         from openmaas.engines.upstream_http import UpstreamTarget
 
-        target = UpstreamTarget.build(model.name, model.upstreams, model.upstream_model,
-                                      model.api_key_env, model.options)
-        return UpstreamChatEngine(target, context_window=model.context_window)
+        target = UpstreamTarget.build(
+            model.name, model.upstreams, model.upstream_model, model.api_key_env, model.options
+        )
+        return UpstreamChatEngine(target, context_window=model.context_window, thinking=model.thinking)
     apply_omp_wait_policy(settings.omp_wait_policy, settings.omp_spin_count)
     from openmaas.engines.llamacpp import LlamaCppEngine, resolve_model_path
 
@@ -38,4 +43,5 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
         context_window=model.context_window,
         threads=settings.engine_threads,
         parallel=int(model.options.get("parallel", 4)),
+        thinking=model.thinking,
     )

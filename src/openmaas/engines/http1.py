@@ -73,8 +73,11 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._mark_closed()
         if not self.complete:
-            if self.headers_done and self.headers.get("content-length") is None \
-                    and "chunked" not in self.headers.get("transfer-encoding", ""):
+            if (
+                self.headers_done
+                and self.headers.get("content-length") is None
+                and "chunked" not in self.headers.get("transfer-encoding", "")
+            ):
                 self.complete = True  # a body delimited by the connection's end
             elif self.error is None:
                 self.error = exc or ConnectionResetError("connection closed by the upstream")
@@ -98,6 +101,8 @@ class _Connection(asyncio.Protocol):
     # our side --------------------------------------------------------------------------------
     def send(self, request: bytes) -> None:
         self._reset()
+        if self.transport is None:
+            raise ConnectionResetError("send on a connection that is not open")
         self.transport.write(request)
 
     async def wait(self, timeout: float) -> None:
@@ -106,7 +111,8 @@ class _Connection(asyncio.Protocol):
             return
         self._waiter = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(self._waiter, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: it can swallow a cancellation (3.11)
+                await self._waiter
         except TimeoutError:
             raise Http1Error("timeout", f"no answer within {timeout:g} s") from None
         finally:
@@ -135,13 +141,16 @@ class Http1Response:
     """The response to one request; read its body with `aread` or `aiter_lines`."""
 
     def __init__(self, pool: Http1Pool, key: tuple[str, int], conn: _Connection, read_timeout: float) -> None:
-        self._pool, self._key, self._conn, self._read_timeout = pool, key, conn, read_timeout
+        self._pool, self._key, self._read_timeout = pool, key, read_timeout
+        self._conn: _Connection | None = conn  # None once released
         self.status_code = conn.status
         self.headers = conn.headers
         self._content: bytes | None = None
 
     async def _parts(self) -> AsyncIterator[bytes]:
         conn = self._conn
+        if conn is None:
+            raise Http1Error("failure", "the response was already released")
         while True:
             while conn.chunks:
                 yield conn.chunks.popleft()
@@ -190,8 +199,13 @@ class Http1Pool:
     use); a request that finds none free waits up to `connect_timeout` for one, as httpx's
     pool does."""
 
-    def __init__(self, connect_timeout: float, read_timeout: float, headers: dict[str, str] | None = None,
-                 max_connections: int = 256) -> None:
+    def __init__(
+        self,
+        connect_timeout: float,
+        read_timeout: float,
+        headers: dict[str, str] | None = None,
+        max_connections: int = 256,
+    ) -> None:
         self.connect_timeout, self.read_timeout = connect_timeout, read_timeout
         self.max_connections = max_connections
         self._extra_headers = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
@@ -207,9 +221,11 @@ class Http1Pool:
             raise ValueError("Http1Pool speaks plain http only")
         key = (parts.hostname or "127.0.0.1", parts.port or 80)
         payload = _json_bytes(body)
-        request = (f"POST {parts.path or '/'} HTTP/1.1\r\nhost: {parts.netloc}\r\n"
-                   f"content-type: application/json\r\naccept: text/event-stream\r\n"
-                   f"content-length: {len(payload)}\r\n{self._extra_headers}\r\n").encode() + payload
+        request = (
+            f"POST {parts.path or '/'} HTTP/1.1\r\nhost: {parts.netloc}\r\n"
+            f"content-type: application/json\r\naccept: text/event-stream\r\n"
+            f"content-length: {len(payload)}\r\n{self._extra_headers}\r\n"
+        ).encode() + payload
         response = await self._exchange(key, request)
         try:
             yield response
@@ -257,10 +273,13 @@ class Http1Pool:
         waiters = self._waiters.setdefault(key, deque())
         waiters.append(waiter)
         try:
-            await asyncio.wait_for(waiter, max(deadline - loop.time(), 0))
+            async with asyncio.timeout_at(deadline):
+                await waiter
         except TimeoutError:
-            raise Http1Error("timeout", f"all {self.max_connections} connections stayed busy for "
-                                        f"{self.connect_timeout:g} s") from None
+            raise Http1Error(
+                "timeout",
+                f"all {self.max_connections} connections stayed busy for {self.connect_timeout:g} s",
+            ) from None
         except BaseException:  # cancelled: a wake-up meant for us goes to the next waiter
             if waiter.done() and not waiter.cancelled():
                 self._wake_one(key)

@@ -56,8 +56,9 @@ class ImageEngine(Protocol):
 
 
 class DiffusersImageEngine:
-    def __init__(self, path: Path, steps: int = 20, threads: int | None = None,
-                 guidance_scale: float | None = None) -> None:
+    def __init__(
+        self, path: Path, steps: int = 20, threads: int | None = None, guidance_scale: float | None = None
+    ) -> None:
         self.path = Path(path)
         self.steps = steps
         self.threads = threads  # torch's intra-op threads (process-wide); None: torch's default
@@ -98,17 +99,25 @@ class DiffusersImageEngine:
         images: list[Any] = []
         per_call = job.n if {"num_images_per_prompt", "batch_size"} & self._accepts else 1
         while len(images) < job.n:
-            generator = torch.Generator().manual_seed(job.seed + len(images)) \
-                if job.seed is not None else None
+            generator = (
+                torch.Generator().manual_seed(job.seed + len(images)) if job.seed is not None else None
+            )
             output = self._pipe(**self._arguments(job, per_call, generator))
             images.extend(output.images)
-        return [_png(image) for image in images[:job.n]]
+        return [_png(image) for image in images[: job.n]]
 
     def _arguments(self, job: ImageJob, count: int, generator: Any) -> dict[str, Any]:
-        wanted = {"prompt": job.prompt, "height": job.height, "width": job.width,
-                  "num_inference_steps": self.steps, "num_images_per_prompt": count,
-                  "batch_size": count, "generator": generator, "output_type": "pil",
-                  "guidance_scale": self.guidance_scale}
+        wanted = {
+            "prompt": job.prompt,
+            "height": job.height,
+            "width": job.width,
+            "num_inference_steps": self.steps,
+            "num_images_per_prompt": count,
+            "batch_size": count,
+            "generator": generator,
+            "output_type": "pil",
+            "guidance_scale": self.guidance_scale,
+        }
         return {k: v for k, v in wanted.items() if k in self._accepts and v is not None}
 
 
@@ -137,13 +146,18 @@ class UpstreamImageEngine:
         await self._client.aclose()
 
     async def generate(self, job: ImageJob) -> list[bytes]:
-        body = {"model": self.target.model, "prompt": job.prompt, "n": job.n,
-                "size": f"{job.width}x{job.height}", "response_format": "b64_json"}
+        body = {
+            "model": self.target.model,
+            "prompt": job.prompt,
+            "n": job.n,
+            "size": f"{job.width}x{job.height}",
+            "response_format": "b64_json",
+        }
         data = await post_json(self._client, self.target, self.pool, "/v1/images/generations", body)
         items = data.get("data")
         if not isinstance(items, list) or not items:
             raise self._failure("the answer has no images")
-        return [await self._image_bytes(item) for item in items[:job.n]]
+        return [await self._image_bytes(item) for item in items[: job.n]]
 
     async def _image_bytes(self, item: Any) -> bytes:
         if isinstance(item, dict) and isinstance(item.get("b64_json"), str):

@@ -22,7 +22,7 @@ _LEVELS = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.WARNING, 4: logging.ER
 def _forward(level: int, text: bytes, _user_data: object) -> None:
     to = _LEVELS.get(level)
     message = text.decode("utf-8", "replace").strip() if to is not None else ""
-    if message:
+    if message and to is not None:
         logging.getLogger(LOGGER).log(to, message)
 
 

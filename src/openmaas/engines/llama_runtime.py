@@ -51,12 +51,12 @@ def load_runtime(path: str, context_window: int, slots: int, threads: int, n_bat
     return Runtime(model, ctx, vocab, C.llama_get_memory(ctx), C.llama_vocab_n_tokens(vocab), slots, n_batch)
 
 
-def build_sampler(runtime: Runtime, params: SamplingParams, seed: int,
-                  banned: list[int]) -> Any:
+def build_sampler(runtime: Runtime, params: SamplingParams, seed: int, banned: list[int]) -> Any:
     chain = C.llama_sampler_chain_init(C.llama_sampler_chain_default_params())
     if banned:
         biases = (C.llama_logit_bias * len(banned))(
-            *[C.llama_logit_bias(token=t, bias=float("-inf")) for t in banned])
+            *[C.llama_logit_bias(token=t, bias=float("-inf")) for t in banned]
+        )
         bias = C.llama_sampler_init_logit_bias(runtime.n_vocab, len(banned), biases)
         C.llama_sampler_chain_add(chain, bias)
     if params.grammar:
@@ -68,9 +68,13 @@ def build_sampler(runtime: Runtime, params: SamplingParams, seed: int,
     if params.greedy:
         C.llama_sampler_chain_add(chain, C.llama_sampler_init_greedy())
         return chain
-    for sampler in (C.llama_sampler_init_top_k(40), C.llama_sampler_init_top_p(params.top_p, 1),
-                    C.llama_sampler_init_min_p(0.05, 1), C.llama_sampler_init_temp(params.temperature),
-                    C.llama_sampler_init_dist(seed)):
+    for sampler in (
+        C.llama_sampler_init_top_k(40),
+        C.llama_sampler_init_top_p(params.top_p, 1),
+        C.llama_sampler_init_min_p(0.05, 1),
+        C.llama_sampler_init_temp(params.temperature),
+        C.llama_sampler_init_dist(seed),
+    ):
         C.llama_sampler_chain_add(chain, sampler)
     return chain
 

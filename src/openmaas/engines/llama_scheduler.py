@@ -9,6 +9,11 @@ prefix (a multi-turn chat) prefills only what is new. A LoRA adapter applies to 
 whole context, so a batch is homogeneous in adapter: a request for another adapter
 waits for the running ones to drain. An adapter whose fine-tuned model was deleted is
 freed between steps once no running request uses it (`forget_adapter`).
+
+A thinking model's output goes through a `ReasoningOutput` (engines/reasoning.py): its
+`<think>` part becomes reasoning deltas; stop strings and the grammar apply to the answer
+only — while the model reasons it samples from a chain without the grammar, and the
+grammar's chain sees its first token after the close tag.
 """
 
 from __future__ import annotations
@@ -18,16 +23,16 @@ import queue
 import random
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import llama_cpp as C
 
-from openmaas.engines.base import Finished, PreparedPrompt, SamplingParams, TextDelta
+from openmaas.engines.base import Finished, PreparedPrompt, SamplingParams
 from openmaas.engines.fair_queue import FairQueue
 from openmaas.engines.llama_runtime import Adapters, Batch, Pieces, Runtime, build_sampler
 from openmaas.engines.llamacpp import END
-from openmaas.engines.stops import StopMatcher
+from openmaas.engines.reasoning import ReasoningOutput
 from openmaas.errors import InternalFailure
 
 
@@ -53,11 +58,17 @@ class Sequence:
     slot: Slot
     feed: list[int]  # tokens to put into the KV cache next (prompt rest, then the last sample)
     sampler: Any
-    stops: StopMatcher
+    output: ReasoningOutput
+    thinking_sampler: Any = None  # the chain without the grammar, used until the answer begins
     utf8: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
     produced: int = 0
-    unsent: int = 0
     logits_at: int | None = None
+    cached: int = 0  # prompt tokens whose KV the slot already held (reused, not prefilled)
+
+    def current_sampler(self) -> Any:
+        if self.thinking_sampler is not None and not self.output.in_answer:
+            return self.thinking_sampler
+        return self.sampler
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -81,8 +92,9 @@ def fill_order(active: list[Sequence]) -> list[Sequence]:
 
 
 class Scheduler:
-    def __init__(self, runtime: Runtime, jobs: FairQueue, banned_ids,
-                 forgets: queue.SimpleQueue[Forget]) -> None:
+    def __init__(
+        self, runtime: Runtime, jobs: FairQueue, banned_ids, forgets: queue.SimpleQueue[Forget]
+    ) -> None:
         self._rt = runtime
         self._queue = jobs
         self._banned_ids = banned_ids  # texts -> token ids
@@ -132,16 +144,23 @@ class Scheduler:
         if not self._active:
             self._adapters.use(job.params.adapter)
         prompt = list(job.prompt.tokens)
-        slot = max((s for s in self._slots if not s.busy),
-                   key=lambda s: common_prefix(s.cached, prompt) if s.adapter == job.params.adapter else -1)
+        slot = max(
+            (s for s in self._slots if not s.busy),
+            key=lambda s: common_prefix(s.cached, prompt) if s.adapter == job.params.adapter else -1,
+        )
         keep = common_prefix(slot.cached, prompt) if slot.adapter == job.params.adapter else 0
         keep = min(keep, len(prompt) - 1)  # the last prompt token must be decoded for logits
         C.llama_memory_seq_rm(self._rt.memory, slot.seq_id, keep, -1)
         slot.cached, slot.adapter, slot.busy = prompt[:keep], job.params.adapter, True
         params = job.params
         seed = params.seed if params.seed is not None else random.getrandbits(31)
-        sampler = build_sampler(self._rt, params, seed, self._banned_ids(params.banned_texts))
-        self._active.append(Sequence(job, slot, prompt[keep:], sampler, StopMatcher(params.stop)))
+        banned = self._banned_ids(params.banned_texts)
+        sampler = build_sampler(self._rt, params, seed, banned)
+        output = ReasoningOutput(job.prompt.think, params.stop)
+        thinking = None
+        if params.grammar and not output.in_answer:
+            thinking = build_sampler(self._rt, replace(params, grammar=None), seed, banned)
+        self._active.append(Sequence(job, slot, prompt[keep:], sampler, output, thinking, cached=keep))
 
     def _forget_unused(self) -> None:
         """Free adapters asked to be forgotten, except the one the running batch decodes with."""
@@ -174,7 +193,7 @@ class Scheduler:
             return
         for seq in list(self._active):
             if seq.logits_at is not None:
-                self._consume(seq, C.llama_sampler_sample(seq.sampler, self._rt.ctx, seq.logits_at))
+                self._consume(seq, C.llama_sampler_sample(seq.current_sampler(), self._rt.ctx, seq.logits_at))
 
     def _fill_batch(self) -> None:
         """Running decodes first (one token each), then prompt chunks in the room left."""
@@ -189,7 +208,7 @@ class Scheduler:
                 if last:
                     seq.logits_at = index
             seq.slot.cached.extend(take)
-            seq.feed = seq.feed[len(take):]
+            seq.feed = seq.feed[len(take) :]
             budget -= len(take)
 
     def _consume(self, seq: Sequence, token: int) -> None:
@@ -197,12 +216,9 @@ class Scheduler:
             self._finish(seq, "stop")
             return
         seq.produced += 1
-        seq.unsent += 1
-        text = seq.stops.feed(seq.utf8.decode(self._pieces(token)))
-        if text:
-            seq.job.emit(TextDelta(text, seq.unsent))
-            seq.unsent = 0
-        if seq.stops.stopped:
+        for event in seq.output.feed(seq.utf8.decode(self._pieces(token))):
+            seq.job.emit(event)
+        if seq.output.stopped:
             self._finish(seq, "stop")
         elif seq.produced >= seq.job.params.max_tokens:
             self._finish(seq, "length")
@@ -211,11 +227,23 @@ class Scheduler:
 
     # leaving ---------------------------------------------------------------------------------
     def _finish(self, seq: Sequence, reason: str) -> None:
-        if not seq.stops.stopped:
-            tail = seq.stops.feed(seq.utf8.decode(b"", final=True)) + seq.stops.flush()
-            if tail:
-                seq.job.emit(TextDelta(tail, seq.unsent))
-        seq.job.emit(Finished(reason, seq.job.prompt.token_count, seq.produced))
+        output = seq.output
+        if not output.stopped:
+            if tail := seq.utf8.decode(b"", final=True):
+                for event in output.feed(tail, 0):
+                    seq.job.emit(event)
+            for event in output.flush():
+                seq.job.emit(event)
+        seq.job.emit(
+            Finished(
+                reason,
+                seq.job.prompt.token_count,
+                seq.produced,
+                output.reasoning_tokens,
+                stop_sequence=output.stop_sequence,
+                cached_tokens=seq.cached,
+            )
+        )
         self._release(seq)
         seq.job.emit(END)
 
@@ -227,5 +255,7 @@ class Scheduler:
 
     def _release(self, seq: Sequence) -> None:
         C.llama_sampler_free(seq.sampler)
+        if seq.thinking_sampler is not None:
+            C.llama_sampler_free(seq.thinking_sampler)
         seq.slot.busy = False
         self._active.remove(seq)

@@ -23,18 +23,30 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.catalog import weights
-from openmaas.config import ModelConfig, Settings
+from openmaas.config import ModelConfig, Settings, ThinkingConfig
 from openmaas.engines.base import (
     ChatMessage,
     GenerationEvent,
     PreparedPrompt,
     SamplingParams,
+    Thinking,
+    ThinkTags,
 )
 from openmaas.engines.chat_template import ChatTemplate
 from openmaas.engines.fair_queue import FairQueue
+from openmaas.engines.reasoning import (
+    think_tags_for,
+    thinking_wanted,
+    with_no_think_switch,
+    without_reasoning,
+)
 from openmaas.errors import InternalFailure
 
 END = object()  # the last item a generation's output queue receives
+# Prompts longer than this (characters) are rendered and tokenized in a worker thread: a
+# long conversation's template render and tokenization would otherwise hold the event loop
+# for milliseconds; short ones are cheaper inline than a thread hop.
+OFF_LOOP_PROMPT_CHARS = 16_384
 
 
 def resolve_model_path(model: ModelConfig, settings: Settings) -> Path:
@@ -59,9 +71,17 @@ class _Generation:
 
 
 class LlamaCppEngine:
-    def __init__(self, model_path: Path, context_window: int, threads: int, parallel: int = 4,
-                 batch_size: int = 512) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        context_window: int,
+        threads: int,
+        parallel: int = 4,
+        batch_size: int = 512,
+        thinking: ThinkingConfig | None = None,
+    ) -> None:
         self.model_path = model_path
+        self.thinking = thinking
         self.context_window = context_window
         self._threads = threads
         self._slots = parallel
@@ -76,11 +96,13 @@ class LlamaCppEngine:
     # lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         if not self.model_path.is_file():
-            raise InternalFailure(f"model weights not found at {self.model_path}; "
-                                  "run `openmaas models assemble`")
+            raise InternalFailure(
+                f"model weights not found at {self.model_path}; run `openmaas models assemble`"
+            )
         loaded: Future[None] = Future()
-        self._thread = threading.Thread(target=self._inference_thread, args=(loaded,),
-                                        name=f"llama-{self.model_path.stem}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._inference_thread, args=(loaded,), name=f"llama-{self.model_path.stem}", daemon=True
+        )
         self._thread.start()
         await asyncio.wrap_future(loaded)
         await run_in_threadpool(self._load_tokenizer)
@@ -93,8 +115,7 @@ class LlamaCppEngine:
     def _load_tokenizer(self) -> None:
         import llama_cpp
 
-        self._tokenizer = llama_cpp.Llama(model_path=str(self.model_path), vocab_only=True,
-                                          verbose=False)
+        self._tokenizer = llama_cpp.Llama(model_path=str(self.model_path), vocab_only=True, verbose=False)
         meta = self._tokenizer.metadata
         template = meta.get("tokenizer.chat_template")
         if not template:
@@ -121,15 +142,46 @@ class LlamaCppEngine:
         return len(self._queue)
 
     # requests ----------------------------------------------------------------------------
-    async def prepare(self, messages: list[ChatMessage],
-                      tools: list[dict[str, Any]] | None = None) -> PreparedPrompt:
+    async def prepare(
+        self,
+        messages: list[ChatMessage],
+        tools: list[dict[str, Any]] | None = None,
+        thinking: Thinking | None = None,
+    ) -> PreparedPrompt:
         assert self._template is not None, "engine not started"
-        text = self._template.render(messages, tools)
-        tokens = await run_in_threadpool(self._tokenizer.tokenize, text.encode(), True, True)
-        return PreparedPrompt(text=text, token_count=len(tokens), tokens=tuple(tokens))
+        size = sum(len(m.content or "") + len(m.reasoning_content or "") for m in messages)
+        if size + len(str(tools or "")) > OFF_LOOP_PROMPT_CHARS:
+            return await run_in_threadpool(self._prepare, messages, tools, thinking)
+        return self._prepare(messages, tools, thinking)
 
-    async def generate(self, prompt: PreparedPrompt, params: SamplingParams,
-                       owner: str) -> AsyncIterator[GenerationEvent]:
+    def _prepare(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None, thinking: Thinking | None
+    ) -> PreparedPrompt:
+        text, think = self._render(messages, tools, thinking)
+        tokens = self._tokenizer.tokenize(text.encode(), True, True)
+        return PreparedPrompt(text=text, token_count=len(tokens), tokens=tuple(tokens), think=think)
+
+    def _render(
+        self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None, thinking: Thinking | None
+    ) -> tuple[str, ThinkTags | None]:
+        """The prompt text, with the model's thinking switch applied (a model that does not
+        think renders as always; `<think>` it may write stays answer text)."""
+        template, config = self._template, self.thinking
+        assert template is not None, "engine not started"
+        if config is None:  # kept reasoning means nothing to a model that does not think
+            return template.render(without_reasoning(messages), tools), None
+        wanted = thinking_wanted(config.default, thinking)
+        kwargs: dict[str, Any] = {}
+        if config.switch == "enable_thinking":
+            kwargs["enable_thinking"] = wanted
+        elif config.switch == "no_think":
+            messages = with_no_think_switch(messages, wanted)
+        text = template.render(messages, tools, **kwargs)
+        return think_tags_for(text, config.open_tag, config.close_tag, wanted)
+
+    async def generate(
+        self, prompt: PreparedPrompt, params: SamplingParams, owner: str
+    ) -> AsyncIterator[GenerationEvent]:
         job = _Generation(prompt, params, asyncio.get_running_loop(), asyncio.Queue())
         self._queue.put(owner, job)
         try:
@@ -146,8 +198,9 @@ class LlamaCppEngine:
             from openmaas.engines.llama_runtime import load_runtime
             from openmaas.engines.llama_scheduler import Scheduler
 
-            runtime = load_runtime(str(self.model_path), self.context_window, self._slots,
-                                   self._threads, self._batch_size)
+            runtime = load_runtime(
+                str(self.model_path), self.context_window, self._slots, self._threads, self._batch_size
+            )
         except BaseException as exc:
             loaded.set_exception(exc)
             return

@@ -12,19 +12,21 @@ class StopMatcher:
         self._stops = tuple(s for s in stops if s)
         self._held = ""
         self.stopped = False
+        self.matched: str | None = None  # the stop string that ended the text
 
     def feed(self, piece: str) -> str:
         """Returns the text that is now safe to emit."""
         if not self._stops:
             return piece
         buffer = self._held + piece
-        hits = [i for i in (buffer.find(s) for s in self._stops) if i >= 0]
+        hits = [(i, s) for s in self._stops if (i := buffer.find(s)) >= 0]
         if hits:
+            first, self.matched = min(hits, key=lambda hit: hit[0])
             self.stopped = True
             self._held = ""
-            return buffer[: min(hits)]
+            return buffer[:first]
         keep = self._longest_stop_prefix_suffix(buffer)
-        self._held = buffer[len(buffer) - keep:] if keep else ""
+        self._held = buffer[len(buffer) - keep :] if keep else ""
         return buffer[: len(buffer) - keep]
 
     def flush(self) -> str:

@@ -21,9 +21,25 @@ Tools: chat/generation.py drives tool calls with text and grammars (for local mo
 engine maps that onto the upstream's native tools: the prepared prompt carries the tools;
 no grammar means `tool_choice: auto`, the tool-call grammar (`root ::= block`) means
 `required` (or the one function it names), any other grammar with tools means `none`. The
-upstream's `tool_calls` come back as `<tool_call>` text, which generation.py parses and
-validates as it does for local models. Other grammars (structured output) are sent in the
-field named by `grammar_field` (vLLM `guided_grammar`, llama.cpp `grammar`), or dropped.
+upstream's `tool_calls` come back as `<tool_call>` text, written as their deltas arrive
+(so `tool_stream` streams an upstream's arguments as it generates them), which generation.py
+parses and validates as it does for local models. Other grammars (structured output) are
+sent in the field named by `grammar_field` (vLLM `guided_grammar`, llama.cpp `grammar`), or
+dropped.
+
+Thinking: reasoning an upstream sends in its own field (`reasoning_content`, or vLLM's newer
+`reasoning`) becomes `ReasoningDelta`s; with `thinking.format = "tags"` the content is split
+at `<think>` tags here instead. The request's switch goes out as the catalog entry says
+(`chat_template_kwargs.enable_thinking`, the Zhipu `thinking` object, or `/no_think`), with
+`reasoning_effort` when the caller gave one; kept reasoning in history goes back as each
+assistant message's `reasoning_content`, and image parts as the message's content list.
+
+Stop strings go to the upstream as `stop`. Which one ended the answer (`Finished.stop_sequence`,
+Anthropic's `stop_sequence`) is taken from the choice's `stop_reason` (vLLM) or `matched_stop`
+(SGLang); a stop string that still shows up in the content (an upstream that ignores `stop`
+or echoes it) is cut there by the local matcher, which ends the stream. An upstream that says
+only `finish_reason: "stop"` leaves it unknown: an end-of-turn token and a stop string look
+the same on that wire, so none is claimed.
 """
 
 from __future__ import annotations
@@ -34,20 +50,31 @@ import math
 import re
 from collections.abc import AsyncIterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
+from starlette.concurrency import run_in_threadpool
 
+from openmaas.config import ThinkingConfig
 from openmaas.engines.base import (
     ChatMessage,
     Finished,
     GenerationEvent,
     PreparedPrompt,
+    ReasoningDelta,
     SamplingParams,
     TextDelta,
+    Thinking,
+    ThinkTags,
 )
 from openmaas.engines.http1 import Http1Error, Http1Pool
+from openmaas.engines.reasoning import (
+    ReasoningOutput,
+    thinking_wanted,
+    with_no_think_switch,
+    without_reasoning,
+)
 from openmaas.engines.upstream_http import (
     ReplicaFailed,
     UpstreamTarget,
@@ -63,6 +90,7 @@ log = logging.getLogger(__name__)
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 TOOL_GRAMMAR_HEAD = "root ::= block"  # chat/tools.py tool_call_grammar()
 CHAT_PATH = "/v1/chat/completions"
+OFF_LOOP_PROMPT_CHARS = 65_536  # larger conversations are serialised in a worker thread
 
 
 def estimate_tokens(text: str) -> int:
@@ -76,6 +104,7 @@ class UpstreamPrompt(PreparedPrompt):
 
     messages: tuple[dict[str, Any], ...] = field(default=(), repr=False)
     tools: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+    switch: dict[str, Any] = field(default_factory=dict, repr=False)  # thinking fields to send
 
 
 def _message_estimate(message: ChatMessage) -> int:
@@ -84,7 +113,12 @@ def _message_estimate(message: ChatMessage) -> int:
 
 
 def wire_message(message: ChatMessage) -> dict[str, Any]:
-    out: dict[str, Any] = {"role": message.role, "content": message.content}
+    out: dict[str, Any] = {
+        "role": message.role,
+        "content": list(message.parts) if message.parts else message.content,
+    }
+    if message.reasoning_content:
+        out["reasoning_content"] = message.reasoning_content
     if message.tool_calls:
         out["tool_calls"] = [_wire_call(c) for c in message.tool_calls if isinstance(c, dict)]
     if message.tool_call_id:
@@ -116,74 +150,146 @@ def tool_choice_for(prompt: UpstreamPrompt, params: SamplingParams) -> str | dic
     return "required"
 
 
+REASONING_FIELDS = ("reasoning_content", "reasoning")  # vLLM: the first before 0.10, then both
+STOP_FIELDS = ("stop_reason", "matched_stop")  # vLLM, SGLang: the stop string that matched
+
+
 @dataclass
 class _StreamState:
     """One attempt's view of an upstream stream."""
 
     prompt_estimate: int
+    think: ThinkTags | None = None  # split `<think>` tags out of the content
     deltas: int = 0
+    reasoning_deltas: int = 0
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    open_call: int | None = None  # the tool call whose arguments are being written
+    output: ReasoningOutput | None = None
+    stops: tuple[str, ...] = ()  # the request's stop strings
+    stop_sequence: str | None = None  # the one that ended the answer, when the upstream says
 
-    def feed(self, payload: dict[str, Any]) -> str:
-        """Take one chunk; returns the content text it carries."""
+    def __post_init__(self) -> None:
+        if self.think is not None or self.stops:
+            self.output = ReasoningOutput(self.think, self.stops)
+
+    @property
+    def stopped_here(self) -> bool:
+        """A stop string was found in the content itself (the upstream did not stop on it)."""
+        return self.output is not None and self.output.stopped
+
+    def feed(self, payload: dict[str, Any]) -> list[GenerationEvent]:
+        """Take one chunk; returns the events it carries (reasoning, content, tool-call text)."""
         if isinstance(payload.get("usage"), dict):
             self.usage = payload["usage"]
-        text = ""
+        events: list[GenerationEvent] = []
         for choice in payload.get("choices") or []:
             delta = choice.get("delta") or choice.get("message") or {}
-            text += delta.get("content") or ""
+            reasoning = next((delta[k] for k in REASONING_FIELDS if isinstance(delta.get(k), str)), "")
+            if reasoning:
+                events.append(ReasoningDelta(reasoning))
+            if content := delta.get("content") or "":
+                events.extend(self.output.feed(content) if self.output else [TextDelta(content)])
             for call in delta.get("tool_calls") or []:
-                self._merge_call(call)
+                events.extend(self._merge_call(call))
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
-        if text:
-            self.deltas += 1
-        return text
+                self._note_stop(choice)
+        if self.stopped_here:
+            self.finish_reason, self.stop_sequence = "stop", self.output.stop_sequence
+        self.deltas += sum(isinstance(e, TextDelta) and e.tokens > 0 for e in events)
+        self.reasoning_deltas += sum(isinstance(e, ReasoningDelta) for e in events)
+        return events
 
-    def _merge_call(self, call: dict[str, Any]) -> None:
-        slot = self.calls.setdefault(int(call.get("index", len(self.calls))), {"name": "", "arguments": ""})
+    def _note_stop(self, choice: dict[str, Any]) -> None:
+        """vLLM's `stop_reason` is the stop string (a token id or null otherwise)."""
+        named = next((choice[k] for k in STOP_FIELDS if isinstance(choice.get(k), str)), None)
+        if named in self.stops:
+            self.stop_sequence = named
+
+    def _merge_call(self, call: dict[str, Any]) -> list[TextDelta]:
+        """Writes the call as `<tool_call>` text as it arrives (calls come one after another)."""
+        index = int(call.get("index", len(self.calls)))
+        slot = self.calls.setdefault(index, {"name": "", "arguments": ""})
         function = call.get("function") or {}
         slot["name"] += function.get("name") or ""
         arguments = function.get("arguments")
-        slot["arguments"] += arguments if isinstance(arguments, str) else json.dumps(arguments or {})
+        piece = arguments if isinstance(arguments, str) else json.dumps(arguments) if arguments else ""
+        slot["arguments"] += piece
+        out: list[TextDelta] = []
+        if self.open_call != index and slot["name"]:
+            out.extend(self._close_call())
+            head = json.dumps({"name": slot["name"]}, ensure_ascii=False)[:-1]
+            sep = "\n" if self.open_call is not None or index > min(self.calls) else ""
+            out.append(TextDelta(f'{sep}<tool_call>\n{head}, "arguments": {slot["arguments"]}', 0))
+            self.open_call = index
+        elif self.open_call == index and piece:
+            out.append(TextDelta(piece, 0))
+        return out
 
-    def tool_call_text(self) -> str:
-        """The upstream's tool calls in the `<tool_call>` form generation.py parses."""
-        blocks = []
-        for _, call in sorted(self.calls.items()):
-            try:
-                arguments = json.loads(call["arguments"] or "{}")
-            except ValueError:
-                arguments = call["arguments"]
-            body = json.dumps({"name": call["name"], "arguments": arguments}, ensure_ascii=False)
-            blocks.append(f"<tool_call>\n{body}\n</tool_call>")
-        return "\n".join(blocks)
+    def _close_call(self) -> list[TextDelta]:
+        if self.open_call is None:
+            return []
+        empty = not self.calls[self.open_call]["arguments"].strip()
+        return [TextDelta(("{}" if empty else "") + "}\n</tool_call>", 0)]
+
+    def flush(self) -> list[GenerationEvent]:
+        """What is held at the end: a split's tail, the last tool call's closing."""
+        events: list[GenerationEvent] = list(self.output.flush()) if self.output else []
+        events.extend(self._close_call())
+        self.open_call = None
+        return events
 
     def finished(self, reason: str | None = None) -> Finished:
         usage = self.usage or {}
         prompt = usage.get("prompt_tokens")
         completion = usage.get("completion_tokens")
-        return Finished(reason or self.finish_reason or "stop",
-                        prompt if isinstance(prompt, int) else self.prompt_estimate,
-                        completion if isinstance(completion, int) else self.deltas)
+        details = usage.get("completion_tokens_details") or {}
+        reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+        if not isinstance(reasoning, int):
+            reasoning = self.output.reasoning_tokens if self.output else self.reasoning_deltas
+        prompt_details = usage.get("prompt_tokens_details") or {}
+        cached = prompt_details.get("cached_tokens") if isinstance(prompt_details, dict) else None
+        reason = reason or self.finish_reason or "stop"
+        return Finished(
+            reason,
+            prompt if isinstance(prompt, int) else self.prompt_estimate,
+            completion if isinstance(completion, int) else self.deltas + self.reasoning_deltas,
+            reasoning,
+            stop_sequence=self.stop_sequence if reason == "stop" else None,
+            cached_tokens=cached if isinstance(cached, int) and cached > 0 else 0,
+        )
 
 
 class UpstreamChatEngine:
-    def __init__(self, target: UpstreamTarget, context_window: int = 8192,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    native_tool_calls = True  # tool calls come from the upstream's own parser (tool_stream)
+
+    def __init__(
+        self,
+        target: UpstreamTarget,
+        context_window: int = 8192,
+        transport: httpx.AsyncBaseTransport | None = None,
+        thinking: ThinkingConfig | None = None,
+    ) -> None:
         self.target = target
+        self.thinking = thinking
         self.context_window = context_window
         self.pool: ReplicaPool = target.pool()
         self._client = target.async_client(transport)
         # plain-http replicas stream through the lean client; https (and tests' mock
         # transports) through httpx
         o = target.options
-        self._http1 = None if transport is not None else Http1Pool(o.connect_timeout, o.read_timeout,
-                                                                    target.headers(), o.max_connections)
-        self.health = HealthChecker(self.pool, self._client, o.health_path or "", o.health_interval,
-                                    o.health_timeout) if o.health_path else None
+        self._http1 = (
+            None
+            if transport is not None
+            else Http1Pool(o.connect_timeout, o.read_timeout, target.headers(), o.max_connections)
+        )
+        self.health = (
+            HealthChecker(self.pool, self._client, o.health_path or "", o.health_interval, o.health_timeout)
+            if o.health_path
+            else None
+        )
         self._no_tokenize: set[str] = set()  # replicas without /tokenize
 
     async def start(self) -> None:
@@ -201,31 +307,68 @@ class UpstreamChatEngine:
         return self.pool.outstanding()
 
     # prepare -----------------------------------------------------------------------------
-    async def prepare(self, messages: list[ChatMessage],
-                      tools: list[dict[str, Any]] | None = None) -> UpstreamPrompt:
+    async def prepare(
+        self,
+        messages: list[ChatMessage],
+        tools: list[dict[str, Any]] | None = None,
+        thinking: Thinking | None = None,
+    ) -> UpstreamPrompt:
+        messages, switch, think = self._thinking_plan(messages, thinking)
+        if sum(len(m.content or "") for m in messages) > OFF_LOOP_PROMPT_CHARS:
+            prompt = await run_in_threadpool(self._wire_prompt, messages, tools)
+        else:
+            prompt = self._wire_prompt(messages, tools)
+        if self.target.options.tokenize == "upstream":
+            count = await self._upstream_count(prompt.messages, prompt.tools)
+            if count is not None:
+                prompt = replace(prompt, token_count=count)
+        return replace(prompt, switch=switch, think=think)
+
+    def _thinking_plan(
+        self, messages: list[ChatMessage], thinking: Thinking | None
+    ) -> tuple[list[ChatMessage], dict[str, Any], ThinkTags | None]:
+        """The messages (with `/no_think` where that is the switch), the fields that carry the
+        switch, and how to split tags out of the content."""
+        config = self.thinking
+        if config is None:  # not known to think: forward nothing, split nothing
+            return without_reasoning(messages), {}, None
+        wanted = thinking_wanted(config.default, thinking)
+        switch: dict[str, Any] = {}
+        if config.switch == "enable_thinking":
+            switch["chat_template_kwargs"] = {"enable_thinking": wanted}
+        elif config.switch == "thinking_field":
+            switch["thinking"] = {"type": "enabled" if wanted else "disabled"}
+        elif config.switch == "no_think":
+            messages = with_no_think_switch(messages, wanted)
+        if wanted and thinking is not None and thinking.effort:
+            switch["reasoning_effort"] = thinking.effort
+        think = ThinkTags(config.open_tag, config.close_tag, show=wanted) if config.format == "tags" else None
+        return messages, switch, think
+
+    def _wire_prompt(self, messages: list[ChatMessage], tools: list[dict[str, Any]] | None) -> UpstreamPrompt:
         wire = tuple(wire_message(m) for m in messages)
         tool_list = tuple(tools or ())
         text = json.dumps({"messages": wire, "tools": tool_list}, ensure_ascii=False)
-        count = None
-        if self.target.options.tokenize == "upstream":
-            count = await self._upstream_count(wire, tool_list)
-        if count is None:
-            count = sum(_message_estimate(m) for m in messages) + 3
-            count += estimate_tokens(json.dumps(tool_list, ensure_ascii=False)) if tool_list else 0
+        count = sum(_message_estimate(m) for m in messages) + 3
+        count += estimate_tokens(json.dumps(tool_list, ensure_ascii=False)) if tool_list else 0
         return UpstreamPrompt(text=text, token_count=count, messages=wire, tools=tool_list)
 
     async def _upstream_count(self, messages: tuple, tools: tuple) -> int | None:
         """vLLM's `POST /tokenize` (chat form); None where unavailable."""
-        body: dict[str, Any] = {"model": self.target.model, "messages": list(messages),
-                                "add_generation_prompt": True}
+        body: dict[str, Any] = {
+            "model": self.target.model,
+            "messages": list(messages),
+            "add_generation_prompt": True,
+        }
         if tools:
             body["tools"] = list(tools)
         replica = self.pool.acquire(self._no_tokenize)
         if replica is None:
             return None
         try:
-            response = await self._client.post(f"{replica.url}/tokenize", json=body,
-                                                timeout=self.target.options.health_timeout)
+            response = await self._client.post(
+                f"{replica.url}/tokenize", json=body, timeout=self.target.options.health_timeout
+            )
             if response.status_code in (404, 405):
                 self._no_tokenize.add(replica.url)
                 return None
@@ -239,13 +382,19 @@ class UpstreamChatEngine:
     # generate ----------------------------------------------------------------------------
     def request_body(self, prompt: UpstreamPrompt, params: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": self.target.model, "messages": list(prompt.messages), "stream": True,
-            "stream_options": {"include_usage": True}, "max_tokens": params.max_tokens,
-            "temperature": 0.0 if params.greedy else params.temperature, "top_p": params.top_p}
+            "model": self.target.model,
+            "messages": list(prompt.messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "max_tokens": params.max_tokens,
+            "temperature": 0.0 if params.greedy else params.temperature,
+            "top_p": params.top_p,
+        }
         if params.stop:
             body["stop"] = list(params.stop)
         if params.seed is not None:
             body["seed"] = params.seed
+        body.update(prompt.switch)
         choice = tool_choice_for(prompt, params)
         if choice is not None:
             body["tools"], body["tool_choice"] = list(prompt.tools), choice
@@ -253,8 +402,9 @@ class UpstreamChatEngine:
             body[self.target.options.grammar_field] = params.grammar
         return body
 
-    async def generate(self, prompt: PreparedPrompt, params: SamplingParams,
-                       owner: str) -> AsyncIterator[GenerationEvent]:
+    async def generate(
+        self, prompt: PreparedPrompt, params: SamplingParams, owner: str
+    ) -> AsyncIterator[GenerationEvent]:
         if not isinstance(prompt, UpstreamPrompt):
             raise TypeError("UpstreamChatEngine.generate needs a prompt from its own prepare()")
         if params.adapter:
@@ -268,7 +418,7 @@ class UpstreamChatEngine:
             if replica is None:
                 break
             tried.add(replica.url)
-            state = _StreamState(prompt.token_count)
+            state = _StreamState(prompt.token_count, prompt.think, stops=params.stop)
             try:
                 async with aclosing(self._stream(replica, body, state, delivered)) as events:
                     async for event in events:
@@ -282,17 +432,20 @@ class UpstreamChatEngine:
                     return
         raise no_replica_error(self.target, self.pool, last)
 
-    async def _stream(self, replica: Replica, body: dict[str, Any], state: _StreamState,
-                      delivered: _Delivered) -> AsyncIterator[GenerationEvent]:
+    async def _stream(
+        self, replica: Replica, body: dict[str, Any], state: _StreamState, delivered: _Delivered
+    ) -> AsyncIterator[GenerationEvent]:
         try:
             async with self._open_stream(replica, body) as response:
                 if response.status_code >= 300:
                     await response.aread()
                     check_status(response, replica.url)
                 async for payload in sse_payloads(response, replica.url):
-                    if text := state.feed(payload):
+                    for event in state.feed(payload):
                         delivered.tokens += 1
-                        yield TextDelta(text)
+                        yield event
+                    if state.stopped_here:
+                        break  # leaving the block closes the stream: the upstream stops generating
         except (httpx.HTTPError, Http1Error) as exc:
             if state.finish_reason is None:  # else only the usage chunk was lost: finish anyway
                 self.pool.release(replica, "failure")
@@ -307,10 +460,9 @@ class UpstreamChatEngine:
             self.pool.release(replica, "failure")
             raise ReplicaFailed("failure", f"{replica.url} ended the stream without finish_reason")
         self.pool.release(replica, "success")
-        if state.calls:
-            yield TextDelta(state.tool_call_text(), 0)
+        for event in state.flush():
+            yield event
         yield state.finished()
-
 
     def _open_stream(self, replica: Replica, body: dict[str, Any]):
         url = f"{replica.url}{CHAT_PATH}"
@@ -322,4 +474,3 @@ class UpstreamChatEngine:
 @dataclass
 class _Delivered:
     tokens: int = 0  # content deltas that reached our caller, over all attempts
-

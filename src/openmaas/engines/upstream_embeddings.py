@@ -22,8 +22,9 @@ EMBEDDINGS_PATH = "/v1/embeddings"
 
 
 class UpstreamEmbeddingEngine:
-    def __init__(self, target: UpstreamTarget, dim: int, max_tokens: int,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, target: UpstreamTarget, dim: int, max_tokens: int, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.target = target
         self.dim = dim
         self.max_tokens = max_tokens
@@ -46,10 +47,19 @@ class UpstreamEmbeddingEngine:
             rows = sorted(data["data"], key=lambda item: item.get("index", 0))
             vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
         except (KeyError, TypeError, ValueError) as exc:
-            raise no_replica_error(self.target, self.pool, ReplicaFailed(
-                "failure", f"unexpected embeddings answer ({type(exc).__name__})")) from exc
+            raise no_replica_error(
+                self.target,
+                self.pool,
+                ReplicaFailed("failure", f"unexpected embeddings answer ({type(exc).__name__})"),
+            ) from exc
         if vectors.shape != (len(texts), self.dim):
-            raise no_replica_error(self.target, self.pool, ReplicaFailed(
-                "failure", f"expected {len(texts)} vectors of {self.dim} dimensions, got "
-                           f"{vectors.shape}; set the model's `dimensions` to the upstream's"))
+            raise no_replica_error(
+                self.target,
+                self.pool,
+                ReplicaFailed(
+                    "failure",
+                    f"expected {len(texts)} vectors of {self.dim} dimensions, got "
+                    f"{vectors.shape}; set the model's `dimensions` to the upstream's",
+                ),
+            )
         return l2_normalise(vectors)

@@ -71,46 +71,60 @@ class UpstreamTarget:
     options: UpstreamOptions = field(default_factory=UpstreamOptions)
 
     @classmethod
-    def build(cls, name: str, replicas: list[str], model: str | None, api_key_env: str | None,
-              options: dict[str, Any] | None = None) -> UpstreamTarget:
+    def build(
+        cls,
+        name: str,
+        replicas: list[str],
+        model: str | None,
+        api_key_env: str | None,
+        options: dict[str, Any] | None = None,
+    ) -> UpstreamTarget:
         if not replicas:
             raise ValueError(f"model {name!r}: an upstream engine needs at least one URL in `upstreams`")
         key = None
         if api_key_env:
             key = os.environ.get(api_key_env)
             if not key:
-                raise ValueError(f"model {name!r}: environment variable {api_key_env} (api_key_env) "
-                                 "is not set")
-        return cls(name, tuple(_base_url(u) for u in replicas), model or name, key,
-                   UpstreamOptions.model_validate(options or {}))
+                raise ValueError(
+                    f"model {name!r}: environment variable {api_key_env} (api_key_env) is not set"
+                )
+        return cls(
+            name,
+            tuple(_base_url(u) for u in replicas),
+            model or name,
+            key,
+            UpstreamOptions.model_validate(options or {}),
+        )
 
     @property
     def attempts(self) -> int:
         return self.options.max_attempts or min(len(self.replicas), 3)
 
     def pool(self) -> ReplicaPool:
-        return ReplicaPool.of(list(self.replicas), self.options.failure_threshold,
-                              self.options.reset_seconds)
+        return ReplicaPool.of(list(self.replicas), self.options.failure_threshold, self.options.reset_seconds)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     def timeout(self) -> httpx.Timeout:
         o = self.options
-        return httpx.Timeout(connect=o.connect_timeout, read=o.read_timeout, write=o.read_timeout,
-                             pool=o.connect_timeout)
+        return httpx.Timeout(
+            connect=o.connect_timeout, read=o.read_timeout, write=o.read_timeout, pool=o.connect_timeout
+        )
 
     def limits(self) -> httpx.Limits:
         n = self.options.max_connections
         return httpx.Limits(max_connections=n, max_keepalive_connections=n)
 
     def async_client(self, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=transport, headers=self.headers(), timeout=self.timeout(),
-                                 limits=self.limits())
+        return httpx.AsyncClient(
+            transport=transport, headers=self.headers(), timeout=self.timeout(), limits=self.limits()
+        )
 
     def sync_client(self, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-        return httpx.Client(transport=transport, headers=self.headers(), timeout=self.timeout(),
-                            limits=self.limits())
+        return httpx.Client(
+            transport=transport, headers=self.headers(), timeout=self.timeout(), limits=self.limits()
+        )
 
 
 def _base_url(url: str) -> str:
@@ -150,8 +164,9 @@ def check_status(response: httpx.Response | Http1Response, url: str) -> None:
         raise ReplicaFailed("failure", detail)
     if status in (401, 403):
         log.error("upstream rejected our credentials: %s", detail)
-        raise InternalFailure("上游服务拒绝了凭据 (the upstream rejected OpenMaaS's credentials; "
-                              "check the model's api_key_env)")
+        raise InternalFailure(
+            "上游服务拒绝了凭据 (the upstream rejected OpenMaaS's credentials; check the model's api_key_env)"
+        )
     raise InvalidRequest(f"上游服务拒绝了请求 (the upstream rejected the request: {error_message(response)})")
 
 
@@ -168,8 +183,7 @@ def error_message(response: httpx.Response | Http1Response) -> str:
     return str(body)[:300]
 
 
-def no_replica_error(target: UpstreamTarget, pool: ReplicaPool,
-                     last: ReplicaFailed | None) -> PlatformError:
+def no_replica_error(target: UpstreamTarget, pool: ReplicaPool, last: ReplicaFailed | None) -> PlatformError:
     if last is None or last.kind == "unavailable":
         detail = last.detail if last else "every replica's circuit breaker is open"
         return UpstreamUnavailable(target.name, detail, retry_after=max(1.0, pool.retry_in()))
@@ -179,8 +193,14 @@ def no_replica_error(target: UpstreamTarget, pool: ReplicaPool,
 
 
 # --- JSON calls with retry ----------------------------------------------------------------
-async def post_json(client: httpx.AsyncClient, target: UpstreamTarget, pool: ReplicaPool,
-                    path: str, body: dict[str, Any], attempts: int | None = None) -> dict[str, Any]:
+async def post_json(
+    client: httpx.AsyncClient,
+    target: UpstreamTarget,
+    pool: ReplicaPool,
+    path: str,
+    body: dict[str, Any],
+    attempts: int | None = None,
+) -> dict[str, Any]:
     """POST to the least-busy replica; on a replica failure try the next one."""
     tried: set[str] = set()
     last: ReplicaFailed | None = None
@@ -206,8 +226,9 @@ async def post_json(client: httpx.AsyncClient, target: UpstreamTarget, pool: Rep
     raise no_replica_error(target, pool, last)
 
 
-def post_json_sync(client: httpx.Client, target: UpstreamTarget, pool: ReplicaPool, path: str,
-                   body: dict[str, Any]) -> dict[str, Any]:
+def post_json_sync(
+    client: httpx.Client, target: UpstreamTarget, pool: ReplicaPool, path: str, body: dict[str, Any]
+) -> dict[str, Any]:
     """`post_json` for threads (the embedding batcher)."""
     tried: set[str] = set()
     last: ReplicaFailed | None = None

@@ -115,17 +115,24 @@ class ReplicaPool:
     _turn: int = 0
 
     @classmethod
-    def of(cls, urls: list[str], failure_threshold: int = 3, reset_seconds: float = 5.0,
-           clock: Callable[[], float] = time.monotonic) -> ReplicaPool:
-        return cls([Replica(u.rstrip("/"), CircuitBreaker(failure_threshold, reset_seconds, clock))
-                    for u in urls])
+    def of(
+        cls,
+        urls: list[str],
+        failure_threshold: int = 3,
+        reset_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> ReplicaPool:
+        return cls(
+            [Replica(u.rstrip("/"), CircuitBreaker(failure_threshold, reset_seconds, clock)) for u in urls]
+        )
 
     def acquire(self, exclude: set[str] | frozenset[str] = frozenset()) -> Replica | None:
         """The available replica with the fewest requests in flight (ties rotate), or None."""
         with self._lock:
             count = len(self.replicas)
-            order = sorted(range(count), key=lambda i: (self.replicas[i].outstanding,
-                                                        (i - self._turn) % count))
+            order = sorted(
+                range(count), key=lambda i: (self.replicas[i].outstanding, (i - self._turn) % count)
+            )
             for index in order:
                 replica = self.replicas[index]
                 if replica.url not in exclude and replica.breaker.try_acquire():
@@ -151,8 +158,7 @@ class ReplicaPool:
 
     def stats(self) -> list[PoolStats]:
         with self._lock:
-            return [PoolStats(r.url, r.state.value, r.outstanding, r.served, r.failed)
-                    for r in self.replicas]
+            return [PoolStats(r.url, r.state.value, r.outstanding, r.served, r.failed) for r in self.replicas]
 
     # health checks ---------------------------------------------------------------------
     def health_result(self, replica: Replica, alive: bool) -> None:
@@ -165,16 +171,16 @@ class ReplicaPool:
                 if breaker.state is BreakerState.CLOSED:
                     log.warning("upstream %s failed its health check", replica.url)
                 breaker.trip()
-            elif breaker.state is not BreakerState.CLOSED and breaker.reset_elapsed() \
-                    and not breaker.probing:
+            elif breaker.state is not BreakerState.CLOSED and breaker.reset_elapsed() and not breaker.probing:
                 breaker.close()
 
 
 class HealthChecker:
     """Polls `GET {replica}{path}` every `interval` seconds; any HTTP answer below 500 is alive."""
 
-    def __init__(self, pool: ReplicaPool, client: httpx.AsyncClient, path: str, interval: float,
-                 timeout: float) -> None:
+    def __init__(
+        self, pool: ReplicaPool, client: httpx.AsyncClient, path: str, interval: float, timeout: float
+    ) -> None:
         self.pool, self.client, self.path = pool, client, path
         self.interval, self.timeout = interval, timeout
         self._task: asyncio.Task | None = None

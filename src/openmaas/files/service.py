@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePath
 from typing import BinaryIO
 
 import sqlalchemy as sa
 
+from openmaas.auth.codes import lock_target
 from openmaas.auth.principal import Principal
-from openmaas.errors import FileTooLarge, InvalidField, NotFound, UnsupportedFileType
+from openmaas.errors import FileTooLarge, InvalidField, NotFound, QuotaExceeded, UnsupportedFileType
 from openmaas.files.blobstore import BlobStore
 from openmaas.files.settings import FilesSettings
 from openmaas.store.db import Database
@@ -23,6 +25,7 @@ from openmaas.store.tables import StoredFile, new_id, utcnow
 
 log = logging.getLogger(__name__)
 MAX_FILENAME = 255
+PLATFORM_PURPOSES = frozenset({"batch_output"})  # written by the platform: counted, not refused
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,27 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class FileView:
+    """A stored file as callers see it (never the row: its blob key stays in here)."""
+
+    id: str
+    purpose: str
+    filename: str
+    bytes: int
+    content_type: str
+    status: str
+    created_at: datetime
+
+
+def file_view(row: StoredFile) -> FileView:
+    return FileView(
+        row.id, row.purpose, row.filename, row.bytes, row.content_type, row.status, row.created_at
+    )
+
+
+@dataclass(frozen=True)
 class FilePage:
-    files: list[StoredFile]
+    files: list[FileView]
     has_more: bool
 
 
@@ -73,40 +95,85 @@ class FileService:
             raise FileTooLarge(limit, purpose)
         return limit
 
-    def create(self, principal: Principal, upload: Upload) -> StoredFile:
+    def create(self, principal: Principal, upload: Upload, max_bytes: int | None = None) -> FileView:
+        """`max_bytes`: a file the platform writes itself (a batch's output, which the runner
+        bounds as its lines complete) is held to that instead of the upload limit."""
         purpose = self.check_purpose(upload.purpose)
         filename = clean_filename(upload.filename)
         self.check_type(purpose, filename)
-        limit = self.check_size(purpose, upload.size)
+        limit = max_bytes if max_bytes is not None else self.check_size(purpose, upload.size)
+        enforce = purpose not in PLATFORM_PURPOSES
+        if enforce:  # cheap refusal before any byte is written
+            with self._db.session(read_only=True) as session:
+                self._check_quota(session, principal.account_id, upload.size or 0)
         file_id = new_id("file-")[:37]
         key = f"{principal.account_id}/files/{file_id}"
         info = self.blobs.put(key, upload.stream, limit, purpose)
-        row = StoredFile(id=file_id, account_id=principal.account_id, purpose=purpose,
-                         filename=filename, bytes=info.size, sha256=info.sha256, blob_key=key,
-                         content_type=(upload.content_type or "application/octet-stream")[:128],
-                         created_at=utcnow())
+        row = StoredFile(
+            id=file_id,
+            account_id=principal.account_id,
+            purpose=purpose,
+            filename=filename,
+            bytes=info.size,
+            sha256=info.sha256,
+            blob_key=key,
+            content_type=(upload.content_type or "application/octet-stream")[:128],
+            created_at=utcnow(),
+        )
         try:
             with self._db.session() as session:
+                if enforce:  # exact: one upload of this account at a time past this point
+                    lock_target(session, f"files:{principal.account_id}")
+                    self._check_quota(session, principal.account_id, info.size)
                 session.add(row)
         except BaseException:
             self.blobs.delete(key)
             raise
-        return row
+        return file_view(row)
 
-    def get(self, principal: Principal, file_id: str) -> StoredFile:
+    def _check_quota(self, session, account_id: str, adding_bytes: int) -> None:
+        count, stored = session.execute(
+            sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(StoredFile.bytes), 0)).where(
+                StoredFile.account_id == account_id
+            )
+        ).one()
+        if count >= self.settings.max_files_per_account:
+            raise QuotaExceeded(
+                "file", f"at most {self.settings.max_files_per_account} files per account: delete some first"
+            )
+        if stored + adding_bytes > self.settings.max_bytes_per_account:
+            raise QuotaExceeded(
+                "file",
+                f"at most {self.settings.max_bytes_per_account} bytes stored "
+                f"per account ({stored} used): delete some first",
+            )
+
+    def get(self, principal: Principal, file_id: str) -> FileView:
+        return file_view(self._row(principal, file_id))
+
+    def _row(self, principal: Principal, file_id: str) -> StoredFile:
         with self._db.session() as session:
-            row = session.scalar(sa.select(StoredFile).where(
-                StoredFile.id == file_id, StoredFile.account_id == principal.account_id))
+            row = session.scalar(
+                sa.select(StoredFile).where(
+                    StoredFile.id == file_id, StoredFile.account_id == principal.account_id
+                )
+            )
         if row is None:
             raise NotFound("file")
         return row
 
-    def open_content(self, principal: Principal, file_id: str) -> tuple[StoredFile, BinaryIO]:
-        row = self.get(principal, file_id)
-        return row, self.blobs.open(row.blob_key)
+    def open_content(self, principal: Principal, file_id: str) -> tuple[FileView, BinaryIO]:
+        row = self._row(principal, file_id)
+        return file_view(row), self.blobs.open(row.blob_key)
 
-    def list(self, principal: Principal, purpose: str | None = None, limit: int = 20,
-             after: str | None = None, ascending: bool = False) -> FilePage:
+    def list(
+        self,
+        principal: Principal,
+        purpose: str | None = None,
+        limit: int = 20,
+        after: str | None = None,
+        ascending: bool = False,
+    ) -> FilePage:
         if not 1 <= limit <= 100:
             raise InvalidField("limit", "between 1 and 100")
         query = sa.select(StoredFile).where(StoredFile.account_id == principal.account_id)
@@ -115,22 +182,29 @@ class FileService:
         order = (StoredFile.created_at, StoredFile.id)
         with self._db.session() as session:
             if after:
-                cursor = session.scalar(sa.select(StoredFile).where(
-                    StoredFile.id == after, StoredFile.account_id == principal.account_id))
+                cursor = session.scalar(
+                    sa.select(StoredFile).where(
+                        StoredFile.id == after, StoredFile.account_id == principal.account_id
+                    )
+                )
                 if cursor is None:
                     raise InvalidField("after", "unknown file id")
                 key = sa.tuple_(*order)
-                bound = sa.tuple_(sa.literal(cursor.created_at, StoredFile.created_at.type),
-                                  sa.literal(cursor.id))
+                bound = sa.tuple_(
+                    sa.literal(cursor.created_at, StoredFile.created_at.type), sa.literal(cursor.id)
+                )
                 query = query.where(key > bound if ascending else key < bound)
             columns = [c.asc() if ascending else c.desc() for c in order]
             rows = list(session.scalars(query.order_by(*columns).limit(limit + 1)))
-        return FilePage(rows[:limit], len(rows) > limit)
+        return FilePage([file_view(r) for r in rows[:limit]], len(rows) > limit)
 
-    def delete(self, principal: Principal, file_id: str) -> StoredFile:
+    def delete(self, principal: Principal, file_id: str) -> FileView:
         with self._db.session() as session:
-            row = session.scalar(sa.select(StoredFile).where(
-                StoredFile.id == file_id, StoredFile.account_id == principal.account_id))
+            row = session.scalar(
+                sa.select(StoredFile).where(
+                    StoredFile.id == file_id, StoredFile.account_id == principal.account_id
+                )
+            )
             if row is None:
                 raise NotFound("file")
             session.delete(row)
@@ -138,4 +212,4 @@ class FileService:
             self.blobs.delete(row.blob_key)
         except OSError:
             log.exception("file %s: row deleted, blob %s left behind", file_id, row.blob_key)
-        return row
+        return file_view(row)

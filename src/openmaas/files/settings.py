@@ -7,9 +7,28 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 MB = 1024 * 1024
-KNOWN_PURPOSES = ["fine-tune", "retrieval", "batch", "code-interpreter", "agent",
-                  "voice-clone-input", "file-extract", "batch_output"]  # batch_output: results
-DOCUMENT_EXTENSIONS = [".txt", ".md", ".markdown", ".pdf", ".docx", ".csv", ".html", ".htm"]
+KNOWN_PURPOSES = [
+    "fine-tune",
+    "retrieval",
+    "batch",
+    "code-interpreter",
+    "agent",
+    "voice-clone-input",
+    "file-extract",
+    "batch_output",
+]  # batch_output: results
+DOCUMENT_EXTENSIONS = [
+    ".txt",
+    ".md",
+    ".markdown",
+    ".pdf",
+    ".docx",
+    ".csv",
+    ".html",
+    ".htm",
+    ".xlsx",
+    ".pptx",
+]  # scanned PDF pages are read through OCR
 
 
 class FilesSettings(BaseModel):
@@ -17,9 +36,17 @@ class FilesSettings(BaseModel):
     purposes: list[str] = Field(default_factory=lambda: list(KNOWN_PURPOSES))
     default_max_bytes: int = 100 * MB  # the documented limit (HTTP 435 beyond it)
     max_bytes_by_purpose: dict[str, int] = Field(default_factory=dict)
-    extensions_by_purpose: dict[str, list[str]] = Field(default_factory=lambda: {
-        "batch": [".jsonl"], "fine-tune": [".jsonl"], "retrieval": list(DOCUMENT_EXTENSIONS)})
-    max_files_per_account: int = 10_000
+    extensions_by_purpose: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "batch": [".jsonl"],
+            "fine-tune": [".jsonl"],
+            "retrieval": list(DOCUMENT_EXTENSIONS),
+        }
+    )
+    # Per-account caps over stored files (400, code 1214, param "file" past them). Files the
+    # platform writes itself (batch results) count towards them but are never refused.
+    max_files_per_account: int = Field(default=10_000, ge=1)
+    max_bytes_per_account: int = Field(default=10 * 1024 * MB, ge=1)
 
     def limit_for(self, purpose: str) -> int:
         return self.max_bytes_by_purpose.get(purpose, self.default_max_bytes)

@@ -96,8 +96,9 @@ def _message(message: Any, index: int) -> dict[str, Any]:
         raise _LineError(f"{where}.content is empty")
     out: dict[str, Any] = {"role": role, "content": content or ""}
     if calls is not None:
-        out["tool_calls"] = [_tool_call(c, f"{where}.tool_calls[{i}]")
-                             for i, c in enumerate(_list(calls, where))]
+        out["tool_calls"] = [
+            _tool_call(c, f"{where}.tool_calls[{i}]") for i, c in enumerate(_list(calls, where))
+        ]
     for key in ("name", "tool_call_id"):
         if message.get(key) is not None:
             out[key] = str(message[key])

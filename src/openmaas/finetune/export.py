@@ -26,11 +26,21 @@ def converter_script(converter_dir: Path) -> Path:
     return script
 
 
-def convert_adapter(adapter_dir: Path, base_config_dir: Path, out_file: Path, converter_dir: Path,
-                    timeout: float = 900.0) -> Path:
+def convert_adapter(
+    adapter_dir: Path, base_config_dir: Path, out_file: Path, converter_dir: Path, timeout: float = 900.0
+) -> Path:
     """Write `out_file` (f16 GGUF LoRA); TrainingFailed with the converter's last words if it fails."""
-    command = [sys.executable, str(converter_script(converter_dir)), "--base", str(base_config_dir),
-               "--outfile", str(out_file), "--outtype", "f16", str(adapter_dir)]
+    command = [
+        sys.executable,
+        str(converter_script(converter_dir)),
+        "--base",
+        str(base_config_dir),
+        "--outfile",
+        str(out_file),
+        "--outtype",
+        "f16",
+        str(adapter_dir),
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:

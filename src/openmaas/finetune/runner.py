@@ -23,6 +23,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
+from openmaas.auth.principal import Principal
 from openmaas.errors import ModelNotFound, PlatformError
 from openmaas.finetune.dataset import Example, load_examples
 from openmaas.finetune.errors import TrainingFailed
@@ -88,13 +89,22 @@ class JobObserver:
 def metrics(report: StepReport) -> dict[str, Any]:
     """Event data in both vocabularies (Zhipu: current_steps/eval_loss; OpenAI: step/valid_loss)."""
     rate = report.elapsed / max(report.step, 1)
-    return {"step": report.step, "current_steps": report.step, "total_steps": report.total_steps,
-            "epoch": report.epoch, "loss": round(report.loss, 6), "train_loss": round(report.loss, 6),
-            "val_loss": _round(report.val_loss), "eval_loss": _round(report.val_loss),
-            "valid_loss": _round(report.val_loss), "learning_rate": report.learning_rate,
-            "trained_tokens": report.trained_tokens, "elapsed_time": f"{report.elapsed:.1f}",
-            "step_time": round(report.step_seconds, 4),
-            "remaining_time": f"{rate * (report.total_steps - report.step):.1f}"}  # strings: Zhipu types
+    return {
+        "step": report.step,
+        "current_steps": report.step,
+        "total_steps": report.total_steps,
+        "epoch": report.epoch,
+        "loss": round(report.loss, 6),
+        "train_loss": round(report.loss, 6),
+        "val_loss": _round(report.val_loss),
+        "eval_loss": _round(report.val_loss),
+        "valid_loss": _round(report.val_loss),
+        "learning_rate": report.learning_rate,
+        "trained_tokens": report.trained_tokens,
+        "elapsed_time": f"{report.elapsed:.1f}",
+        "step_time": round(report.step_seconds, 4),
+        "remaining_time": f"{rate * (report.total_steps - report.step):.1f}",
+    }  # strings: Zhipu types
 
 
 def _round(value: float | None) -> float | None:
@@ -107,7 +117,7 @@ class FineTuneRunner:
         self._store = service.store
         self._slot = asyncio.Semaphore(1)  # one training at a time per process
 
-    async def run_job(self, queued: Job) -> dict[str, Any]:
+    async def run_job(self, queued: Job, _principal: Principal) -> dict[str, Any]:
         job = await run_in_threadpool(self._store.by_id, queued.payload["job_id"])
         if job is None or job.status in TERMINAL:
             if job is not None and job.hold_id:
@@ -116,8 +126,13 @@ class FineTuneRunner:
         try:
             prepared = await run_in_threadpool(self._prepare, job, queued.attempts)
             async with self._slot:
-                if not await run_in_threadpool(self._store.transition, job.id, ("queued",), "running",
-                                               started_at=job.started_at or utcnow()):
+                if not await run_in_threadpool(
+                    self._store.transition,
+                    job.id,
+                    ("queued",),
+                    "running",
+                    started_at=job.started_at or utcnow(),
+                ):
                     return await self._abandoned(job)
                 outcome = await self._train(job, prepared)
             return await run_in_threadpool(self._finish, job, prepared, outcome)
@@ -146,14 +161,21 @@ class FineTuneRunner:
         self._store.transition(job.id, ACTIVE, "queued")
         params, limits = job.hyperparameters, service.config
         config = TrainingConfig(
-            weights=base_weights(entry.config, service.settings), work_dir=folder,
-            n_epochs=params["n_epochs"], batch_size=params["batch_size"],
+            weights=base_weights(entry.config, service.settings),
+            work_dir=folder,
+            n_epochs=params["n_epochs"],
+            batch_size=params["batch_size"],
             learning_rate=limits.learning_rate * params["learning_rate_multiplier"],
-            lora_rank=limits.lora_rank, lora_alpha=limits.lora_alpha,
+            lora_rank=limits.lora_rank,
+            lora_alpha=limits.lora_alpha,
             target_modules=tuple(limits.target_modules),
             max_seq_tokens=min(entry.config.context_window, limits.max_seq_tokens),
-            checkpoint_every=limits.checkpoint_every, device=limits.device,
-            torch_threads=limits.torch_threads, seed=limits.seed, base_cache_dir=limits.base_cache_dir)
+            checkpoint_every=limits.checkpoint_every,
+            device=limits.device,
+            torch_threads=limits.torch_threads,
+            seed=limits.seed,
+            base_cache_dir=limits.base_cache_dir,
+        )
         return Prepared(config, train, validation, serve_gguf=entry.config.engine == "llamacpp")
 
     async def _train(self, job: FineTuningJob, prepared: Prepared) -> TrainingOutcome:
@@ -181,11 +203,18 @@ class FineTuneRunner:
             return {"status": "cancelled", "steps": outcome.steps}
         adapter = self._export(job, prepared, outcome)
         name = fine_tuned_name(job.base_model, job.suffix, job.id)
-        model = FineTunedModel(name=name, account_id=job.account_id, base_model=job.base_model,
-                               job_id=job.id, adapter_path=str(adapter), created_at=utcnow())
+        model = FineTunedModel(
+            name=name,
+            account_id=job.account_id,
+            base_model=job.base_model,
+            job_id=job.id,
+            adapter_path=str(adapter),
+            created_at=utcnow(),
+        )
         if not self._store.succeed(job.id, model, outcome.trained_tokens):
             self._charge(job, outcome.trained_tokens)
             return {"status": self._store.status_of(job.id)}
+        self._service.models.remember(model)
         self._charge(job, outcome.trained_tokens)
         self._store.add_event(job.id, f"New fine-tuned model created: {name}")
         self._store.add_event(job.id, "The job has successfully completed")
@@ -199,8 +228,9 @@ class FineTuneRunner:
 
         self._store.add_event(job.id, "Converting the LoRA adapter to GGUF for llama.cpp")
         target = prepared.config.work_dir / ADAPTER_GGUF
-        return convert_adapter(outcome.adapter_dir, outcome.base_config_dir, target,
-                               self._service.config.converter_dir)
+        return convert_adapter(
+            outcome.adapter_dir, outcome.base_config_dir, target, self._service.config.converter_dir
+        )
 
     async def _abandoned(self, job: FineTuningJob) -> dict[str, Any]:
         """Cancelled (or deleted) while it waited: nothing was trained."""
@@ -215,8 +245,15 @@ class FineTuneRunner:
 
     def _charge(self, job: FineTuningJob, tokens: int) -> None:
         """Release the job's hold and charge the tokens trained (once per job)."""
-        self._service.billing.charge_tokens(job.account_id, job.api_key_id, f"{job.id}:train",
-                                            job.model, job.base_model, tokens, job.hold_id)
+        self._service.meter.charge_job(
+            job.account_id,
+            job.api_key_id,
+            f"{job.id}:train",
+            job.base_model,
+            job.base_model,
+            tokens,
+            job.hold_id,
+        )
 
 
 def _snapshot(path: Path) -> list[Example]:

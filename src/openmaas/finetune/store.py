@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from openmaas.errors import InvalidField, NotFound
 from openmaas.finetune.types import ACTIVE
-from openmaas.store.db import Database
-from openmaas.store.tables import FineTunedModel, FineTuningEvent, FineTuningJob, Job, utcnow
+from openmaas.jobs.queue import FailedJob
+from openmaas.store.db import Database, changed_rows
+from openmaas.store.tables import FineTunedModel, FineTuningEvent, FineTuningJob, utcnow
 
 MAX_PAGE = 100
 
@@ -35,75 +36,98 @@ ReleaseHold = Callable[[Session, str], None]
 
 
 class FineTuneStore:
-    def __init__(self, db: Database, release_hold: ReleaseHold) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
-        self._release_hold = release_hold  # BillingService.release
 
     # jobs --------------------------------------------------------------------------------
-    def insert(self, job: FineTuningJob, queued: Job, messages: list[str]) -> None:
-        """The job, its durable queue row and its first events, in one transaction."""
+    def insert(self, job: FineTuningJob, enqueue: Callable[[Session], Any], messages: list[str]) -> None:
+        """The job, its durable queue row (`enqueue`) and its first events, in one transaction."""
         with self._db.session() as session:
-            session.add_all([job, queued])
+            session.add(job)
             session.flush()
+            enqueue(session)
             session.add_all(FineTuningEvent(job_id=job.id, message=m) for m in messages)
 
     def owned(self, account_id: str, job_id: str) -> FineTuningJob:
-        with self._db.session() as session:
-            job = session.scalar(sa.select(FineTuningJob).where(FineTuningJob.id == job_id,
-                                                                _visible(account_id)))
+        with self._db.session(read_only=True) as session:
+            job = session.scalar(
+                sa.select(FineTuningJob).where(FineTuningJob.id == job_id, _visible(account_id))
+            )
             if job is None:
                 raise NotFound("fine-tuning job")
-            adopt_failed_jobs(session, [job], self._release_hold)
             return job
 
     def by_id(self, job_id: str) -> FineTuningJob | None:
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             return session.get(FineTuningJob, job_id)
 
     def status_of(self, job_id: str) -> str | None:
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             return session.scalar(sa.select(FineTuningJob.status).where(FineTuningJob.id == job_id))
 
     def page(self, account_id: str, after: str | None, limit: int) -> Page:
         """Newest first; `after` is the last id of the previous page."""
         _check_limit(limit)
         query = sa.select(FineTuningJob).where(_visible(account_id))
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             if after:
-                cursor = session.scalar(sa.select(FineTuningJob).where(
-                    FineTuningJob.id == after, _visible(account_id)))
+                cursor = session.scalar(
+                    sa.select(FineTuningJob).where(FineTuningJob.id == after, _visible(account_id))
+                )
                 if cursor is None:
                     raise InvalidField("after", "unknown fine-tuning job id")
                 key = sa.tuple_(FineTuningJob.created_at, FineTuningJob.id)
-                query = query.where(key < sa.tuple_(
-                    sa.literal(cursor.created_at, FineTuningJob.created_at.type), sa.literal(cursor.id)))
-            rows = list(session.scalars(query.order_by(FineTuningJob.created_at.desc(),
-                                                       FineTuningJob.id.desc()).limit(limit + 1)))
-            adopt_failed_jobs(session, rows[:limit], self._release_hold)
+                query = query.where(
+                    key
+                    < sa.tuple_(
+                        sa.literal(cursor.created_at, FineTuningJob.created_at.type), sa.literal(cursor.id)
+                    )
+                )
+            rows = list(
+                session.scalars(
+                    query.order_by(FineTuningJob.created_at.desc(), FineTuningJob.id.desc()).limit(limit + 1)
+                )
+            )
         return Page(rows[:limit], len(rows) > limit)
 
     def transition(self, job_id: str, sources: Sequence[str], target: str, **values: Any) -> bool:
         """Move the job to `target` if its status is one of `sources`; False if it was not."""
         with self._db.session() as session:
-            done = session.execute(sa.update(FineTuningJob)
-                                   .where(FineTuningJob.id == job_id, FineTuningJob.status.in_(sources))
-                                   .values(status=target, **values)
-                                   .execution_options(synchronize_session=False))
-            return done.rowcount == 1
+            done = session.execute(
+                sa.update(FineTuningJob)
+                .where(FineTuningJob.id == job_id, FineTuningJob.status.in_(sources))
+                .values(status=target, **values)
+                .execution_options(synchronize_session=False)
+            )
+            return changed_rows(done) == 1
 
     def update(self, job_id: str, **values: Any) -> None:
         with self._db.session() as session:
-            session.execute(sa.update(FineTuningJob).where(FineTuningJob.id == job_id).values(**values)
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                sa.update(FineTuningJob)
+                .where(FineTuningJob.id == job_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
 
     def mark_deleted(self, account_id: str, job_id: str) -> None:
         with self._db.session() as session:
-            session.execute(sa.update(FineTuningJob).where(FineTuningJob.id == job_id, _visible(account_id))
-                            .values(deleted_at=utcnow()).execution_options(synchronize_session=False))
+            session.execute(
+                sa.update(FineTuningJob)
+                .where(FineTuningJob.id == job_id, _visible(account_id))
+                .values(deleted_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
 
     # events ------------------------------------------------------------------------------
-    def add_event(self, job_id: str, message: str, level: str = "info", kind: str = "message",
-                  data: dict[str, Any] | None = None) -> None:
+    def add_event(
+        self,
+        job_id: str,
+        message: str,
+        level: str = "info",
+        kind: str = "message",
+        data: dict[str, Any] | None = None,
+    ) -> None:
         with self._db.session() as session:
             session.add(FineTuningEvent(job_id=job_id, message=message, level=level, type=kind, data=data))
 
@@ -114,7 +138,7 @@ class FineTuneStore:
         query = sa.select(FineTuningEvent).where(FineTuningEvent.job_id == job_id)
         if after:
             query = query.where(FineTuningEvent.id < _event_number(after))
-        with self._db.session() as session:
+        with self._db.session(read_only=True) as session:
             rows = list(session.scalars(query.order_by(FineTuningEvent.id.desc()).limit(limit + 1)))
         return Page(rows[:limit], len(rows) > limit)
 
@@ -122,30 +146,52 @@ class FineTuneStore:
     def succeed(self, job_id: str, model: FineTunedModel, trained_tokens: int) -> bool:
         """Register the model and finish the job together, unless the job was cancelled meanwhile."""
         with self._db.session() as session:
-            done = session.execute(sa.update(FineTuningJob)
-                                   .where(FineTuningJob.id == job_id, FineTuningJob.status == "running")
-                                   .values(status="succeeded", fine_tuned_model=model.name,
-                                           trained_tokens=trained_tokens, finished_at=utcnow())
-                                   .execution_options(synchronize_session=False))
-            if done.rowcount != 1:
+            done = session.execute(
+                sa.update(FineTuningJob)
+                .where(FineTuningJob.id == job_id, FineTuningJob.status == "running")
+                .values(
+                    status="succeeded",
+                    fine_tuned_model=model.name,
+                    trained_tokens=trained_tokens,
+                    finished_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if changed_rows(done) != 1:
                 return False
             session.add(model)
             return True
 
     def model(self, account_id: str, name: str) -> FineTunedModel | None:
-        with self._db.session() as session:
-            return session.scalar(sa.select(FineTunedModel).where(
-                FineTunedModel.name == name, FineTunedModel.account_id == account_id))
+        with self._db.session(read_only=True) as session:
+            return session.scalar(
+                sa.select(FineTunedModel).where(
+                    FineTunedModel.name == name, FineTunedModel.account_id == account_id
+                )
+            )
 
     def models(self, account_id: str) -> list[FineTunedModel]:
-        with self._db.session() as session:
-            return list(session.scalars(sa.select(FineTunedModel).where(
-                FineTunedModel.account_id == account_id).order_by(FineTunedModel.created_at)))
+        with self._db.session(read_only=True) as session:
+            return list(
+                session.scalars(
+                    sa.select(FineTunedModel)
+                    .where(FineTunedModel.account_id == account_id)
+                    .order_by(FineTunedModel.created_at)
+                )
+            )
+
+    def all_models(self) -> list[FineTunedModel]:
+        """Every account's fine-tuned models (the resolver's in-memory snapshot)."""
+        with self._db.session(read_only=True) as session:
+            return list(session.scalars(sa.select(FineTunedModel).order_by(FineTunedModel.created_at)))
 
     def delete_model(self, account_id: str, name: str) -> FineTunedModel:
         with self._db.session() as session:
-            row = session.scalar(sa.select(FineTunedModel).where(
-                FineTunedModel.name == name, FineTunedModel.account_id == account_id))
+            row = session.scalar(
+                sa.select(FineTunedModel).where(
+                    FineTunedModel.name == name, FineTunedModel.account_id == account_id
+                )
+            )
             if row is None:
                 raise NotFound("fine-tuned model")
             session.delete(row)
@@ -164,19 +210,21 @@ def _event_number(event_id: str) -> int:
     return int(digits)
 
 
-def adopt_failed_jobs(session: Session, jobs: Sequence[FineTuningJob], release_hold: ReleaseHold) -> None:
-    """A job whose queue row was given up on (interrupted too often) is failed, with that
-    reason, and its billing hold released (nothing is charged for it)."""
-    active = {j.id: j for j in jobs if j.status in ACTIVE}
-    if not active:
-        return
-    failed = session.execute(sa.select(Job.id, Job.error_code, Job.error_message).where(
-        Job.id.in_(active), Job.state == "failed")).all()
-    for job_id, code, message in failed:
-        job = active[job_id]
-        job.status, job.finished_at = "failed", utcnow()
-        job.error = {"code": code or "500", "message": message or "the fine-tuning job failed",
-                     "param": None}
-        session.add(FineTuningEvent(job_id=job_id, level="error", message=job.error["message"]))
-        if job.hold_id:
-            release_hold(session, job.hold_id)
+def fail_given_up_jobs(session: Session, failed: Sequence[FailedJob], release_hold: ReleaseHold) -> None:
+    """The fine-tune kind's give-up hook: a job whose queue row the queue ended as failed
+    (interrupted too often, its key revoked) fails with that reason, and its billing hold is
+    released (nothing is charged for it); one that ended already is left alone."""
+    for queued in failed:
+        error = {"code": queued.code, "message": queued.message, "param": None}
+        ended = session.execute(
+            sa.update(FineTuningJob)
+            .where(FineTuningJob.id == queued.id, FineTuningJob.status.in_(ACTIVE))
+            .values(status="failed", finished_at=utcnow(), error=error)
+            .returning(FineTuningJob.hold_id)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if ended is None:
+            continue
+        session.add(FineTuningEvent(job_id=queued.id, level="error", message=queued.message))
+        if ended.hold_id:
+            release_hold(session, ended.hold_id)

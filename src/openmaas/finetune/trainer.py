@@ -104,8 +104,7 @@ def save_dequantised(model: Any, tokenizer: Any, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         staging.rename(folder)
     except Exception:
-        logging.getLogger(__name__).warning("could not cache the dequantised %s", folder.name,
-                                            exc_info=True)
+        logging.getLogger(__name__).warning("could not cache the dequantised %s", folder.name, exc_info=True)
         shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -141,8 +140,14 @@ def base_config_of(model: Any) -> dict[str, Any]:
 def attach_lora(model: Any, config: TrainingConfig, device: str) -> Any:
     from peft import LoraConfig, get_peft_model
 
-    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=0.0,
-                      target_modules=list(config.target_modules), task_type="CAUSAL_LM", bias="none")
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=list(config.target_modules),
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
     with peft_quiet():
         return get_peft_model(model, lora).to(device)
 
@@ -160,10 +165,15 @@ def load_model(config: TrainingConfig) -> LoadedModel:
 
 
 # --- encoding --------------------------------------------------------------------------
-def render(tokenizer: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-           generation_prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tools=tools, tokenize=False,
-                                         add_generation_prompt=generation_prompt)
+def render(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None,
+    generation_prompt: bool = False,
+) -> str:
+    return tokenizer.apply_chat_template(
+        messages, tools=tools, tokenize=False, add_generation_prompt=generation_prompt
+    )
 
 
 def assistant_spans(tokenizer: Any, example: Example, text: str) -> list[tuple[int, int]] | None:
@@ -187,8 +197,10 @@ def encode(tokenizer: Any, example: Example) -> Encoded:
     ids = list(encoded["input_ids"])
     if spans is None:  # unusual template: learn the whole conversation
         return Encoded(ids, list(ids))
-    labels = [tok if any(s <= begin < e for s, e in spans) else IGNORE
-              for tok, (begin, _end) in zip(ids, encoded["offset_mapping"], strict=True)]
+    labels = [
+        tok if any(s <= begin < e for s, e in spans) else IGNORE
+        for tok, (begin, _end) in zip(ids, encoded["offset_mapping"], strict=True)
+    ]
     return Encoded(ids, labels)
 
 
@@ -197,8 +209,10 @@ def encode_all(tokenizer: Any, examples: list[Example], max_seq: int) -> list[En
     for example in examples:
         item = encode(tokenizer, example)
         if len(item.input_ids) > max_seq:
-            raise ValueError(f"line {example.line}: {len(item.input_ids)} tokens, more than "
-                             f"the {max_seq} the trainer takes")
+            raise ValueError(
+                f"line {example.line}: {len(item.input_ids)} tokens, more than "
+                f"the {max_seq} the trainer takes"
+            )
         out.append(item)
     return out
 
@@ -210,8 +224,11 @@ def collate(items: list[Encoded], pad_id: int, device: str) -> dict[str, Any]:
     ids = [i.input_ids + [pad_id] * (width - len(i.input_ids)) for i in items]
     labels = [i.labels + [IGNORE] * (width - len(i.labels)) for i in items]
     mask = [[1] * len(i.input_ids) + [0] * (width - len(i.input_ids)) for i in items]
-    return {"input_ids": torch.tensor(ids, device=device), "labels": torch.tensor(labels, device=device),
-            "attention_mask": torch.tensor(mask, device=device)}
+    return {
+        "input_ids": torch.tensor(ids, device=device),
+        "labels": torch.tensor(labels, device=device),
+        "attention_mask": torch.tensor(mask, device=device),
+    }
 
 
 def pad_id_of(tokenizer: Any) -> int:
@@ -224,7 +241,7 @@ def pad_id_of(tokenizer: Any) -> int:
 # --- the schedule ----------------------------------------------------------------------
 def epoch_batches(count: int, batch_size: int, epoch: int, seed: int) -> list[list[int]]:
     order = random.Random(seed + epoch).sample(range(count), count)
-    return [order[i: i + batch_size] for i in range(0, count, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
 
 
 def steps_per_epoch(count: int, batch_size: int) -> int:
@@ -265,7 +282,7 @@ class LoraStepper:
         model.eval()
         with torch.no_grad():
             for start in range(0, len(items), batch_size):
-                chunk = items[start: start + batch_size]
+                chunk = items[start : start + batch_size]
                 targets = sum(sum(1 for t in i.labels[1:] if t != IGNORE) for i in chunk)
                 loss = model(**collate(chunk, self.pad_id, self.loaded.device)).loss
                 total, weight = total + float(loss) * targets, weight + targets
@@ -339,8 +356,9 @@ class LoraTrainer:
         self.config = config
         self.observer = observer
 
-    def run(self, train: list[Example], validation: list[Example],
-            loaded: LoadedModel | None = None) -> TrainingOutcome:
+    def run(
+        self, train: list[Example], validation: list[Example], loaded: LoadedModel | None = None
+    ) -> TrainingOutcome:
         config, observer = self.config, self.observer
         if loaded is None:
             observer.message("Loading base weights")
@@ -362,8 +380,9 @@ class LoraTrainer:
         adapter, base = save_result(loaded, config.work_dir)
         return TrainingOutcome(None, progress.step, progress.trained_tokens, adapter, base)
 
-    def _loop(self, stepper: LoraStepper, train: list[Encoded], val: list[Encoded],
-              progress: _Progress) -> str | None:
+    def _loop(
+        self, stepper: LoraStepper, train: list[Encoded], val: list[Encoded], progress: _Progress
+    ) -> str | None:
         config = self.config
         per_epoch = steps_per_epoch(len(train), config.batch_size)
         total = per_epoch * config.n_epochs
@@ -376,12 +395,24 @@ class LoraTrainer:
             began = time.perf_counter()
             loss = stepper.step(items)
             seconds = time.perf_counter() - began
-            progress.step, progress.trained_tokens = step, progress.trained_tokens + sum(
-                len(i.input_ids) for i in items)
+            progress.step, progress.trained_tokens = (
+                step,
+                progress.trained_tokens + sum(len(i.input_ids) for i in items),
+            )
             val_loss = stepper.evaluate(val, config.batch_size) if step % per_epoch == 0 else None
-            self.observer.step(StepReport(step, total, epoch, loss, config.learning_rate,
-                                          progress.trained_tokens, time.perf_counter() - progress.started,
-                                          seconds, val_loss))
+            self.observer.step(
+                StepReport(
+                    step,
+                    total,
+                    epoch,
+                    loss,
+                    config.learning_rate,
+                    progress.trained_tokens,
+                    time.perf_counter() - progress.started,
+                    seconds,
+                    val_loss,
+                )
+            )
             if step % config.checkpoint_every == 0 and step < total:
                 save_checkpoint(stepper, config.work_dir, step, progress.trained_tokens)
         return None

@@ -79,5 +79,5 @@ class TrainingObserver(Protocol):
     def step(self, report: StepReport) -> None: ...
 
     def should_stop(self) -> str | None:
-        """"cancel" or "shutdown" to stop between steps; None to go on."""
+        """ "cancel" or "shutdown" to stop between steps; None to go on."""
         ...

@@ -1,8 +1,9 @@
 """The image service: model resolution, checks, admission, per-image money, storage.
 
-One money path (DESIGN.md rule 1): `reserve_images` holds n × the per-image price before the
-engine runs; the usage recorder settles on the images actually made (completion_tokens =
-images), or releases the hold when generation fails or is cancelled.
+One money path (DESIGN.md rule 1): the meter holds n × the per-image price before the
+engine runs and settles on the images actually made (completion_tokens = images), or
+releases the hold when generation fails or is cancelled. Priced by the name used, else the
+canonical model (an image call without `model` pays the canonical's price).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
-from openmaas.billing.service import BillingService
-from openmaas.billing.usage import UsageEvent, UsageRecorder
-from openmaas.chat.ids import new_request_id
+from openmaas.billing.meter import Bound, Meter
 from openmaas.engines.images import ImageEngine, ImageJob
 from openmaas.errors import InternalFailure, InvalidField, ModelNotFound, PlatformError
 from openmaas.images.settings import ImageModelConfig, ImagesSettings, parse_size
@@ -33,13 +32,16 @@ def build_image_engine(config: ImageModelConfig) -> ImageEngine:
         from openmaas.engines.images import UpstreamImageEngine
         from openmaas.engines.upstream_http import UpstreamTarget
 
-        return UpstreamImageEngine(UpstreamTarget.build(config.name, config.upstreams,
-                                                        config.upstream_model, config.api_key_env,
-                                                        config.options))
+        return UpstreamImageEngine(
+            UpstreamTarget.build(
+                config.name, config.upstreams, config.upstream_model, config.api_key_env, config.options
+            )
+        )
     from openmaas.engines.images import DiffusersImageEngine
 
-    return DiffusersImageEngine(config.path, steps=config.steps, threads=config.threads,
-                                guidance_scale=config.guidance_scale)
+    return DiffusersImageEngine(
+        config.path, steps=config.steps, threads=config.threads, guidance_scale=config.guidance_scale
+    )
 
 
 @dataclass(frozen=True)
@@ -70,13 +72,12 @@ class ImageResult:
 
 
 class ImageService:
-    def __init__(self, settings: ImagesSettings, store: ImageStore, recorder: UsageRecorder,
-                 billing: BillingService, limiter: Limiter) -> None:
+    def __init__(self, settings: ImagesSettings, store: ImageStore, meter: Meter, limiter: Limiter) -> None:
         self.settings = settings
         self.store = store
         self.models = [ImageModel(m, build_image_engine(m)) for m in settings.models]
         self._by_name = {n: m for m in self.models for n in (m.name, *m.config.aliases)}
-        self._recorder, self._billing, self._limiter = recorder, billing, limiter
+        self._meter, self._limiter = meter, limiter
         self._purger: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -103,35 +104,32 @@ class ImageService:
     async def generate(self, principal: Principal, request: ImageRequest) -> ImageResult:
         model = self.resolve(request.model)
         job = self._job(model.config, request)
-        public_name = request.model or model.name
-        request_id = request.request_id or new_request_id()
+        public_name = request.model or model.name  # no `model` (the OpenAI SDK's default): the canonical
         ticket = await self._limiter.admit(Admission(principal, model.name, 0))
-        hold, names = None, []
-        began, status, code = time.perf_counter(), "cancelled", None
         try:
-            hold = await self._recorder.hold_exactly(
-                principal.account_id, self._billing.reserve_images, principal.account_id,
-                principal.api_key_id, request_id, public_name, model.name, job.n)
-            images = await model.engine.generate(job)
-            names = await run_in_threadpool(lambda: [self.store.save(png) for png in images])
-            status = "success"
-        except PlatformError as exc:
-            status, code = "error", exc.code
-            raise
-        except Exception as exc:
-            status, code = "error", "500"
-            log.exception("image generation failed on %s", model.name)
-            raise InternalFailure("图像生成失败 (image generation failed)") from exc
+            async with self._meter.hold(
+                principal,
+                public_name,
+                model.name,
+                Bound(images=job.n),
+                endpoint="images",
+                request_id=request.request_id,
+            ) as metered:
+                names = await self._make(model, job)
+                metered.record(0, len(names))  # one completion "token" per image made
         finally:
             self._limiter.release(ticket, 0)
-            if hold is not None or status == "success":
-                self._recorder.record(UsageEvent(
-                    account_id=principal.account_id, api_key_id=principal.api_key_id,
-                    request_id=request_id, endpoint="images", model=public_name, prompt_tokens=0,
-                    completion_tokens=len(names), latency_ms=int((time.perf_counter() - began) * 1000),
-                    status=status, error_code=code,
-                    reservation_id=hold.reservation_id if hold else None, charge=status == "success"))
-        return ImageResult(request_id, public_name, int(time.time()), names)
+        return ImageResult(metered.request_id, public_name, int(time.time()), names)
+
+    async def _make(self, model: ImageModel, job: ImageJob) -> list[str]:
+        try:
+            images = await model.engine.generate(job)
+            return await run_in_threadpool(lambda: [self.store.save(png) for png in images])
+        except PlatformError:
+            raise
+        except Exception as exc:
+            log.exception("image generation failed on %s", model.name)
+            raise InternalFailure("图像生成失败 (image generation failed)") from exc
 
     def _job(self, config: ImageModelConfig, request: ImageRequest) -> ImageJob:
         prompt = (request.prompt or "").strip()

@@ -74,7 +74,7 @@ def _split_custom(text: str, separators: Sequence[str]) -> list[str]:
 
 def _windows(sentence: str, size: int, overlap: int) -> list[str]:
     step = max(1, size - overlap)
-    return [sentence[i:i + size] for i in range(0, max(len(sentence) - overlap, 1), step)]
+    return [sentence[i : i + size] for i in range(0, max(len(sentence) - overlap, 1), step)]
 
 
 def _units(text: str, options: ChunkOptions) -> list[str]:

@@ -71,4 +71,4 @@ def top_hits(ids: np.ndarray, scores: np.ndarray, k: int) -> list[Hit]:
 
 def batched(items: list, size: int = 500):
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -55,9 +55,17 @@ class MilvusIndex:
         if chunks:
             name = self._ensure(dim)
             for group in batched(chunks, 1000):
-                self._client.upsert(name, [{"id": c.id, "kb": c.knowledge_id,
-                                            "vector": np.asarray(c.vector, np.float32).tolist()}
-                                           for c in group])
+                self._client.upsert(
+                    name,
+                    [
+                        {
+                            "id": c.id,
+                            "kb": c.knowledge_id,
+                            "vector": np.asarray(c.vector, np.float32).tolist(),
+                        }
+                        for c in group
+                    ],
+                )
         self._keywords.add(session, chunks, dim)
 
     def remove(self, session: Session, chunk_ids: list[int], dim: int) -> None:
@@ -70,9 +78,14 @@ class MilvusIndex:
     def dense(self, knowledge_id: str, vector: np.ndarray, k: int, dim: int) -> list[Hit]:
         name = self._ensure(dim)
         kb = knowledge_id.replace('"', "")
-        results = self._client.search(name, data=[np.asarray(vector, np.float32).tolist()], limit=k,
-                                      filter=f'kb == "{kb}"', output_fields=["id"],
-                                      search_params={"metric_type": "COSINE"})
+        results = self._client.search(
+            name,
+            data=[np.asarray(vector, np.float32).tolist()],
+            limit=k,
+            filter=f'kb == "{kb}"',
+            output_fields=["id"],
+            search_params={"metric_type": "COSINE"},
+        )
         return [Hit(int(hit["id"]), float(hit["distance"])) for hit in results[0]]
 
     def keyword(self, knowledge_id: str, terms: list[str], k: int) -> list[Hit]:

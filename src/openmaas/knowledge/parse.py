@@ -1,4 +1,11 @@
-"""Documents → plain text: txt, md, csv, html, pdf, docx.
+"""Documents → plain text: txt, md, csv, html, pdf, docx, xlsx, pptx and images.
+
+`parse_pages` gives the text per page (PDF pages, slides, sheets; one page for the rest);
+`parse_document` joins them for knowledge ingestion. With an OCR function in the limits
+(`ParseLimits.ocr`, image bytes → text), images are read and PDF pages that carry no
+text layer (scans) are read from their images, so scanned documents become searchable;
+without one, images are refused and scanned pages stay empty. The tool endpoints'
+file parser (tools_api/file_parser.py) uses these same functions.
 
 Every failure is a `DocumentRejected` carrying the failInfo code shown on the document
 (10002: over the character cap, 10003: unsupported type, 10004: corrupt/unreadable,
@@ -14,7 +21,7 @@ import io
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import PurePath
 from xml.etree import ElementTree
@@ -26,11 +33,16 @@ MAX_PDF_PAGES = 5000
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
+IMAGE_KINDS = frozenset({"png", "jpg", "jpeg", "bmp", "gif", "webp", "tiff", "tif"})
+
+
 @dataclass(frozen=True)
 class ParseLimits:
     max_chars: int = 500_000
     max_docx_uncompressed: int = 200 * 1024 * 1024
     max_docx_ratio: int = 200
+    max_pages: int = MAX_PDF_PAGES
+    ocr: Callable[[bytes], str] | None = field(default=None, compare=False)  # image bytes → text
 
 
 def file_kind(filename: str) -> str:
@@ -38,16 +50,27 @@ def file_kind(filename: str) -> str:
     return {"markdown": "md", "htm": "html"}.get(suffix, suffix)
 
 
-def parse_document(filename: str, data: bytes, limits: ParseLimits) -> str:
-    parser = PARSERS.get(file_kind(filename))
+def parse_pages(filename: str, data: bytes, limits: ParseLimits) -> list[str]:
+    """Normalised text per page; raises DocumentRejected (unsupported, corrupt)."""
+    kind = file_kind(filename)
+    if kind in PAGE_PARSERS:
+        return [normalise(page) for page in PAGE_PARSERS[kind](data, limits)]
+    parser = PARSERS.get(kind)
     if parser is None:
         raise DocumentRejected(f"文件格式不支持 (unsupported file type: {filename})", UNSUPPORTED)
-    text = normalise(parser(data, limits))
+    return [normalise(parser(data, limits))]
+
+
+def parse_document(filename: str, data: bytes, limits: ParseLimits) -> str:
+    text = normalise("\n\n".join(parse_pages(filename, data, limits)))
     if not text.strip():
         raise DocumentRejected("文档没有可用的文本 (the document contains no text)", EMPTY)
     if len(text) > limits.max_chars:
-        raise DocumentRejected(f"容量上限为 {limits.max_chars} 字 (document has {len(text)} "
-                               f"characters; the limit is {limits.max_chars})", TOO_LONG)
+        raise DocumentRejected(
+            f"容量上限为 {limits.max_chars} 字 (document has {len(text)} "
+            f"characters; the limit is {limits.max_chars})",
+            TOO_LONG,
+        )
     return text
 
 
@@ -89,15 +112,38 @@ def parse_csv(data: bytes, limits: ParseLimits) -> str:
     header, body = rows[0], rows[1:]
     if not body:
         return " | ".join(header)
-    lines = ["; ".join(f"{h.strip()}: {v.strip()}" for h, v in zip(header, row, strict=False)
-                       if v.strip()) for row in body]
+    lines = [
+        "; ".join(f"{h.strip()}: {v.strip()}" for h, v in zip(header, row, strict=False) if v.strip())
+        for row in body
+    ]
     return "\n".join(line + "。" if line else line for line in lines)
 
 
 class _HtmlText(HTMLParser):
     SKIP = {"script", "style", "noscript", "template", "head", "svg"}
-    BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
-             "article", "table", "ul", "ol", "pre", "blockquote", "title", "header", "footer"}
+    BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "table",
+        "ul",
+        "ol",
+        "pre",
+        "blockquote",
+        "title",
+        "header",
+        "footer",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -130,7 +176,7 @@ def parse_html(data: bytes, limits: ParseLimits) -> str:
 
 
 # binary formats -------------------------------------------------------------------------
-def parse_pdf(data: bytes, limits: ParseLimits) -> str:
+def parse_pdf_pages(data: bytes, limits: ParseLimits) -> list[str]:
     import logging
 
     from pypdf import PdfReader
@@ -139,12 +185,16 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> str:
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
-            raise DocumentRejected("PDF 已加密 (the PDF is encrypted)", CORRUPT)
-        if len(reader.pages) > MAX_PDF_PAGES:
-            raise DocumentRejected(f"PDF 页数过多 (more than {MAX_PDF_PAGES} pages)", TOO_LONG)
+            raise DocumentRejected("PDF 已加密 (the PDF is encrypted or password-protected)", CORRUPT)
+        if len(reader.pages) > min(MAX_PDF_PAGES, limits.max_pages):
+            raise DocumentRejected(
+                f"PDF 页数过多 (more than {min(MAX_PDF_PAGES, limits.max_pages)} pages)", TOO_LONG
+            )
         pages, total = [], 0
         for page in reader.pages:
             text = page.extract_text() or ""
+            if not text.strip() and limits.ocr is not None:
+                text = ocr_page_images(page, limits.ocr)
             total += len(text)
             if total > limits.max_chars * 2:
                 break  # the cap check after normalising reports it
@@ -152,9 +202,43 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> str:
     except DocumentRejected:
         raise
     except Exception as exc:  # pypdf raises many types on damaged files
-        raise DocumentRejected(f"PDF 文件损坏，无法解析 (corrupt or unreadable PDF: "
-                               f"{type(exc).__name__})", CORRUPT) from exc
-    return "\n\n".join(pages)
+        raise DocumentRejected(
+            f"PDF 文件损坏，无法解析 (corrupt or unreadable PDF: {type(exc).__name__})", CORRUPT
+        ) from exc
+    return pages
+
+
+def ocr_page_images(page, ocr: Callable[[bytes], str]) -> str:
+    """The text of a page without a text layer, read from the images drawn on it."""
+    texts = []
+    for image in page.images:
+        try:
+            texts.append(ocr(image.data))
+        except Exception:  # an image pypdf or PIL cannot decode (JBIG2, broken, oversized): skip it
+            continue
+    return "\n".join(t for t in texts if t)
+
+
+def parse_pdf(data: bytes, limits: ParseLimits) -> str:
+    return "\n\n".join(parse_pdf_pages(data, limits))
+
+
+def parse_image(data: bytes, limits: ParseLimits) -> str:
+    if limits.ocr is None:
+        raise DocumentRejected("图片需要 OCR (images need OCR, which is not configured)", UNSUPPORTED)
+    return limits.ocr(data)
+
+
+def parse_xlsx_pages(data: bytes, limits: ParseLimits) -> list[str]:
+    from openmaas.knowledge.parse_office import xlsx_pages
+
+    return xlsx_pages(data, limits.max_docx_uncompressed, limits.max_pages)
+
+
+def parse_pptx_pages(data: bytes, limits: ParseLimits) -> list[str]:
+    from openmaas.knowledge.parse_office import pptx_pages
+
+    return pptx_pages(data, limits.max_docx_uncompressed, limits.max_pages)
 
 
 def parse_docx(data: bytes, limits: ParseLimits) -> str:
@@ -172,14 +256,20 @@ def parse_docx(data: bytes, limits: ParseLimits) -> str:
 
 
 def _check_zip(archive: zipfile.ZipFile, limits: ParseLimits) -> None:
+    _check_zip_total(archive, limits.max_docx_uncompressed, limits.max_docx_ratio)
+
+
+def _check_zip_total(archive: zipfile.ZipFile, cap: int, max_ratio: int = 200) -> None:
     total = 0
     for info in archive.infolist():
         total += info.file_size
         ratio = info.file_size / max(info.compress_size, 1)
-        if total > limits.max_docx_uncompressed or (info.file_size > 1_000_000
-                                                    and ratio > limits.max_docx_ratio):
-            raise DocumentRejected("docx 解压后过大，疑似压缩炸弹 (zip bomb: uncompressed size "
-                                   "or compression ratio over the limit)", CORRUPT)
+        if total > cap or (info.file_size > 1_000_000 and ratio > max_ratio):
+            raise DocumentRejected(
+                "docx 解压后过大，疑似压缩炸弹 (zip bomb: uncompressed size "
+                "or compression ratio over the limit)",
+                CORRUPT,
+            )
 
 
 def _read_capped(archive: zipfile.ZipFile, name: str, cap: int) -> bytes:
@@ -209,8 +299,9 @@ def _docx_text(xml: bytes) -> str:
             lines.append(_paragraph(block))
         elif block.tag == f"{W}tbl":
             for row in block.iter(f"{W}tr"):
-                cells = [" ".join(_paragraph(p) for p in cell.iter(f"{W}p")).strip()
-                         for cell in row.iter(f"{W}tc")]
+                cells = [
+                    " ".join(_paragraph(p) for p in cell.iter(f"{W}p")).strip() for cell in row.iter(f"{W}tc")
+                ]
                 lines.append(" | ".join(c for c in cells if c))
     return "\n".join(lines)
 
@@ -228,6 +319,15 @@ def _paragraph(paragraph: ElementTree.Element) -> str:
 
 
 PARSERS: dict[str, Callable[[bytes, ParseLimits], str]] = {
-    "txt": parse_text, "md": parse_text, "csv": parse_csv, "html": parse_html,
-    "pdf": parse_pdf, "docx": parse_docx,
+    "txt": parse_text,
+    "md": parse_text,
+    "csv": parse_csv,
+    "html": parse_html,
+    "docx": parse_docx,
+    **{kind: parse_image for kind in IMAGE_KINDS},
+}
+PAGE_PARSERS: dict[str, Callable[[bytes, ParseLimits], list[str]]] = {
+    "pdf": parse_pdf_pages,
+    "xlsx": parse_xlsx_pages,
+    "pptx": parse_pptx_pages,
 }

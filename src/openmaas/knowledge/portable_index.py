@@ -37,8 +37,9 @@ class Bm25:
                 rows, tfs = postings.setdefault(term, ([], []))
                 rows.append(index)
                 tfs.append(tf)
-        self.postings = {t: (np.array(r, dtype=np.int64), np.array(f, dtype=np.float32))
-                         for t, (r, f) in postings.items()}
+        self.postings = {
+            t: (np.array(r, dtype=np.int64), np.array(f, dtype=np.float32)) for t, (r, f) in postings.items()
+        }
 
     def scores(self, terms: list[str]) -> np.ndarray:
         out = np.zeros(self.count, dtype=np.float32)
@@ -89,8 +90,9 @@ class PortableIndex:
 
     def _snapshot(self, knowledge_id: str) -> _Snapshot | None:
         with self._db.session(read_only=True) as session:
-            version = session.scalar(sa.select(KnowledgeBase.index_version)
-                                     .where(KnowledgeBase.id == knowledge_id))
+            version = session.scalar(
+                sa.select(KnowledgeBase.index_version).where(KnowledgeBase.id == knowledge_id)
+            )
             if version is None:
                 return None
             with self._lock:
@@ -98,9 +100,11 @@ class PortableIndex:
                 if cached is not None and cached.version == version:
                     self._cache.move_to_end(knowledge_id)
                     return cached
-            rows = session.execute(sa.select(KnowledgeChunk.id, KnowledgeChunk.terms)
-                                   .where(KnowledgeChunk.knowledge_id == knowledge_id)
-                                   .order_by(KnowledgeChunk.id)).all()
+            rows = session.execute(
+                sa.select(KnowledgeChunk.id, KnowledgeChunk.terms)
+                .where(KnowledgeChunk.knowledge_id == knowledge_id)
+                .order_by(KnowledgeChunk.id)
+            ).all()
         snapshot = _build(version, rows)
         with self._lock:
             self._cache[knowledge_id] = snapshot

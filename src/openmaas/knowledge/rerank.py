@@ -10,7 +10,7 @@ import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,8 +36,8 @@ class CrossEncoderReranker:
         self._dir = model_dir
         self._max_tokens = max_tokens
         self._threads = threads
-        self._session = None
-        self._tokenizer = None
+        self._session: Any = None  # onnxruntime.InferenceSession, loaded on first use
+        self._tokenizer: Any = None  # tokenizers.Tokenizer
         self._lock = threading.Lock()
 
     def applies_to(self, query: str, passages: Sequence[str]) -> bool:
@@ -58,8 +58,9 @@ class CrossEncoderReranker:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
-        self._session = onnxruntime.InferenceSession(str(directory / "model.onnx"), options,
-                                                     providers=["CPUExecutionProvider"])
+        self._session = onnxruntime.InferenceSession(
+            str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
         tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         tokenizer.enable_truncation(self._max_tokens)
         tokenizer.enable_padding()
@@ -72,8 +73,13 @@ class CrossEncoderReranker:
             if self._session is None:
                 self._load()
             encodings = self._tokenizer.encode_batch([(query, p) for p in passages])
-            feed = {name: np.array([getattr(e, attr) for e in encodings], dtype=np.int64)
-                    for name, attr in (("input_ids", "ids"), ("attention_mask", "attention_mask"),
-                                       ("token_type_ids", "type_ids"))}
+            feed = {
+                name: np.array([getattr(e, attr) for e in encodings], dtype=np.int64)
+                for name, attr in (
+                    ("input_ids", "ids"),
+                    ("attention_mask", "attention_mask"),
+                    ("token_type_ids", "type_ids"),
+                )
+            }
             logits = self._session.run(None, feed)[0]
         return np.asarray(logits, dtype=np.float32).reshape(-1)

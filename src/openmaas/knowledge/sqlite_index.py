@@ -12,13 +12,15 @@
   ~5–12 ms at 100k chunks, refreshed by the base's index version); vec0 answers for
   bases too big for the cache (`vector_cache_mb`, 0: always vec0).
 - Keywords: `knowledge_fts` (FTS5, contentless with deletes), one row per chunk: the
-  jieba terms, and the knowledge base as a token of its own column, so a query is
-  `kb:"k<id>" AND (t1 OR t2 ...)` ranked by FTS5's bm25(). (FTS5's IDF statistics are
-  table-wide, i.e. shared by all knowledge bases; only scores are affected.) The query
-  is bounded: FTS5 reads and scores every posting of every term, so terms go in rarest
-  first (document frequencies from an fts5vocab table) until they add up to
-  `keyword_max_postings`; the common terms left out carry the least IDF. At 100k
-  chunks, 20,000 postings kept 98% of the top 10 and cut p95 from 22 to 12 ms.
+  jieba terms, and the knowledge base as a token of its own column. FTS5 finds the rows:
+  per query term, `kb:"k<id>" AND "t"` gives the base's own rows holding it (at most
+  `keyword_max_postings` + 1). BM25 is then scored here with the base's own statistics
+  (its chunk count, average length and per-term document frequencies): FTS5's bm25()
+  takes IDF and lengths from the whole table, i.e. from every tenant's chunks, which let
+  one tenant watch another's corpus through its own scores, and push a term past the
+  postings budget of other tenants' queries. The query is bounded: terms go in rarest
+  first (by the base's own frequencies) until they add up to `keyword_max_postings`; the
+  common terms left out carry the least IDF.
 
 Writes go through the caller's session (one transaction with the chunk rows); reads use
 this index's own autocommit connections, so searches never queue behind the write lock.
@@ -26,8 +28,10 @@ this index's own autocommit connections, so searches never queue behind the writ
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
+from collections import Counter
 from contextlib import contextmanager
 
 import numpy as np
@@ -46,8 +50,10 @@ from openmaas.knowledge.index import (
 from openmaas.knowledge.settings import KnowledgeSettings
 from openmaas.knowledge.vector_cache import VectorCache
 
-FTS_DDL = ("CREATE VIRTUAL TABLE IF NOT EXISTS knowledge_fts USING fts5(terms, kb, content='', "
-           "contentless_delete=1, tokenize='unicode61 remove_diacritics 0')")
+FTS_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS knowledge_fts USING fts5(terms, kb, content='', "
+    "contentless_delete=1, tokenize='unicode61 remove_diacritics 0')"
+)
 
 
 def load_sqlite_vec(dbapi_connection) -> None:
@@ -100,8 +106,9 @@ def fts_query(knowledge_id: str, terms: list[str]) -> str | None:
 def rarest_terms(frequency: dict[str, int], max_postings: int, max_terms: int = 32) -> list[str]:
     """Terms rarest first while their document frequencies sum to at most `max_postings`
     (the rarest always goes in); terms no document has are left out."""
-    chosen, postings = [], 0
-    for term in sorted((t for t in frequency if frequency[t] > 0), key=frequency.get)[:max_terms]:
+    chosen: list[str] = []
+    postings = 0
+    for term in sorted((t for t in frequency if frequency[t] > 0), key=frequency.__getitem__)[:max_terms]:
         if chosen and postings + frequency[term] > max_postings:
             break
         chosen.append(term)
@@ -109,21 +116,49 @@ def rarest_terms(frequency: dict[str, int], max_postings: int, max_terms: int = 
     return chosen
 
 
-def document_frequencies(db, terms: list[str]) -> dict[str, int]:
-    """Rows holding each term, all knowledge bases together (as FTS5's own IDF counts)."""
-    if not terms:
-        return {}
-    marks = ",".join("?" * len(terms))
-    found = dict(db.execute(f"SELECT term, doc FROM temp.knowledge_fts_vocab WHERE term IN ({marks})",
-                            terms).fetchall())
-    return {term: found.get(term, 0) for term in terms}
+MAX_QUERY_TERMS = 32
+BM25_K1, BM25_B = 1.2, 0.75
+
+
+def base_postings(db, knowledge_id: str, terms: list[str], cap: int) -> dict[str, list[int]]:
+    """Per term, the rows of this knowledge base holding it (at most `cap` + 1): only the
+    base's own rows, so nothing here depends on other tenants' chunks."""
+    postings = {}
+    for term in terms[:MAX_QUERY_TERMS]:
+        rows = db.execute(
+            "SELECT rowid FROM knowledge_fts WHERE knowledge_fts MATCH ? LIMIT ?",
+            (f'kb:"k{knowledge_id}" AND "{term}"', cap + 1),
+        ).fetchall()
+        if rows:
+            postings[term] = [r[0] for r in rows]
+    return postings
+
+
+def bm25_scores(
+    documents: dict[int, list[str]],
+    terms: list[str],
+    frequency: dict[str, int],
+    count: int,
+    average_length: float,
+) -> dict[int, float]:
+    """Okapi BM25 (as PortableIndex) with one base's statistics."""
+    idf = {t: math.log(1 + (count - frequency[t] + 0.5) / (frequency[t] + 0.5)) for t in terms}
+    scores = {}
+    for row_id, document in documents.items():
+        counts = Counter(document)
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * len(document) / max(average_length, 1e-9))
+        scores[row_id] = sum(
+            idf[t] * counts[t] * (BM25_K1 + 1) / (counts[t] + norm) for t in terms if counts[t]
+        )
+    return scores
 
 
 class SqliteVecIndex:
     name = "sqlite-vec"
 
-    def __init__(self, engine: sa.Engine, settings: KnowledgeSettings | None = None,
-                 readers: int = 4) -> None:
+    def __init__(
+        self, engine: sa.Engine, settings: KnowledgeSettings | None = None, readers: int = 4
+    ) -> None:
         settings = settings or KnowledgeSettings(vector_cache_mb=0)
         self._engine = engine
         cache_bytes = settings.vector_cache_mb * 1024 * 1024
@@ -137,6 +172,8 @@ class SqliteVecIndex:
         self.max_postings = settings.keyword_max_postings
         self._readers: queue.LifoQueue = queue.LifoQueue()
         self._reader_slots = threading.BoundedSemaphore(readers)
+        self._stats: dict[tuple[str, int | None], tuple[int, float]] = {}
+        self._stats_lock = threading.Lock()
         install_sqlite_vec(engine)
 
     # schema: virtual tables are created on first write, inside that write's transaction
@@ -146,7 +183,8 @@ class SqliteVecIndex:
         conn.exec_driver_sql(FTS_DDL)
         conn.exec_driver_sql(
             f"CREATE VIRTUAL TABLE IF NOT EXISTS {self._table(dim)} USING vec0(chunk_id integer "
-            f"primary key, kb text partition key, embedding {self._column}[{int(dim)}]{metric})")
+            f"primary key, kb text partition key, embedding {self._column}[{int(dim)}]{metric})"
+        )
 
     def _table(self, dim: int) -> str:
         return vec_table(dim, self.encoding)
@@ -162,10 +200,12 @@ class SqliteVecIndex:
         self._create_tables(conn, dim)
         conn.exec_driver_sql(
             "INSERT INTO knowledge_fts(rowid, terms, kb) VALUES (?, ?, ?)",
-            [(c.id, " ".join(c.terms), f"k{c.knowledge_id}") for c in chunks])
+            [(c.id, " ".join(c.terms), f"k{c.knowledge_id}") for c in chunks],
+        )
         conn.exec_driver_sql(
             f"INSERT INTO {self._table(dim)}(chunk_id, kb, embedding) VALUES (?, ?, {self._cast})",
-            [(c.id, c.knowledge_id, self._encode(c.vector)) for c in chunks])
+            [(c.id, c.knowledge_id, self._encode(c.vector)) for c in chunks],
+        )
 
     def remove(self, session: Session, chunk_ids: list[int], dim: int) -> None:
         if not chunk_ids:
@@ -175,8 +215,7 @@ class SqliteVecIndex:
         for group in batched(chunk_ids):
             marks = ",".join("?" * len(group))
             conn.exec_driver_sql(f"DELETE FROM knowledge_fts WHERE rowid IN ({marks})", tuple(group))
-            conn.exec_driver_sql(f"DELETE FROM {self._table(dim)} WHERE chunk_id IN ({marks})",
-                                 tuple(group))
+            conn.exec_driver_sql(f"DELETE FROM {self._table(dim)} WHERE chunk_id IN ({marks})", tuple(group))
 
     # reads ------------------------------------------------------------------------------
     def dense(self, knowledge_id: str, vector: np.ndarray, k: int, dim: int) -> list[Hit]:
@@ -185,24 +224,33 @@ class SqliteVecIndex:
             return held.search(vector, k)
         if self.encoding == "float32":
             with self._reader() as db:
-                rows = _missing_table_is_empty(lambda: db.execute(
-                    f"SELECT chunk_id, distance FROM {self._table(dim)} WHERE embedding MATCH ? "
-                    "AND k = ? AND kb = ?", (vector_bytes(vector), min(k, 4096), knowledge_id)).fetchall())
+                rows = _missing_table_is_empty(
+                    lambda: db.execute(
+                        f"SELECT chunk_id, distance FROM {self._table(dim)} WHERE embedding MATCH ? "
+                        "AND k = ? AND kb = ?",
+                        (vector_bytes(vector), min(k, 4096), knowledge_id),
+                    ).fetchall()
+                )
             return [Hit(int(chunk_id), 1.0 - float(distance)) for chunk_id, distance in rows]
         return self._dense_bits(knowledge_id, vector, k, dim)
 
     def _dense_bits(self, knowledge_id: str, vector: np.ndarray, k: int, dim: int) -> list[Hit]:
         wanted = max(self.min_candidates, self.oversample * k)
         with self._reader() as db:
-            rows = _missing_table_is_empty(lambda: db.execute(
-                f"SELECT chunk_id FROM {self._table(dim)} WHERE embedding MATCH vec_bit(?) "
-                "AND k = ? AND kb = ?", (quantise(vector), min(wanted, 4096), knowledge_id)).fetchall())
+            rows = _missing_table_is_empty(
+                lambda: db.execute(
+                    f"SELECT chunk_id FROM {self._table(dim)} WHERE embedding MATCH vec_bit(?) "
+                    "AND k = ? AND kb = ?",
+                    (quantise(vector), min(wanted, 4096), knowledge_id),
+                ).fetchall()
+            )
             ids = [r[0] for r in rows]
             stored = []
             for group in batched(ids):
                 marks = ",".join("?" * len(group))
-                stored += db.execute(f"SELECT id, embedding FROM knowledge_chunks WHERE id IN ({marks})",
-                                     tuple(group)).fetchall()
+                stored += db.execute(
+                    f"SELECT id, embedding FROM knowledge_chunks WHERE id IN ({marks})", tuple(group)
+                ).fetchall()
         stored = [(i, e) for i, e in stored if e is not None]
         if not stored:
             return []
@@ -218,12 +266,48 @@ class SqliteVecIndex:
         return [Hit(int(rowid), -float(score)) for rowid, score in rows]
 
     def _bm25(self, db, knowledge_id: str, unique: list[str], k: int) -> list:
-        chosen = rarest_terms(document_frequencies(db, unique), self.max_postings)
-        expression = fts_query(knowledge_id, chosen)
-        if expression is None:
+        """(rowid, -score) of the best `k` rows, scored with the base's own statistics."""
+        postings = base_postings(db, knowledge_id, unique, self.max_postings)
+        frequency = {t: len(rows) for t, rows in postings.items()}
+        chosen = rarest_terms(frequency, self.max_postings)
+        candidates = sorted({row for t in chosen for row in postings[t]})
+        if not candidates:
             return []
-        return db.execute("SELECT rowid, bm25(knowledge_fts, 1.0, 0.0) AS s FROM knowledge_fts "
-                          "WHERE knowledge_fts MATCH ? ORDER BY s LIMIT ?", (expression, k)).fetchall()
+        count, average_length = self._base_statistics(db, knowledge_id)
+        documents: dict[int, list[str]] = {}
+        for group in batched(candidates):
+            marks = ",".join("?" * len(group))
+            documents.update(
+                (row_id, terms.split())
+                for row_id, terms in db.execute(
+                    f"SELECT id, terms FROM knowledge_chunks WHERE id IN ({marks})", tuple(group)
+                )
+            )
+        scores = bm25_scores(documents, chosen, frequency, max(count, len(documents)), average_length)
+        best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+        return [(row_id, -score) for row_id, score in best]
+
+    def _base_statistics(self, db, knowledge_id: str) -> tuple[int, float]:
+        """The base's chunk count and average length in terms, cached per index version."""
+        version = db.execute(
+            "SELECT index_version FROM knowledge_bases WHERE id = ?", (knowledge_id,)
+        ).fetchone()
+        key = (knowledge_id, version[0] if version else None)
+        with self._stats_lock:
+            cached = self._stats.get(key)
+        if cached is not None and key[1] is not None:
+            return cached
+        count, total = db.execute(
+            "SELECT count(*), coalesce(sum(length(terms) - length(replace(terms, ' ', '')) + 1), 0) "
+            "FROM knowledge_chunks WHERE knowledge_id = ?",
+            (knowledge_id,),
+        ).fetchone()
+        found = (int(count), float(total) / count if count else 1.0)
+        with self._stats_lock:
+            if len(self._stats) > 1024:
+                self._stats.clear()
+            self._stats[key] = found
+        return found
 
     @contextmanager
     def _reader(self):
@@ -242,7 +326,6 @@ class SqliteVecIndex:
 
         db = sqlite.connect(self._path, check_same_thread=False, timeout=30, isolation_level=None)
         load_sqlite_vec(db)
-        db.execute("CREATE VIRTUAL TABLE temp.knowledge_fts_vocab USING fts5vocab(main, knowledge_fts, row)")
         db.execute("PRAGMA query_only=1")
         db.execute("PRAGMA mmap_size=268435456")
         return db

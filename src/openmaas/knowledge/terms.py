@@ -31,7 +31,8 @@ _STOPWORD_TEXT = (
     "what which who whom how why when where do does did from into than then there their"
     " s t i me my you your can could should would will shall may might much many"
     " 的 了 和 是 在 也 就 都 而 及 与 着 或 一个 没有 我们 你们 他们 什么 吗 呢 吧 啊"
-    " 多少 哪 哪里 哪儿 哪些 哪个 哪种 怎么 怎样 怎么样 如何 为什么 为何 几 谁 有 要 会 能")
+    " 多少 哪 哪里 哪儿 哪些 哪个 哪种 怎么 怎样 怎么样 如何 为什么 为何 几 谁 有 要 会 能"
+)
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
@@ -62,7 +63,7 @@ def chinese_parts(word: str, known) -> Iterator[str]:
     characters, of a multi-character Chinese word."""
     for n in (2, 3):
         if len(word) > n:
-            yield from (word[i:i + n] for i in range(len(word) - n + 1) if known(word[i:i + n]))
+            yield from (word[i : i + n] for i in range(len(word) - n + 1) if known(word[i : i + n]))
     yield from word
 
 
@@ -82,7 +83,7 @@ def words(text: str) -> Iterator[str]:
 def terms(text: str) -> list[str]:
     lowered = text.lower()
     known = _jieba().get_FREQ
-    out = []
+    out: list[str] = []
     for word in words(lowered):
         if word in STOPWORDS or not _WORD.fullmatch(word):
             continue

@@ -79,9 +79,12 @@ class VectorCache:
 
     def _load(self, knowledge_id: str, version: int, dim: int) -> BaseVectors | None:
         with self._connect() as conn:
-            count = conn.scalar(sa.select(sa.func.count()).select_from(KnowledgeChunk)
-                                .where(KnowledgeChunk.knowledge_id == knowledge_id))
-            if count * (4 * dim + 8) > self._max:
+            count = conn.scalar(
+                sa.select(sa.func.count())
+                .select_from(KnowledgeChunk)
+                .where(KnowledgeChunk.knowledge_id == knowledge_id)
+            )
+            if (count or 0) * (4 * dim + 8) > self._max:
                 self._too_big[knowledge_id] = version
                 return None
             held = read_vectors(conn, knowledge_id, version, dim)
@@ -129,10 +132,14 @@ def index_version(conn: sa.Connection, knowledge_id: str) -> int | None:
 
 
 def read_vectors(conn: sa.Connection, knowledge_id: str, version: int, dim: int) -> BaseVectors:
-    rows = conn.execute(sa.select(KnowledgeChunk.id, KnowledgeChunk.embedding)
-                        .where(KnowledgeChunk.knowledge_id == knowledge_id,
-                               KnowledgeChunk.embedding.is_not(None))
-                        .order_by(KnowledgeChunk.id)).all()
+    rows = conn.execute(
+        sa.select(KnowledgeChunk.id, KnowledgeChunk.embedding)
+        .where(KnowledgeChunk.knowledge_id == knowledge_id, KnowledgeChunk.embedding.is_not(None))
+        .order_by(KnowledgeChunk.id)
+    ).all()
     rows = [r for r in rows if len(r.embedding) == 4 * dim]
-    return BaseVectors(version, np.fromiter((r.id for r in rows), np.int64, len(rows)),
-                       np.frombuffer(b"".join(r.embedding for r in rows), "<f4").reshape(len(rows), dim))
+    return BaseVectors(
+        version,
+        np.fromiter((r.id for r in rows), np.int64, len(rows)),
+        np.frombuffer(b"".join(r.embedding for r in rows), "<f4").reshape(len(rows), dim),
+    )

@@ -7,20 +7,22 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.billing.service import BillingService
-from openmaas.billing.usage import UsageRecorder
+from openmaas.billing.meter import Meter
 from openmaas.config import Settings
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.files.blobstore import BlobStore, LocalBlobStore
 from openmaas.files.service import FileService
+from openmaas.jobs.queue import JobQueue
 from openmaas.knowledge.bases import KnowledgeBaseService
-from openmaas.knowledge.documents import INGEST, DocumentService
+from openmaas.knowledge.documents import INGEST, DocumentService, fail_given_up_ingestions
 from openmaas.knowledge.index import ChunkIndex
 from openmaas.knowledge.ingest import IngestService
 from openmaas.knowledge.rerank import CrossEncoderReranker
 from openmaas.knowledge.retrieval import RetrievalService
 from openmaas.knowledge.terms import warm_up
 from openmaas.limits.base import Limiter
+from openmaas.ocr.engine import OcrEngine, build_ocr_engine
+from openmaas.ocr.text import ocr_text_function
 from openmaas.store.db import Database, is_sqlite
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class KnowledgeServices:
     ingest: IngestService
     retrieval: RetrievalService
     index: ChunkIndex
+    ocr: OcrEngine | None = None  # shared with the tool endpoints (one ONNX session per process)
 
     def job_handlers(self) -> dict:
         return {INGEST: self.ingest.run_job}
@@ -75,19 +78,34 @@ def build_blob_store(settings: Settings) -> BlobStore:
     return LocalBlobStore(settings.files.blob_dir or settings.data_dir / "blobs")
 
 
-def build_content_services(settings: Settings, db: Database, usage: UsageRecorder,
-                           billing: BillingService, limiter: Limiter,
-                           ) -> tuple[EmbeddingService, FileService, KnowledgeServices]:
-    embeddings = EmbeddingService(settings.embeddings, usage, billing, limiter)
+def build_content_services(
+    settings: Settings,
+    db: Database,
+    meter: Meter,
+    limiter: Limiter,
+    jobs: JobQueue,
+) -> tuple[EmbeddingService, FileService, KnowledgeServices]:
+    embeddings = EmbeddingService(settings.embeddings, meter, limiter)
     blobs = build_blob_store(settings)
     files = FileService(db, blobs, settings.files)
     index = build_index(settings, db)
     config = settings.knowledge
+    ocr = build_ocr_engine(settings.tools.ocr)
     knowledge = KnowledgeServices(
         bases=KnowledgeBaseService(db, embeddings.catalog, index, blobs, config),
-        documents=DocumentService(db, blobs, index, config, settings.files),
-        ingest=IngestService(db, blobs, index, embeddings, config,
-                             batch_items=settings.embeddings.batch_max_items),
-        retrieval=RetrievalService(db, index, embeddings, CrossEncoderReranker(), config),
-        index=index)
+        documents=DocumentService(db, blobs, index, config, settings.files, jobs),
+        ingest=IngestService(
+            db,
+            blobs,
+            index,
+            embeddings,
+            config,
+            batch_items=settings.embeddings.batch_max_items,
+            ocr=ocr_text_function(ocr, settings.tools.ocr) if ocr else None,
+        ),
+        retrieval=RetrievalService(db, index, embeddings, CrossEncoderReranker(), config, limiter),
+        index=index,
+        ocr=ocr,
+    )
+    jobs.on_give_up(INGEST, fail_given_up_ingestions)
     return embeddings, files, knowledge

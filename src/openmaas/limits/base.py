@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -12,13 +14,16 @@ from openmaas.config import LimitsConfig
 from openmaas.errors import RateLimited
 
 WINDOW_SECONDS = 60
+RETRIEVAL = "retrieval"  # the limiter resources of platform-side tool work (see `admitted`)
+WEB_SEARCH = "web_search"
 CONCURRENCY_LEASE_SECONDS = 900  # a crashed process's slots free themselves after this
 
 
 class ConcurrencyExceeded(RateLimited):
     code = "1302"
-    default_message = ("您当前使用该 API 的并发数过高，请降低并发，或联系客服增加限额 "
-                       "(too many concurrent requests)")
+    default_message = (
+        "您当前使用该 API 的并发数过高，请降低并发，或联系客服增加限额 (too many concurrent requests)"
+    )
 
 
 class FrequencyExceeded(RateLimited):
@@ -55,6 +60,14 @@ def window_keys(admission: Admission, now: float) -> tuple[str, str, float]:
     return f"om:rpm:{key}:{window}", f"om:tpm:{key}:{window}", retry
 
 
+def frequency_limits(config: LimitsConfig, principal: Principal) -> tuple[int, int]:
+    """RPM and TPM for the caller: the configured per-key ones, lowered by the key's own."""
+    own = principal.key_limits
+    rpm = min(config.rpm_per_key, own.rpm) if own is not None and own.rpm is not None else config.rpm_per_key
+    tpm = min(config.tpm_per_key, own.tpm) if own is not None and own.tpm is not None else config.tpm_per_key
+    return rpm, tpm
+
+
 def concurrency_limit(config: LimitsConfig, tier: str) -> int:
     return config.concurrency_by_tier.get(tier, min(config.concurrency_by_tier.values()))
 
@@ -78,6 +91,18 @@ class NoLimits:
 
     async def close(self) -> None:
         return None
+
+
+@asynccontextmanager
+async def admitted(limiter: Limiter, principal: Principal, resource: str) -> AsyncIterator[None]:
+    """Platform-side work done for a caller (retrieval, web search) counts as one request of
+    theirs and holds one of their concurrency slots of `resource` while it runs, so an account
+    at its RPM or concurrency limit gets 1303/1302 before any of that work starts."""
+    ticket = await limiter.admit(Admission(principal, resource, 0))
+    try:
+        yield
+    finally:
+        limiter.release(ticket, 0)
 
 
 def now() -> float:

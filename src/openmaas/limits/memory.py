@@ -12,6 +12,7 @@ from openmaas.limits.base import (
     Ticket,
     concurrency_key,
     concurrency_limit,
+    frequency_limits,
     now,
     window_keys,
 )
@@ -27,8 +28,8 @@ class MemoryLimiter:
     async def admit(self, admission: Admission) -> Ticket | None:
         rpm_key, tpm_key, retry = window_keys(admission, now())
         self._roll_window(rpm_key)
-        if self._counters[rpm_key] + 1 > self._config.rpm_per_key or (
-                self._counters[tpm_key] + admission.estimated_tokens > self._config.tpm_per_key):
+        rpm, tpm = frequency_limits(self._config, admission.principal)
+        if self._counters[rpm_key] + 1 > rpm or (self._counters[tpm_key] + admission.estimated_tokens > tpm):
             raise FrequencyExceeded(retry_after=retry)
         key = concurrency_key(admission)
         if self._in_flight[key] >= concurrency_limit(self._config, admission.principal.tier):

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import redis.asyncio as aioredis
-
 from openmaas.config import LimitsConfig
 from openmaas.limits.base import (
     CONCURRENCY_LEASE_SECONDS,
@@ -21,9 +19,11 @@ from openmaas.limits.base import (
     Ticket,
     concurrency_key,
     concurrency_limit,
+    frequency_limits,
     now,
     window_keys,
 )
+from openmaas.limits.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ return 0
 class RedisLimiter:
     def __init__(self, config: LimitsConfig, url: str) -> None:
         self._config = config
-        self._redis = aioredis.from_url(url)
+        self._redis = redis_client(url)
         self._admit = self._redis.register_script(ADMIT)
         self._pending: set[asyncio.Task] = set()
 
@@ -55,11 +55,21 @@ class RedisLimiter:
         moment = now()
         rpm_key, tpm_key, retry = window_keys(admission, moment)
         ticket = Ticket(concurrency_key(admission), tpm_key, admission.estimated_tokens)
-        limits = (concurrency_limit(self._config, admission.principal.tier),
-                  self._config.rpm_per_key, self._config.tpm_per_key)
-        verdict = await self._admit(keys=[ticket.concurrency_key, rpm_key, tpm_key],
-                                    args=[moment, CONCURRENCY_LEASE_SECONDS, *limits,
-                                          admission.estimated_tokens, ticket.id, 2 * WINDOW_SECONDS])
+        limits = (
+            concurrency_limit(self._config, admission.principal.tier),
+            *frequency_limits(self._config, admission.principal),
+        )
+        verdict = await self._admit(
+            keys=[ticket.concurrency_key, rpm_key, tpm_key],
+            args=[
+                moment,
+                CONCURRENCY_LEASE_SECONDS,
+                *limits,
+                admission.estimated_tokens,
+                ticket.id,
+                2 * WINDOW_SECONDS,
+            ],
+        )
         if verdict == 2:
             raise FrequencyExceeded(retry_after=retry)
         if verdict == 1:

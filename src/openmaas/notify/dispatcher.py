@@ -12,14 +12,16 @@ import logging
 import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.notify.base import Notifier, OutgoingMessage
-from openmaas.store.db import Database
+from openmaas.notify.base import Channel, Notifier, OutgoingMessage
+from openmaas.store.db import Database, changed_rows
 from openmaas.store.tables import Account, Notification, utcnow
 
 log = logging.getLogger(__name__)
 
-SUBJECTS = {"balance_alert": "余额不足提醒 (balance alert)",
-            "pack_alert": "资源包余量提醒 (resource pack alert)"}
+SUBJECTS = {
+    "balance_alert": "余额不足提醒 (balance alert)",
+    "pack_alert": "资源包余量提醒 (resource pack alert)",
+}
 
 
 class NotificationDispatcher:
@@ -33,8 +35,12 @@ class NotificationDispatcher:
 
     def _pending(self, batch: int) -> list[int]:
         with self._db.session() as session:
-            query = (sa.select(Notification.id).where(Notification.delivered_at.is_(None))
-                     .order_by(Notification.id).limit(batch))
+            query = (
+                sa.select(Notification.id)
+                .where(Notification.delivered_at.is_(None))
+                .order_by(Notification.id)
+                .limit(batch)
+            )
             return list(session.scalars(query))
 
     def _deliver_one(self, notification_id: int) -> bool:
@@ -51,19 +57,26 @@ class NotificationDispatcher:
 
     def _claim(self, notification_id: int) -> tuple[bool, OutgoingMessage | None]:
         with self._db.session() as session:
-            claimed = session.execute(
-                sa.update(Notification).where(Notification.id == notification_id,
-                                              Notification.delivered_at.is_(None))
-                .values(delivered_at=utcnow())).rowcount == 1
-            if not claimed:
+            claimed = (
+                changed_rows(
+                    session.execute(
+                        sa.update(Notification)
+                        .where(Notification.id == notification_id, Notification.delivered_at.is_(None))
+                        .values(delivered_at=utcnow())
+                    )
+                )
+                == 1
+            )
+            row = session.get(Notification, notification_id) if claimed else None
+            if row is None:
                 return False, None
-            row = session.get(Notification, notification_id)
             return True, message_for(row, session.get(Account, row.account_id))
 
     def _release(self, notification_id: int) -> None:
         with self._db.session() as session:
-            session.execute(sa.update(Notification).where(Notification.id == notification_id)
-                            .values(delivered_at=None))
+            session.execute(
+                sa.update(Notification).where(Notification.id == notification_id).values(delivered_at=None)
+            )
 
 
 def message_for(row: Notification, account: Account | None) -> OutgoingMessage | None:
@@ -71,10 +84,14 @@ def message_for(row: Notification, account: Account | None) -> OutgoingMessage |
     if account is None or not (account.email or account.phone):
         log.info("notification %s: account %s has no email or phone", row.id, row.account_id)
         return None
-    channel = "email" if account.email else "phone"
-    return OutgoingMessage(channel=channel, target=account.email or account.phone or "",
-                           subject=SUBJECTS.get(row.kind, "OpenMaaS 通知 (notification)"),
-                           body=row.message, kind=row.kind)
+    channel: Channel = "email" if account.email else "phone"
+    return OutgoingMessage(
+        channel=channel,
+        target=account.email or account.phone or "",
+        subject=SUBJECTS.get(row.kind, "OpenMaaS 通知 (notification)"),
+        body=row.message,
+        kind=row.kind,
+    )
 
 
 async def run_notification_dispatcher(dispatcher: NotificationDispatcher, interval: float) -> None:

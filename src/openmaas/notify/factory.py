@@ -14,16 +14,24 @@ from openmaas.notify.webhook import WebhookNotifier
 log = logging.getLogger(__name__)
 
 
-def build_backend(name: str, config: NotifyConfig) -> Notifier:
+def build_backend(name: str, config: NotifyConfig, production: bool = False) -> Notifier:
     if name == "smtp":
         return SmtpNotifier(config)
     if name == "webhook":
         return WebhookNotifier(config.webhook_url or "", config.webhook_token, config.timeout_seconds)
-    return LogNotifier()
+    return LogNotifier(redact=production)
 
 
 def build_notifier(config: NotifyConfig, environment: str) -> ChannelRouter:
-    if environment == "production" and "log" in (config.email_backend, config.sms_backend):
-        log.warning("notify: verification codes go to the server log; configure smtp or webhook")
-    return ChannelRouter({"email": build_backend(config.email_backend, config),
-                          "phone": build_backend(config.sms_backend, config)})
+    production = environment == "production"
+    if production and "log" in (config.email_backend, config.sms_backend):
+        log.warning(
+            "notify: the log backend withholds message bodies (verification codes) in "
+            "production, so nobody can register that way; configure smtp or webhook"
+        )
+    return ChannelRouter(
+        {
+            "email": build_backend(config.email_backend, config, production),
+            "phone": build_backend(config.sms_backend, config, production),
+        }
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 from email.message import EmailMessage
 
 from openmaas.config import NotifyConfig
 from openmaas.errors import DeliveryFailed
 from openmaas.notify.base import OutgoingMessage
+
+log = logging.getLogger(__name__)
 
 
 class SmtpNotifier:
@@ -16,12 +19,17 @@ class SmtpNotifier:
 
     def send(self, message: OutgoingMessage) -> None:
         try:
-            with smtplib.SMTP(self._config.smtp_host, self._config.smtp_port,
-                              timeout=self._config.timeout_seconds) as smtp:
+            with smtplib.SMTP(
+                self._config.smtp_host, self._config.smtp_port, timeout=self._config.timeout_seconds
+            ) as smtp:
                 self._start(smtp)
-                smtp.send_message(self._email(message))
+                # exactly one envelope recipient, whatever the To: header parses into
+                smtp.send_message(self._email(message), to_addrs=[message.target])
         except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryFailed(f"邮件发送失败 (SMTP delivery failed: {exc})") from exc
+            log.warning("SMTP delivery of a %s message failed: %s", message.kind, exc)
+            raise DeliveryFailed(
+                "邮件发送失败，请稍后重试 (the email could not be sent; try again later)"
+            ) from exc
 
     def _start(self, smtp: smtplib.SMTP) -> None:
         if self._config.smtp_starttls:

@@ -13,9 +13,14 @@ REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("openmaa
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) +
-                 f".{int(record.msecs):03d}Z", "level": record.levelname.lower(), "logger": record.name,
-                 "message": record.getMessage(), "request_id": REQUEST_ID.get()}
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": REQUEST_ID.get(),
+        }
         for key in ("method", "path", "status", "duration_ms", "account_id", "model"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 
@@ -15,11 +16,40 @@ log = logging.getLogger("openmaas.access")
 
 
 def surface_of(path: str) -> str:
-    for prefix, name in (("/api/paas/v4", "zhipu"), ("/v1/", "openai"), ("/api/platform", "platform"),
-                         ("/console", "console")):
+    for prefix, name in (
+        ("/api/paas/v4", "zhipu"),
+        ("/v1/", "openai"),
+        ("/api/platform", "platform"),
+        ("/console", "console"),
+    ):
         if path.startswith(prefix):
             return name
     return "other"
+
+
+CAPABILITY_PATH = re.compile(r"(/images/files/)[^/?#]+")
+
+
+def redact_capabilities(path: str) -> str:
+    """Image URLs are capabilities (their name is the only credential): never logged whole."""
+    return CAPABILITY_PATH.sub(r"\1<redacted>", path)
+
+
+class CapabilityPathFilter(logging.Filter):
+    """For uvicorn's access log, whose third argument is the request path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_capabilities(args[2]), *args[3:])
+        return True
+
+
+def redact_uvicorn_access_log() -> None:
+    """Once uvicorn has configured its loggers (i.e. from the app's lifespan)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, CapabilityPathFilter) for f in access.filters):
+        access.addFilter(CapabilityPathFilter())
 
 
 class ObservabilityMiddleware:
@@ -55,6 +85,16 @@ class ObservabilityMiddleware:
         surface = surface_of(scope["path"])
         self.metrics.requests.labels(surface, template, scope["method"], str(status)).inc()
         self.metrics.latency.labels(surface, template).observe(seconds)
-        log.info("%s %s %s", scope["method"], scope["path"], status,
-                 extra={"method": scope["method"], "path": scope["path"], "status": status,
-                        "duration_ms": round(seconds * 1000, 2)})
+        path = redact_capabilities(scope["path"])
+        log.info(
+            "%s %s %s",
+            scope["method"],
+            path,
+            status,
+            extra={
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+            },
+        )

@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from openmaas.store.writer_gate import WriterGate
+from openmaas.store.writer_gate import BACKGROUND_WRITER, WriterGate
 
 GATE_HELD = "openmaas_writer_gate_held"
 BUSY_TIMEOUT_S = 30.0  # how long a SQLite writer waits for the write lock before failing
@@ -32,9 +33,14 @@ def create_db_engine(url: str) -> sa.Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         args = _sqlite_connect_args(parsed)
-        engine = sa.create_engine(parsed, module=args["module"],
-                                  connect_args=args["connect_args"], pool_size=20,
-                                  max_overflow=20, pool_pre_ping=False)
+        engine = sa.create_engine(
+            parsed,
+            module=args["module"],
+            connect_args=args["connect_args"],
+            pool_size=20,
+            max_overflow=20,
+            pool_pre_ping=False,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         _gate_writers(engine, WriterGate())
         return engine
@@ -67,7 +73,7 @@ def _gate_writers(engine: sa.Engine, gate: WriterGate) -> None:
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
             return
-        connection.info[GATE_HELD] = gate.acquire(timeout=BUSY_TIMEOUT_S)
+        connection.info[GATE_HELD] = gate.acquire(timeout=BUSY_TIMEOUT_S, background=BACKGROUND_WRITER.get())
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
@@ -92,16 +98,23 @@ def _gate_writers(engine: sa.Engine, gate: WriterGate) -> None:
             finally:
                 with contextlib.suppress(NotImplementedError):  # first-connect probe: no info
                     release(pooled_connection.info)
+
         return call
 
     def returned(_dbapi_connection, record, *_exception) -> None:
         release(record.info)  # checked in or invalidated without a commit or rollback
 
-    engine.dialect.do_commit = ends_transaction(engine.dialect.do_commit)
-    engine.dialect.do_rollback = ends_transaction(engine.dialect.do_rollback)
+    # no event fires after the DBAPI commit/rollback itself: wrap the dialect's own calls
+    engine.dialect.do_commit = ends_transaction(engine.dialect.do_commit)  # type: ignore[method-assign]
+    engine.dialect.do_rollback = ends_transaction(engine.dialect.do_rollback)  # type: ignore[method-assign]
     event.listen(engine, "begin", begin)
     event.listen(engine, "checkin", returned)
     event.listen(engine, "invalidate", returned)
+
+
+def changed_rows(result: sa.Result[Any]) -> int:
+    """Rows an UPDATE/DELETE matched (`Session.execute` is typed as returning a plain Result)."""
+    return cast("sa.CursorResult[Any]", result).rowcount
 
 
 def is_sqlite(engine: sa.Engine) -> bool:

@@ -63,9 +63,17 @@ class ApiKey(Base):
     secret_hash: Mapped[str] = mapped_column(sa.String(64))  # sha256 hex of the secret
     secret_sealed: Mapped[str] = mapped_column(sa.Text)  # Fernet-sealed, only for JWT HMAC checks
     secret_hint: Mapped[str] = mapped_column(sa.String(8))  # last 4 characters, for display
+    # inference (model APIs only) | manage (+ keys, account, billing actions) | admin (+ admin)
+    scope: Mapped[str] = mapped_column(sa.String(16), default="inference", server_default="inference")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # optional per-key limits (None: none beyond the account's): cash per calendar month (µ元),
+    # requests and tokens per minute (at most the tier's), and a moment after which it is refused
+    monthly_budget_micro: Mapped[int | None] = mapped_column(sa.BigInteger)
+    rpm_limit: Mapped[int | None]
+    tpm_limit: Mapped[int | None]
+    expires_at: Mapped[datetime | None]
 
 
 class UsageRecord(Base):
@@ -74,8 +82,9 @@ class UsageRecord(Base):
     __tablename__ = "usage_records"
     __table_args__ = (sa.Index("ix_usage_account_created", "account_id", "created_at"),)
 
-    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"),
-                                    primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     account_id: Mapped[str] = mapped_column(sa.String(40))
     api_key_id: Mapped[str | None] = mapped_column(sa.String(40))
     request_id: Mapped[str] = mapped_column(sa.String(128), index=True)
@@ -85,7 +94,11 @@ class UsageRecord(Base):
     completion_tokens: Mapped[int] = mapped_column(default=0)
     latency_ms: Mapped[int] = mapped_column(default=0)
     cost_micro: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    status: Mapped[str] = mapped_column(sa.String(16))  # success | error | cancelled
+    status: Mapped[str] = mapped_column(sa.String(16))  # success | error | cancelled | recovered
+    # breakdowns (both already inside prompt/completion): prompt tokens served from the
+    # engine's prefix cache (billed at the cache rate), completion tokens spent reasoning
+    cached_tokens: Mapped[int] = mapped_column(default=0, server_default="0")
+    reasoning_tokens: Mapped[int] = mapped_column(default=0, server_default="0")
     error_code: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -179,8 +192,10 @@ class Reservation(Base):
     """A hold taken before generation; settled once on real usage or released."""
 
     __tablename__ = "reservations"
-    __table_args__ = (sa.UniqueConstraint("account_id", "request_id", name="uq_reservation_request"),
-                      sa.Index("ix_reservations_state_created", "state", "created_at"))
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "request_id", name="uq_reservation_request"),
+        sa.Index("ix_reservations_state_created", "state", "created_at"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     account_id: Mapped[str] = mapped_column(sa.String(40))
@@ -197,6 +212,44 @@ class Reservation(Base):
     charged_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     settled_at: Mapped[datetime | None]
+    # the meter that holds it (billing/meter.py, `MeterOwner.owner`): released as soon as that
+    # process is known dead, never while it lives; None for holds owned by a job (fine-tuning)
+    owner: Mapped[str | None] = mapped_column(sa.String(40), index=True)
+
+
+class MeterOwner(Base):
+    """A process that meters calls: found dead (its pid gone on the same host, or no
+    heartbeat for a while), its in-flight calls are charged and its holds released."""
+
+    __tablename__ = "meter_owners"
+
+    owner: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int] = mapped_column()
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MeterInflight(Base):
+    """A metered call's delivered tokens, flushed about every second while it runs (and its
+    final counts until its usage row is written): what a restart charges after a crash."""
+
+    __tablename__ = "meter_inflight"
+
+    id: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(sa.String(40), index=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    api_key_id: Mapped[str | None] = mapped_column(sa.String(40))
+    request_id: Mapped[str] = mapped_column(sa.String(128))
+    endpoint: Mapped[str] = mapped_column(sa.String(64))
+    model: Mapped[str] = mapped_column(sa.String(128))
+    reservation_id: Mapped[str | None] = mapped_column(sa.String(40))  # None: held on a lease
+    price_in: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    price_out: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    max_tokens: Mapped[int] = mapped_column(default=0)  # the completion allowance held
+    prompt_tokens: Mapped[int] = mapped_column(default=0)  # billable (cache discount applied)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ModelPrice(Base):
@@ -347,8 +400,10 @@ class KnowledgeChunk(Base):
     """One indexed passage; `id` is also its rowid in the SQLite vector and FTS5 tables."""
 
     __tablename__ = "knowledge_chunks"
-    __table_args__ = (sa.Index("ix_kchunks_knowledge", "knowledge_id"),
-                      sa.Index("ix_kchunks_document", "document_id"))
+    __table_args__ = (
+        sa.Index("ix_kchunks_knowledge", "knowledge_id"),
+        sa.Index("ix_kchunks_document", "document_id"),
+    )
 
     id: Mapped[int] = mapped_column(_BIGINT_PK, primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(sa.String(40))
@@ -434,6 +489,18 @@ class VerificationApplication(Base):
     reviewed_by: Mapped[str | None] = mapped_column(sa.String(40))
     reviewed_at: Mapped[datetime | None]
     reject_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GrantClaim(Base):
+    """One free grant per person: a keyed digest of the normalised email/phone (registration)
+    or of the ID number (real-name verification); the first account to claim it is paid."""
+
+    __tablename__ = "grant_claims"
+
+    digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)  # HMAC-SHA256 hex
+    kind: Mapped[str] = mapped_column(sa.String(16))  # registration | verification
+    account_id: Mapped[str] = mapped_column(sa.String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -544,3 +611,103 @@ class FineTunedModel(Base):
     job_id: Mapped[str] = mapped_column(sa.String(64))
     adapter_path: Mapped[str] = mapped_column(sa.Text)  # GGUF LoRA adapter
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- agent APIs: stored Responses, assistants and their conversations -------------------
+
+
+class StoredResponse(Base):
+    """One OpenAI Responses API answer kept for GET, `input_items` and `previous_response_id`."""
+
+    __tablename__ = "agent_responses"
+    __table_args__ = (sa.Index("ix_agent_responses_account_created", "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    model: Mapped[str] = mapped_column(sa.String(128))
+    previous_response_id: Mapped[str | None] = mapped_column(sa.String(64))
+    input_items: Mapped[list[Any]] = mapped_column(sa.JSON)
+    body: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # the response object as returned
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class McpCallTrace(Base):
+    """One MCP tool call the platform made for a request (chat, Responses, assistants): the
+    request's trace, read back by its account (console request detail)."""
+
+    __tablename__ = "mcp_call_traces"
+    __table_args__ = (
+        sa.Index("ix_mcp_traces_account_request", "account_id", "request_id"),
+        sa.Index("ix_mcp_traces_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIGINT_PK, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    request_id: Mapped[str] = mapped_column(sa.String(128))  # the id the caller got back
+    endpoint: Mapped[str] = mapped_column(sa.String(64))
+    server_label: Mapped[str] = mapped_column(sa.String(200))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    arguments: Mapped[str] = mapped_column(sa.Text)
+    output: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentAssistant(Base):
+    """An assistant an account defines: instructions, model and tools (assistant API)."""
+
+    __tablename__ = "agent_assistants"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    instructions: Mapped[str] = mapped_column(sa.Text, default="")
+    model: Mapped[str] = mapped_column(sa.String(128))
+    tools: Mapped[list[Any]] = mapped_column(sa.JSON)
+    starter_prompts: Mapped[list[Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AgentConversation(Base):
+    """A conversation with an assistant; its history lives here, server-side."""
+
+    __tablename__ = "agent_conversations"
+    __table_args__ = (sa.Index("ix_agent_conversations_assistant", "account_id", "assistant_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    assistant_id: Mapped[str] = mapped_column(sa.String(64))
+    messages: Mapped[list[Any]] = mapped_column(sa.JSON)  # [{role, content}] in order
+    prompt_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AccountPreference(Base):
+    """Per-account console preferences; a missing row means the defaults (bodies not kept)."""
+
+    __tablename__ = "account_preferences"
+
+    account_id: Mapped[str] = mapped_column(sa.ForeignKey("accounts.id"), primary_key=True)
+    store_bodies: Mapped[bool] = mapped_column(default=False)
+    body_retention_days: Mapped[int] = mapped_column(default=7)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RequestBody(Base):
+    """A request's body and its answer, kept only for accounts that opted in, until expires_at."""
+
+    __tablename__ = "request_bodies"
+    __table_args__ = (sa.Index("ix_request_bodies_account_request", "account_id", "request_id"),)
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(sa.String(40))
+    request_id: Mapped[str] = mapped_column(sa.String(128))
+    request: Mapped[Any] = mapped_column(sa.JSON)
+    response: Mapped[Any] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

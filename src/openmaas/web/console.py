@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from openmaas.web import console_api, pages
+from openmaas.web import account_api, activity_api, console_api, pages, playground_api, work_api
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -25,5 +25,9 @@ def build_templates() -> Jinja2Templates:
 def install_console(app: FastAPI) -> None:
     app.state.console_templates = build_templates()
     app.include_router(console_api.router)
+    app.include_router(activity_api.router)
+    app.include_router(account_api.router)
+    app.include_router(work_api.router)
+    app.include_router(playground_api.router)
     app.include_router(pages.router)
     app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="console-static")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from openmaas.api.deps import AccountPrincipalDep, ServicesDep
+from openmaas.accounts.views import AccountView
+from openmaas.api.deps import ManagePrincipalDep, ServicesDep
 from openmaas.api.responses import JSONBody
+from openmaas.api.routing import OffLoopJSONRoute
 
-router = APIRouter(prefix="/api/platform/account", tags=["platform: account"])
+router = APIRouter(route_class=OffLoopJSONRoute, prefix="/api/platform/account", tags=["platform: account"])
 
 
-@router.get("")
-def me(services: ServicesDep, principal: AccountPrincipalDep):
+@router.get("", response_model=AccountView)
+def me(services: ServicesDep, principal: ManagePrincipalDep) -> JSONBody:
     return JSONBody(services.accounts.directory.profile(principal.account_id))

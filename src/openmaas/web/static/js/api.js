@@ -10,6 +10,8 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
+export const hasText = (key) => key in STRINGS;
+
 export function csrfToken() {
   const found = document.cookie.split("; ").find((c) => c.startsWith("openmaas_csrf="));
   return found ? decodeURIComponent(found.slice("openmaas_csrf=".length)) : "";
@@ -89,17 +91,48 @@ export function fillTable(table, rows, emptyText = t("common.none")) {
 }
 
 let toastTimer = 0;
-export function toast(message, bad = false) {
+export function toast(message, bad = false, small = "") {
   const box = $("#toast");
-  box.textContent = message;
+  box.replaceChildren(el("span", { text: message }), ...(small ? [el("small", { class: "code", text: small })] : []));
   box.className = bad ? "bad" : "";
   box.hidden = false;
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => { box.hidden = true; }, bad ? 6000 : 3000);
 }
 
+const FIELD_IN_MESSAGE = [/^(\S+) 参数非法/, /^未正常接收到 (\S+) 参数/];
+// The API's words for what this server lacks (its text names settings only an operator sets).
+const UNCONFIGURED = [[/no web search provider is configured/, "error.no_search_provider"],
+  [/no image model configured/, "error.no_image_model"], [/no \w+ engine is configured/, "error.no_engine"]];
+
+function fieldName(field) {
+  const key = `error.field_${field}`;
+  return key in STRINGS ? t(key) : field;
+}
+
+// An API error as a sentence in the UI language (the wire text is Chinese-first for the API's
+// sake); the code goes to small print. Unknown codes read as a generic sentence.
+export function humanError(error) {
+  if (!(error instanceof ApiError)) return String(error.message || error);
+  const missing = UNCONFIGURED.find(([pattern]) => pattern.test(error.message));
+  if (missing) return t(missing[1]);
+  if (error.code === "1214" || error.code === "1213") {
+    const found = FIELD_IN_MESSAGE.map((re) => error.message.match(re)).find(Boolean);
+    return found ? t(`error.${error.code}`, { param: fieldName(found[1]) }) : t("error.1214_plain");
+  }
+  const key = `error.${error.code}`;
+  return key in STRINGS ? t(key) : t("error.generic");
+}
+
+// Small print under the sentence: the code, and the API's own detail (e.g. which line of a file).
+export function errorSmallPrint(error) {
+  if (!(error instanceof ApiError)) return "";
+  const detail = error.message.match(/\(([^()]*)\)\s*$/);
+  return t("error.code", { code: error.code }) + (detail ? ` · ${detail[1]}` : "");
+}
+
 export function showError(error) {
-  toast(error instanceof ApiError ? `${error.message} (${error.code})` : String(error.message || error), true);
+  toast(humanError(error), true, errorSmallPrint(error));
 }
 
 // Runs `handler(form data)` on submit with the submit button disabled; errors become toasts.
@@ -177,6 +210,43 @@ export const fmtTime = (value) => {
   const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
   return date.toLocaleString(locale, { hour12: false });
 };
+const CJK = /[\u4e00-\u9fff]/;
+const UNITS = { 万: 10_000, 亿: 100_000_000 };
+
+// A pack's stored name in the UI language: "注册赠送 (registration grant)" keeps one half;
+// offer names like "GLM-4 资源包 1000 万 tokens" are rebuilt from their parts.
+export function packName(name) {
+  if (!name) return "";
+  const paired = name.match(/^(.*?)\s*\(([^()]*)\)\s*$/);
+  if (paired && CJK.test(paired[1]) && !CJK.test(paired[2])) return LANG === "zh" ? paired[1] : paired[2];
+  const offer = name.match(/^(.*?)\s*资源包\s*([\d.]+)\s*(万|亿)?\s*tokens$/);
+  if (offer && LANG === "en") {
+    const tokens = Math.round(Number(offer[2]) * (UNITS[offer[3]] || 1));
+    const model = !offer[1] || offer[1] === "通用" ? t("common.pack_general") : offer[1];
+    return t("common.pack_named", { model, tokens: fmtInt(tokens) });
+  }
+  return name;
+}
+
+// A notification in the UI language, from its kind and the numbers in the stored text.
+export function notificationText(n) {
+  const numbers = (n.message.match(/-?\d+(?:\.\d+)?/g) || []);
+  if (n.kind === "balance_alert" && numbers.length >= 2) return t("common.alert_balance", { balance: numbers[0], threshold: numbers[1] });
+  if (n.kind === "pack_alert" && numbers.length >= 2) return t("common.alert_pack", { left: fmtInt(numbers[0]), threshold: fmtInt(numbers[1]) });
+  return n.message;
+}
+
+// Exact µ元 → "¥1,234.56" / "-¥0.000123" (integer arithmetic: no float rounding).
+export function fmtMicro(micro, signed = false) {
+  const value = BigInt(micro);
+  const negative = value < 0n;
+  const abs = negative ? -value : value;
+  let fraction = (abs % 1000000n).toString().padStart(6, "0").replace(/0+$/, "");
+  fraction = fraction.padEnd(2, "0");
+  const whole = Number(abs / 1000000n).toLocaleString(locale);
+  const sign = negative ? "-" : signed && abs > 0n ? "+" : "";
+  return `${sign}¥${whole}.${fraction}`;
+}
 export const fmtDay = (value) => new Date(value).toLocaleDateString(locale);
 
 // Beijing-time calendar helpers (bills are cut at UTC+8).
@@ -203,3 +273,39 @@ function setupLogout() {
 setupLogout();
 // On a phone the navigation is one scrolling row: keep the current page in view.
 $(".nav [aria-current=page]")?.scrollIntoView({ block: "nearest", inline: "center" });
+
+// Polls `refresh` (which resolves true while something is still in a non-final state) every
+// `ms`: stops when it resolves false, pauses while the tab is hidden and refreshes at once when
+// it shows again. The returned `run()` refreshes now (e.g. after a change made on the page) and
+// restarts the polling; calls during a refresh fold into one more refresh after it.
+export function livePoll(refresh, ms = 1500) {
+  let timer = 0;
+  let active = false;
+  let running = null;
+  let again = false;
+  const once = async () => {
+    try {
+      active = Boolean(await refresh());
+    } catch (error) {
+      active = false;
+      showError(error);
+    }
+  };
+  const run = async () => {
+    clearTimeout(timer);
+    if (running) { again = true; return running; }
+    if (document.hidden) { active = true; return undefined; }
+    running = (async () => {
+      do { again = false; await once(); } while (again);
+    })();
+    await running;
+    running = null;
+    if (active && !document.hidden) timer = setTimeout(run, ms);
+    return undefined;
+  };
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) clearTimeout(timer);
+    else if (active) run();
+  });
+  return run;
+}

@@ -1,5 +1,5 @@
 // Finance: redeem a code, buy a pack, bills by month / day and model, histories, CSV export.
-import { $, api, beijingToday, daysBefore, el, fillTable, fmtDay, fmtInt, fmtTime, fmtYuan, onSubmit, setupTabs, showError, t, toast } from "./api.js";
+import { packName, $, api, beijingToday, daysBefore, el, fillTable, fmtDay, fmtInt, fmtMicro, fmtTime, fmtYuan, onSubmit, setupTabs, showError, t, toast } from "./api.js";
 
 async function loadBalance() {
   const balance = await api("GET", "/api/platform/billing/balance");
@@ -10,7 +10,7 @@ async function loadBalance() {
 function offerCard(offer) {
   const buy = el("button", { class: "btn primary small", type: "button", text: t("finance.buy") });
   buy.addEventListener("click", async () => {
-    if (!confirm(t("finance.buy_confirm", { name: offer.name, price: fmtYuan(offer.price) }))) return;
+    if (!confirm(t("finance.buy_confirm", { name: packName(offer.name), price: fmtYuan(offer.price) }))) return;
     buy.disabled = true;
     try {
       await api("POST", "/api/platform/billing/packs", { offer_id: offer.id });
@@ -23,7 +23,7 @@ function offerCard(offer) {
     }
   });
   return el("div", { class: "offer" },
-    el("strong", { text: offer.name }),
+    el("strong", { text: packName(offer.name) }),
     el("span", { class: "price", text: fmtYuan(offer.price) }),
     el("span", { class: "muted", text: t("finance.offer_detail", { tokens: fmtInt(offer.tokens), days: offer.valid_days }) }),
     el("span", { class: "muted", text: offer.model || t("overview.all_models") }),
@@ -39,11 +39,24 @@ async function loadMonthly() {
   const month = $("#bill-month").value;
   if (!month) return;
   const bill = await api("GET", `/api/platform/billing/bills/monthly?month=${month}`);
-  fillTable($("#monthly-bill"), bill.data.map((l) => el("tr", {},
+  fillTable($("#monthly-bill"), bill.data.map((l) => el("tr", { dataset: { model: l.model, cost: String(l.cost_micro) } },
     el("td", { text: l.model }), el("td", { class: "num", text: fmtInt(l.requests) }),
     el("td", { class: "num", text: fmtInt(l.prompt_tokens) }), el("td", { class: "num", text: fmtInt(l.completion_tokens) }),
     el("td", { class: "num", text: fmtYuan({ yuan: l.cost_micro / 1e6 }) }))));
   $("#monthly-total").textContent = fmtYuan(bill.total);
+  $("#monthly-total").dataset.micro = String(bill.data.reduce((sum, l) => sum + l.cost_micro, 0));
+}
+
+// Who paid per model this month: grant tokens, bought-pack tokens and cash (from the ledger).
+async function loadCoverage() {
+  const month = $("#bill-month").value;
+  if (!month) return;
+  const { data } = await api("GET", `/console/api/activity/coverage?month=${month}`);
+  fillTable($("#coverage-table"), data.map((c) => el("tr", { dataset: { model: c.model, cash: String(c.cash_micro) } },
+    el("td", { text: c.model }),
+    el("td", { class: "num", text: fmtInt(c.grant_tokens) }), el("td", { class: "num", text: fmtInt(c.pack_tokens) }),
+    el("td", { class: "num", text: fmtMicro(c.cash_micro) }), el("td", { class: "num", text: c.refund_micro ? fmtMicro(c.refund_micro) : "" }))));
+  $("#coverage-table").dataset.loaded = month;
 }
 
 async function loadDaily() {
@@ -61,13 +74,13 @@ async function loadRecharges() {
   const { data } = await api("GET", "/api/platform/billing/recharges");
   fillTable($("#recharges"), data.map((r) => el("tr", {},
     el("td", { text: fmtTime(r.created_at) }), el("td", { text: t(`finance.kind_${r.kind}`) }),
-    el("td", { class: "num", text: fmtYuan(r.amount) }), el("td", { text: r.note || "" }))));
+    el("td", { class: "num", text: fmtYuan(r.amount) }), el("td", { text: r.kind === "redeem" ? "" : r.note || "" }))));
 }
 
 async function loadPackHistory() {
   const { data } = await api("GET", "/api/platform/billing/packs/history");
   fillTable($("#pack-history"), data.map((p) => el("tr", {},
-    el("td", { text: p.name }), el("td", { class: "num", text: fmtInt(p.used_tokens) }),
+    el("td", { text: packName(p.name) }), el("td", { class: "num", text: fmtInt(p.used_tokens) }),
     el("td", { class: "num", text: fmtInt(p.remaining_tokens) }),
     el("td", {}, fmtDay(p.expires_at), p.expired ? el("span", { class: "badge bad", text: t("overview.expired") }) : null))));
 }
@@ -98,8 +111,8 @@ exportForm.elements.end.value = today;
 exportForm.addEventListener("input", updateExport);
 exportForm.addEventListener("submit", (event) => event.preventDefault());
 updateExport();
-$("#bill-month").addEventListener("change", () => loadMonthly().catch(showError));
+$("#bill-month").addEventListener("change", () => { loadMonthly().catch(showError); loadCoverage().catch(showError); });
 for (const id of ["#daily-start", "#daily-end"]) $(id).addEventListener("change", () => loadDaily().catch(showError));
 setupTabs(document, (tab) => { if (tab === "daily") loadDaily().catch(showError); });
 
-for (const load of [loadBalance, loadOffers, loadMonthly, loadRecharges, loadPackHistory]) load().catch(showError);
+for (const load of [loadBalance, loadOffers, loadMonthly, loadCoverage, loadRecharges, loadPackHistory]) load().catch(showError);

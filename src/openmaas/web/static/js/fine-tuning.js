@@ -1,13 +1,12 @@
 // Fine-tuning: upload a chat JSONL dataset, create a job, watch its events and loss curve
 // while it runs, and open the fine-tuned model in the playground.
-import { $, api, el, fillTable, fmtInt, fmtTime, onSubmit, showError, t, toast, upload } from "./api.js";
+import { $, api, el, fillTable, fmtInt, fmtTime, livePoll, onSubmit, showError, t, toast, upload } from "./api.js";
 
 const ACTIVE = ["validating_files", "queued", "running"];
 const BADGES = { succeeded: "badge ok", failed: "badge bad", cancelled: "badge bad", running: "badge warn" };
 let selected = null;
 let events = new Map(); // event id → event, for the selected job
 let chart = null;
-let pollTimer = 0;
 
 // --- datasets ----------------------------------------------------------------------------------
 async function loadFiles(select) {
@@ -109,15 +108,18 @@ function showJob(job) {
   drawLoss();
 }
 
-async function refresh() {
-  clearTimeout(pollTimer);
-  if (!selected) return;
-  const job = await api("GET", `/console/api/fine_tuning/jobs/${encodeURIComponent(selected)}`);
-  await fetchEvents(selected);
-  showJob(job);
-  if (ACTIVE.includes(job.status)) pollTimer = setTimeout(() => refresh().catch(showError), 1500);
-  else await loadJobs();
+// The job list and the selected job; resolves true while any job is still active, so the list
+// (statuses) and the selected job (events, loss) stay live until every job is final.
+async function tick() {
+  const jobs = await loadJobs();
+  if (selected) {
+    const job = await api("GET", `/console/api/fine_tuning/jobs/${encodeURIComponent(selected)}`);
+    await fetchEvents(selected);
+    showJob(job);
+  }
+  return jobs.some((j) => ACTIVE.includes(j.status));
 }
+const refresh = livePoll(tick, 1500);
 
 async function selectJob(jobId) {
   if (selected !== jobId) {

@@ -1,10 +1,10 @@
 // Knowledge bases: create, upload documents (with upload progress), per-document indexing
-// status and errors (polled while any is pending), and a retrieval test that shows the trace.
-import { $, api, el, fillTable, fmtInt, fmtTime, onSubmit, showError, t, toast, upload } from "./api.js";
+// status and errors (polled while any is pending, not while the tab is hidden), and a retrieval test that shows the trace.
+import { errorSmallPrint, humanError, $, api, el, fillTable, fmtInt, fmtTime, livePoll, onSubmit, showError, t, toast, upload } from "./api.js";
 
 const STAT = { 0: ["knowledge.pending", "badge warn"], 1: ["knowledge.indexed", "badge ok"], 2: ["knowledge.failed", "badge bad"] };
 let current = null;
-let pollTimer = 0;
+let sawPending = false;
 
 // Lists the bases and shows one: `selectId`, else the one shown, else the first; then its
 // documents, unless `withDocuments` is false (a refresh of the counts only).
@@ -31,7 +31,7 @@ async function loadBases(selectId, withDocuments = true) {
   $("#kb-name").dataset.id = current.id;
   $("#kb-meta").textContent = [current.description, current.embedding_model, t("knowledge.words_count", { count: fmtInt(current.word_num) })]
     .filter(Boolean).join(" · ");
-  if (withDocuments) await loadDocuments();
+  if (withDocuments) await watchDocuments();
 }
 
 function statusBadge(doc) {
@@ -46,7 +46,7 @@ function documentRow(doc) {
     if (!confirm(t("knowledge.delete_doc_confirm", { name: doc.name }))) return;
     try {
       await api("DELETE", `/console/api/document/${encodeURIComponent(doc.id)}`);
-      await loadDocuments();
+      await watchDocuments();
     } catch (error) {
       showError(error);
     }
@@ -58,17 +58,19 @@ function documentRow(doc) {
     el("td", { class: "error", text: failure }), el("td", {}, remove));
 }
 
-async function loadDocuments(polling = false) {
-  clearTimeout(pollTimer);
-  if (!current) return;
+// The shown base's documents; resolves true while any is still indexing (polled: livePoll).
+async function loadDocuments() {
+  if (!current) return false;
   const page = await api("GET", `/console/api/files?knowledge_id=${encodeURIComponent(current.id)}&limit=100`);
   fillTable($("#doc-table"), page.list.map(documentRow), t("knowledge.no_documents"));
   const pending = page.list.some((d) => d.embedding_stat === 0);
-  if (pending) pollTimer = setTimeout(() => loadDocuments(true).catch(showError), 1000);
   // Indexing finished — during a poll, or before the first look (a small file indexes in
   // less time than the upload takes to return): refresh the word and document counts.
-  else if (polling || wordsShown() !== wordsListed(page.list)) await loadBases(undefined, false);
+  if (!pending && (sawPending || wordsShown() !== wordsListed(page.list))) await loadBases(undefined, false);
+  sawPending = pending;
+  return pending;
 }
+const watchDocuments = livePoll(loadDocuments, 1000);
 
 function wordsShown() {
   return current?.word_num ?? 0;
@@ -92,7 +94,7 @@ async function uploadOne(file) {
     label.textContent = failed.length ? `${file.name}: ${failed[0].failReason}` : t("knowledge.uploaded", { name: file.name });
     if (failed.length) label.className = "error";
   } catch (error) {
-    label.textContent = `${file.name}: ${error.message} (${error.code})`;
+    label.textContent = `${file.name}: ${humanError(error)} (${errorSmallPrint(error)})`;
     label.className = "error";
   }
 }
@@ -101,6 +103,7 @@ function traceChips(trace) {
   const chips = [];
   const add = (text) => chips.push(el("span", { class: "badge", text }));
   add(`${t("knowledge.method")}: ${trace.method}`);
+  if (trace.relevance_threshold !== undefined) add(t("knowledge.threshold", { value: trace.relevance_threshold }));
   if (trace.terms?.length) add(`${t("knowledge.terms")}: ${trace.terms.join(" ")}`);
   add(t("knowledge.candidates", { dense: (trace.dense || []).length, keyword: (trace.keyword || []).length, fused: (trace.fused || []).length }));
   for (const [name, ms] of Object.entries(trace.timings_ms || {})) add(`${name} ${Math.round(Number(ms) * 10) / 10} ms`);
@@ -108,16 +111,26 @@ function traceChips(trace) {
   return chips;
 }
 
+function passageItem(passage, traced) {
+  const relevance = traced?.relevance;
+  const below = Boolean(traced?.below_threshold);
+  const score = relevance === undefined ? passage.score : relevance.toFixed(2);
+  return el("li", { class: below ? "below-threshold" : "", dataset: { relevance: String(relevance ?? "") } },
+    el("strong", { text: passage.metadata.doc_name }),
+    el("span", { class: "muted", "data-testid": "relevance", text: ` · ${t("knowledge.relevance")} ${score}` }),
+    below ? el("span", { class: "badge warn", "data-testid": "below-threshold", text: t("knowledge.below_threshold") }) : null,
+    el("div", { class: "text", text: passage.text }));
+}
+
 async function retrieve(data) {
   const body = { knowledge_ids: [current.id], query: data.get("query").trim(), recall_method: data.get("recall_method") };
   if (data.get("top_k")) body.top_k = Number(data.get("top_k"));
   const result = await api("POST", "/console/api/knowledge/retrieve", body);
-  $("#passages").replaceChildren(...(result.data.length
-    ? result.data.map((p) => el("li", {},
-      el("strong", { text: p.metadata.doc_name }), el("span", { class: "muted", text: ` · ${t("knowledge.score")} ${p.score}` }),
-      el("div", { class: "text", text: p.text })))
-    : [el("li", { class: "muted", text: t("knowledge.no_passages") })]));
   const trace = await api("GET", `/console/api/knowledge/traces/${encodeURIComponent(result.request_id)}`);
+  // The trace's 0–1 relevance (one scale for every method and language), not the wire score
+  $("#passages").replaceChildren(...(result.data.length
+    ? result.data.map((p, i) => passageItem(p, trace.final?.[i]))
+    : [el("li", { class: "muted", text: t("knowledge.no_passages") })]));
   $("#trace-summary").replaceChildren(...traceChips(trace));
   $("#trace").textContent = JSON.stringify(trace, null, 2);
   $("#trace-box").hidden = false;

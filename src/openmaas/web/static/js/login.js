@@ -1,5 +1,6 @@
 // Sign in / sign up with a verification code; on success the session cookies are set by the API.
-import { $, api, ApiError, onSubmit, setupTabs, t } from "./api.js";
+// A forgotten password is reset with a code sent to the account's email or phone.
+import { $, api, el, errorSmallPrint, humanError, onSubmit, setupTabs, t } from "./api.js";
 
 const errorBox = $("#auth-error");
 const signup = $("#signup-form");
@@ -10,7 +11,8 @@ function nextPage() {
 }
 
 function fail(error) {
-  errorBox.textContent = error instanceof ApiError ? `${error.message} (${error.code})` : String(error.message || error);
+  const small = errorSmallPrint(error);  // the sentence in the UI language; the code in small print
+  errorBox.replaceChildren(el("span", { text: humanError(error) }), ...(small ? [el("small", { class: "code", text: small })] : []));
   errorBox.hidden = false;
 }
 
@@ -83,4 +85,48 @@ onSubmit(signup, guarded(async (data) => {
     [channel]: target, code: data.get("code").trim(), password: data.get("password"), name: data.get("name").trim(),
   });
   await signIn(target, data.get("password"));
+}));
+
+// --- forgotten password ------------------------------------------------------------------------
+const reset = $("#reset-form");
+const note = $("#auth-note");
+const channelOf = (target) => (target.includes("@") ? "email" : "phone");
+
+function showReset(open) {
+  reset.hidden = !open;
+  $("#signin-form").hidden = open;
+  $(".auth-card [role=tablist]").hidden = open;
+  errorBox.hidden = true;
+  if (open) reset.elements.target.value = $("#signin-form").elements.login.value;
+}
+$("#forgot-link").addEventListener("click", () => { note.hidden = true; showReset(true); });
+$("#reset-back").addEventListener("click", () => showReset(false));
+
+$("#reset-send").addEventListener("click", async (event) => {
+  errorBox.hidden = true;
+  const target = reset.elements.target.value.trim();
+  if (!target) {
+    reset.elements.target.reportValidity();
+    return;
+  }
+  try {
+    await api("POST", "/api/platform/auth/password/codes", { channel: channelOf(target), target });
+    note.textContent = t("login.reset_sent");
+    note.hidden = false;
+    cooldown(event.target, 60);
+    reset.elements.code.focus();
+  } catch (error) {
+    fail(error);
+  }
+});
+
+onSubmit(reset, guarded(async (data, form) => {
+  const target = data.get("target").trim();
+  await api("POST", "/api/platform/auth/password/reset",
+    { channel: channelOf(target), target, code: data.get("code").trim(), new_password: data.get("new_password") });
+  form.reset();
+  showReset(false);
+  $("#signin-form").elements.login.value = target;
+  note.textContent = t("login.reset_done");
+  note.hidden = false;
 }));

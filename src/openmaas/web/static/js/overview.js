@@ -1,5 +1,5 @@
 // Overview: balance, this month's spend, packs, usage charts (Chart.js), the balance alert.
-import { $, api, beijingToday, daysBefore, el, fillTable, fmtDay, fmtInt, fmtTime, fmtYuan, onSubmit, showError, t, toast } from "./api.js";
+import { notificationText, packName, $, api, beijingToday, daysBefore, el, fillTable, fmtDay, fmtInt, fmtTime, fmtYuan, onSubmit, showError, t, toast } from "./api.js";
 
 const PALETTE = ["#3b5bfd", "#22c55e", "#f59e0b", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#64748b"];
 const charts = {};
@@ -8,7 +8,7 @@ function packRow(pack) {
   const share = pack.total_tokens ? Math.round((100 * pack.remaining_tokens) / pack.total_tokens) : 0;
   const bar = el("div", { class: "bar" }, el("span", { style: { width: `${share}%` } }));
   return el("tr", {},
-    el("td", { text: pack.name }),
+    el("td", { text: packName(pack.name) }),
     el("td", { text: pack.model || t("overview.all_models") }),
     el("td", {}, `${fmtInt(pack.remaining_tokens)} / ${fmtInt(pack.total_tokens)}`, bar),
     el("td", {}, fmtDay(pack.expires_at), pack.expired ? el("span", { class: "badge bad", text: t("overview.expired") }) : null));
@@ -80,7 +80,7 @@ async function loadUsage() {
 
 async function loadNotifications() {
   const { data } = await api("GET", "/api/platform/billing/notifications");
-  const items = data.slice(0, 8).map((n) => el("li", {}, el("span", { class: "muted", text: `${fmtTime(n.created_at)} · ` }), n.message));
+  const items = data.slice(0, 8).map((n) => el("li", {}, el("span", { class: "muted", text: `${fmtTime(n.created_at)} · ` }), notificationText(n)));
   $("#notifications").replaceChildren(...(items.length ? items : [el("li", { class: "muted", text: t("common.none") })]));
 }
 

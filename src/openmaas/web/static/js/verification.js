@@ -1,5 +1,5 @@
 // Real-name verification: the current status, and the personal or enterprise application.
-import { $, api, onSubmit, setupTabs, showError, t, toast } from "./api.js";
+import { $, api, livePoll, onSubmit, setupTabs, showError, t, toast } from "./api.js";
 
 const BADGES = { approved: "badge ok", pending: "badge warn", rejected: "badge bad", unverified: "badge" };
 
@@ -14,9 +14,13 @@ function showStatus(status) {
   $("#apply").hidden = status.status === "approved" || status.status === "pending";
 }
 
-async function load() {
-  showStatus(await api("GET", "/api/platform/verification"));
+// While a review is pending the status is polled: an approval shows without a reload.
+async function refresh() {
+  const status = await api("GET", "/api/platform/verification");
+  showStatus(status);
+  return status.status === "pending";
 }
+const load = livePoll(refresh, 3000);
 
 async function submitted() {
   toast(t("verify.submitted"));
@@ -34,4 +38,4 @@ onSubmit($("#enterprise-form"), async (data) => {
   await api("POST", "/api/platform/verification/enterprise", data);
   await submitted();
 });
-load().catch(showError);
+load();

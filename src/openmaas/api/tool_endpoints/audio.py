@@ -1,0 +1,186 @@
+"""POST /audio/speech (raw wav/pcm, or SSE chunks of base64 audio with `stream: true`) and
+POST /audio/transcriptions (multipart `file` or `file_base64`)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.api.tool_endpoints.common import form_file, form_text, read_form
+from openmaas.errors import InvalidField, MissingField, PlatformError
+from openmaas.tools_api.audio import Speech, TranscriptStream
+
+router = APIRouter(route_class=OffLoopJSONRoute, tags=["tools: audio"])
+STREAM_CHUNK_BYTES = 48_000  # ~1 s of 24 kHz 16-bit audio per event
+
+
+class SpeechBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1)
+    input: str
+    voice: str | None = None
+    response_format: str | None = None  # wav | pcm (the platform's default: pcm)
+    speed: float | None = None
+    volume: float | None = Field(default=None, gt=0, le=10)
+    stream: bool | None = False
+    encode_format: str | None = None  # stream: base64 (default) | hex
+    request_id: str | None = Field(default=None, max_length=128)
+    user_id: str | None = Field(default=None, max_length=128)
+
+
+AUDIO_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"audio/wav": {}, "audio/pcm": {}, "text/event-stream": {}},
+        "description": "the audio (wav or pcm), or SSE chunks of it with stream: true",
+    }
+}
+
+
+@router.post("/audio/speech", response_model=None, response_class=Response, responses=AUDIO_CONTENT)
+async def speech(body: SpeechBody, services: ServicesDep, principal: PrincipalDep) -> Response:
+    if body.encode_format not in (None, "base64", "hex"):
+        raise InvalidField("encode_format", "base64 or hex")
+    made = await services.tools.audio.speak(
+        principal,
+        body.model,
+        body.input,
+        body.voice,
+        body.response_format or "pcm",
+        body.speed,
+        body.request_id,
+    )
+    headers = {"X-Request-Id": made.request_id, "X-Audio-Seconds": f"{made.seconds:.3f}"}
+    if body.stream:
+        return StreamingResponse(
+            speech_events(made, body.encode_format or "base64"),
+            media_type="text/event-stream",
+            headers=headers,
+        )
+    return Response(made.audio, media_type=made.media_type, headers=headers)
+
+
+def speech_events(made: Speech, encoding: str) -> Iterator[bytes]:
+    created = int(time.time())
+    for start in range(0, len(made.audio), STREAM_CHUNK_BYTES):
+        piece = made.audio[start : start + STREAM_CHUNK_BYTES]
+        content = piece.hex() if encoding == "hex" else base64.b64encode(piece).decode()
+        yield _event(made, created, {"role": "assistant", "content": content}, None)
+    yield _event(made, created, {"role": "assistant", "content": ""}, "stop")
+    yield b"data: [DONE]\n\n"
+
+
+def _event(made: Speech, created: int, delta: dict[str, Any], finish: str | None) -> bytes:
+    return _sse(
+        {
+            "request_id": made.request_id,
+            "created": created,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+    )
+
+
+class TranscriptionResponse(BaseModel):
+    id: str
+    created: int
+    request_id: str
+    model: str
+    text: str
+
+
+TRANSCRIPT_EVENTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/event-stream": {}},
+        "description": "the transcript, or with stream=true SSE events `transcript.text.delta` "
+        "(one per decoded segment) and a final `transcript.text.done`",
+    }
+}
+
+
+@router.post("/audio/transcriptions", response_model=TranscriptionResponse, responses=TRANSCRIPT_EVENTS)
+async def transcriptions(
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+) -> TranscriptionResponse | StreamingResponse:
+    audio = services.tools.audio
+    form = await read_form(request)
+    try:
+        model = form_text(form, "model")
+        if model is None:
+            raise MissingField("model")
+        stream = _stream_flag(form_text(form, "stream"))
+        prompt, request_id = form_text(form, "prompt"), form_text(form, "request_id")
+        if form.get("file") is not None:
+            filename, data = await form_file(form, audio.settings.max_audio_bytes)
+        else:
+            filename, data = "audio.wav", _base64_audio(form_text(form, "file_base64"))
+    finally:
+        await form.close()
+    if stream:
+        opened = await audio.open_transcription_stream(principal, model, filename, data, prompt, request_id)
+        return StreamingResponse(
+            transcript_events(opened),
+            media_type="text/event-stream",
+            headers={"X-Request-Id": opened.request_id},
+        )
+    result = await audio.transcribe(principal, model, filename, data, prompt, request_id)
+    return TranscriptionResponse(
+        id=result.request_id,
+        created=int(time.time()),
+        request_id=result.request_id,
+        model=result.model,
+        text=result.text,
+    )
+
+
+def _stream_flag(value: str | None) -> bool:
+    text = (value or "false").strip().lower()
+    if text not in ("true", "false"):
+        raise InvalidField("stream", "true or false")
+    return text == "true"
+
+
+async def transcript_events(opened: TranscriptStream) -> AsyncIterator[bytes]:
+    """GLM-ASR's stream: `{id, created, model, type: transcript.text.delta, delta}` per
+    segment, then `transcript.text.done` with the whole text; a failure mid-way is an
+    error event in the platform's envelope (nothing charged), then [DONE]."""
+    created, texts = int(time.time()), []
+    head = {
+        "id": opened.request_id,
+        "created": created,
+        "request_id": opened.request_id,
+        "model": opened.model,
+    }
+    try:
+        async for text in opened.pieces():
+            texts.append(text)
+            yield _sse(head | {"type": "transcript.text.delta", "delta": text})
+    except PlatformError as exc:
+        yield _sse({"error": {"code": exc.code, "message": exc.message}})
+    else:
+        yield _sse(head | {"type": "transcript.text.done", "delta": "", "text": "".join(texts).strip()})
+    yield b"data: [DONE]\n\n"
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _base64_audio(value: str | None) -> bytes:
+    if value is None:
+        raise MissingField("file")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidField("file_base64", "not valid base64") from exc

@@ -1,0 +1,1 @@
+"""Content moderation: a local rule-based moderator and an upstream moderation model."""

@@ -1,0 +1,1 @@
+"""OCR: text lines with boxes from images (and scanned PDF pages)."""
