@@ -45,7 +45,6 @@ the same on that wire, so none is claimed.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 from collections.abc import AsyncIterator
@@ -76,17 +75,16 @@ from openmaas.engines.reasoning import (
     without_reasoning,
 )
 from openmaas.engines.upstream_http import (
+    Failover,
     ReplicaFailed,
     UpstreamTarget,
     check_status,
-    no_replica_error,
     sse_payloads,
     transport_failure,
 )
 from openmaas.engines.upstream_pool import HealthChecker, Replica, ReplicaPool
 from openmaas.errors import ModelUnsupported
 
-log = logging.getLogger(__name__)
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 TOOL_GRAMMAR_HEAD = "root ::= block"  # chat/tools.py tool_call_grammar()
 CHAT_PATH = "/v1/chat/completions"
@@ -410,14 +408,9 @@ class UpstreamChatEngine:
         if params.adapter:
             raise ModelUnsupported(self.target.name, "LoRA adapters (fine-tuned models)")
         body = self.request_body(prompt, params)
-        tried: set[str] = set()
-        last: ReplicaFailed | None = None
+        failover = Failover(self.target, self.pool)
         delivered = _Delivered()
-        for _ in range(self.target.attempts):
-            replica = self.pool.acquire(tried)
-            if replica is None:
-                break
-            tried.add(replica.url)
+        for replica in failover:
             state = _StreamState(prompt.token_count, prompt.think, stops=params.stop)
             try:
                 async with aclosing(self._stream(replica, body, state, delivered)) as events:
@@ -425,12 +418,11 @@ class UpstreamChatEngine:
                         yield event
                 return
             except ReplicaFailed as failure:
-                last = failure
-                log.warning("upstream %s: %s", self.target.name, failure.detail)
+                failover.failed(failure)
                 if delivered.tokens:
                     yield state.finished("network_error")
                     return
-        raise no_replica_error(self.target, self.pool, last)
+        raise failover.error()
 
     async def _stream(
         self, replica: Replica, body: dict[str, Any], state: _StreamState, delivered: _Delivered

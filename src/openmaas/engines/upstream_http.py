@@ -1,5 +1,6 @@
 """What every upstream engine shares: its target (replicas, model, key, knobs), the HTTP
-client, failure classification, JSON calls with retry on another replica, and SSE parsing.
+client, failure classification, the try-each-replica loop (`Failover`, for JSON calls and
+streams alike), and SSE parsing.
 
 Failures are either the replica's fault (`ReplicaFailed`: no connection, timeout, HTTP 5xx,
 429, a broken stream) — counted by its breaker and retried on another replica while nothing
@@ -27,7 +28,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from openmaas.engines.http1 import Http1Error, Http1Response
-from openmaas.engines.upstream_pool import ReplicaPool
+from openmaas.engines.upstream_pool import Outcome, Replica, ReplicaPool
 from openmaas.errors import (
     InternalFailure,
     InvalidRequest,
@@ -192,6 +193,51 @@ def no_replica_error(target: UpstreamTarget, pool: ReplicaPool, last: ReplicaFai
     return UpstreamFailure(target.name, last.detail)
 
 
+# --- trying each replica -----------------------------------------------------------------
+class Failover:
+    """One request's walk over the replicas, the one loop every upstream call uses: each
+    least-busy replica not tried yet, up to `attempts`; `failed` notes why one could not serve
+    (the next is tried), `error` is what the caller sees when none could."""
+
+    def __init__(self, target: UpstreamTarget, pool: ReplicaPool, attempts: int | None = None) -> None:
+        self.target, self.pool = target, pool
+        self.attempts = attempts or target.attempts
+        self.last: ReplicaFailed | None = None
+
+    def __iter__(self) -> Iterator[Replica]:
+        tried: set[str] = set()
+        for _ in range(self.attempts):
+            replica = self.pool.acquire(tried)
+            if replica is None:
+                return
+            tried.add(replica.url)
+            yield replica
+
+    def failed(self, failure: ReplicaFailed) -> None:
+        self.last = failure
+        log.warning("upstream %s: %s", self.target.name, failure.detail)
+
+    def error(self) -> PlatformError:
+        return no_replica_error(self.target, self.pool, self.last)
+
+    @contextlib.contextmanager
+    def attempt(self, replica: Replica) -> Iterator[None]:
+        """One call to `replica`, released with its outcome: a replica failure is noted and
+        swallowed (the loop goes on); anything else (a 4xx, a cancel) is neutral and raised."""
+        outcome: Outcome = "neutral"
+        try:
+            yield
+            outcome = "success"
+        except httpx.HTTPError as exc:
+            outcome = "failure"
+            self.failed(transport_failure(exc, replica.url))
+        except ReplicaFailed as exc:
+            outcome = "failure"
+            self.failed(exc)
+        finally:
+            self.pool.release(replica, outcome)
+
+
 # --- JSON calls with retry ----------------------------------------------------------------
 async def post_json(
     client: httpx.AsyncClient,
@@ -202,59 +248,27 @@ async def post_json(
     attempts: int | None = None,
 ) -> dict[str, Any]:
     """POST to the least-busy replica; on a replica failure try the next one."""
-    tried: set[str] = set()
-    last: ReplicaFailed | None = None
-    for _ in range(attempts or target.attempts):
-        replica = pool.acquire(tried)
-        if replica is None:
-            break
-        tried.add(replica.url)
-        outcome = "neutral"
-        try:
-            response = await client.post(f"{replica.url}{path}", json=body)
-            check_status(response, replica.url)
-            data = _json_object(response, replica.url)
-            outcome = "success"
-            return data
-        except httpx.HTTPError as exc:
-            last, outcome = transport_failure(exc, replica.url), "failure"
-        except ReplicaFailed as exc:
-            last, outcome = exc, "failure"
-        finally:
-            pool.release(replica, outcome)
-        log.warning("upstream %s: %s", target.name, last.detail)
-    raise no_replica_error(target, pool, last)
+    failover = Failover(target, pool, attempts)
+    for replica in failover:
+        with failover.attempt(replica):
+            return _json_object(await client.post(f"{replica.url}{path}", json=body), replica.url)
+    raise failover.error()
 
 
 def post_json_sync(
     client: httpx.Client, target: UpstreamTarget, pool: ReplicaPool, path: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """`post_json` for threads (the embedding batcher)."""
-    tried: set[str] = set()
-    last: ReplicaFailed | None = None
-    for _ in range(target.attempts):
-        replica = pool.acquire(tried)
-        if replica is None:
-            break
-        tried.add(replica.url)
-        outcome = "neutral"
-        try:
-            response = client.post(f"{replica.url}{path}", json=body)
-            check_status(response, replica.url)
-            data = _json_object(response, replica.url)
-            outcome = "success"
-            return data
-        except httpx.HTTPError as exc:
-            last, outcome = transport_failure(exc, replica.url), "failure"
-        except ReplicaFailed as exc:
-            last, outcome = exc, "failure"
-        finally:
-            pool.release(replica, outcome)
-        log.warning("upstream %s: %s", target.name, last.detail)
-    raise no_replica_error(target, pool, last)
+    failover = Failover(target, pool)
+    for replica in failover:
+        with failover.attempt(replica):
+            return _json_object(client.post(f"{replica.url}{path}", json=body), replica.url)
+    raise failover.error()
 
 
 def _json_object(response: httpx.Response, url: str) -> dict[str, Any]:
+    """The answer's JSON object; raises for a non-2xx answer or a body that is not one."""
+    check_status(response, url)
     try:
         data = response.json()
     except ValueError as exc:
