@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.pagination import CursorQueryDep, list_page
 from openmaas.api.public.batches import BatchesPublic, BatchPublic
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
@@ -90,19 +91,9 @@ async def create_batch(body: BatchCreateBody, services: ServicesDep, principal: 
 
 
 @router.get("/batches", response_model=BatchesPublic)
-async def list_batches(
-    services: ServicesDep, principal: PrincipalDep, after: str | None = None, limit: int = 20
-) -> JSONBody:
-    page = await run_in_threadpool(services.batches.list, principal, after or None, limit)
-    return JSONBody(
-        {
-            "object": "list",
-            "data": [batch_object(b) for b in page.batches],
-            "first_id": page.batches[0].id if page.batches else None,
-            "last_id": page.batches[-1].id if page.batches else None,
-            "has_more": page.has_more,
-        }
-    )
+async def list_batches(services: ServicesDep, principal: PrincipalDep, query: CursorQueryDep) -> JSONBody:
+    page = await run_in_threadpool(services.batches.list, principal, query.after, query.limit)
+    return JSONBody(list_page([batch_object(b) for b in page.rows], page.has_more, with_ids=True))
 
 
 @router.get("/batches/{batch_id}", response_model=BatchPublic)

@@ -20,6 +20,7 @@ from starlette.datastructures import FormData, UploadFile
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.knowledge import document_object, document_page
+from openmaas.api.pagination import list_page
 from openmaas.api.public.files import (
     FILE_CONTENT,
     FileDeleted,
@@ -128,10 +129,8 @@ async def list_files(
             services.knowledge.documents.list, principal, knowledge_id, page, limit or 10, ascending
         )
         return JSONBody(document_page(views, total))
-    result = await run_in_threadpool(services.files.list, principal, purpose, limit or 20, after, ascending)
-    return JSONBody(
-        {"object": "list", "data": [file_object(f) for f in result.files], "has_more": result.has_more}
-    )
+    listed = await run_in_threadpool(services.files.list, principal, purpose, limit or 20, after, ascending)
+    return JSONBody(list_page([file_object(f) for f in listed.rows], listed.has_more))
 
 
 @router.get("/files/{file_id}", response_model=FilePublic)

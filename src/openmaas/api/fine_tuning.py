@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.pagination import CursorQueryDep, list_page
 from openmaas.api.public.fine_tuning import (
     FineTunedModelDeleted,
     FineTuningEventsPublic,
@@ -105,10 +106,6 @@ def event_object(row: EventView) -> dict[str, Any]:
     }
 
 
-def _page(objects: list[dict[str, Any]], has_more: bool) -> JSONBody:
-    return JSONBody({"object": "list", "data": objects, "has_more": has_more})
-
-
 @router.post("/fine_tuning/jobs", response_model=FineTuningJobPublic)
 async def create_job(body: FineTuneCreateBody, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     row = await services.finetune.create(principal, body.to_spec())
@@ -116,11 +113,9 @@ async def create_job(body: FineTuneCreateBody, services: ServicesDep, principal:
 
 
 @router.get("/fine_tuning/jobs", response_model=FineTuningJobsPublic)
-async def list_jobs(
-    services: ServicesDep, principal: PrincipalDep, after: str | None = None, limit: int = 20
-) -> JSONBody:
-    page = await run_in_threadpool(services.finetune.list, principal, after or None, limit)
-    return _page([job_object(r) for r in page.rows], page.has_more)
+async def list_jobs(services: ServicesDep, principal: PrincipalDep, query: CursorQueryDep) -> JSONBody:
+    page = await run_in_threadpool(services.finetune.list, principal, query.after, query.limit)
+    return JSONBody(list_page([job_object(r) for r in page.rows], page.has_more))
 
 
 @router.get("/fine_tuning/jobs/{job_id}", response_model=FineTuningJobPublic)
@@ -130,10 +125,10 @@ async def retrieve_job(job_id: str, services: ServicesDep, principal: PrincipalD
 
 @router.get("/fine_tuning/jobs/{job_id}/events", response_model=FineTuningEventsPublic)
 async def list_events(
-    job_id: str, services: ServicesDep, principal: PrincipalDep, after: str | None = None, limit: int = 20
+    job_id: str, services: ServicesDep, principal: PrincipalDep, query: CursorQueryDep
 ) -> JSONBody:
-    page = await run_in_threadpool(services.finetune.events, principal, job_id, after or None, limit)
-    return _page([event_object(r) for r in page.rows], page.has_more)
+    page = await run_in_threadpool(services.finetune.events, principal, job_id, query.after, query.limit)
+    return JSONBody(list_page([event_object(r) for r in page.rows], page.has_more))
 
 
 @router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=FineTuningJobPublic)

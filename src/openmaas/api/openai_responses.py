@@ -22,6 +22,7 @@ from openmaas.agents.thinking import clear_thinking, responses_thinking
 from openmaas.agents.tool_rounds import RoundEvents
 from openmaas.api.chat.routes import SSE_HEADERS, until_disconnect
 from openmaas.api.deps import PrincipalDep, ServicesDep
+from openmaas.api.pagination import list_page
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.auth.principal import Principal
@@ -200,12 +201,4 @@ async def list_input_items(
         items = items[ids.index(after) + 1 :] if after in ids else []
     limit = max(1, min(limit, 100))
     page = items[:limit]
-    return JSONBody(
-        {
-            "object": "list",
-            "data": page,
-            "first_id": page[0]["id"] if page else None,
-            "last_id": page[-1]["id"] if page else None,
-            "has_more": len(items) > limit,
-        }
-    )
+    return JSONBody(list_page(page, len(items) > limit, with_ids=True))

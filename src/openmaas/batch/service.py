@@ -27,7 +27,6 @@ from openmaas.batch.types import (
     KIND,
     MAX_REQUESTS,
     RUNNABLE,
-    BatchPage,
     BatchSpec,
     BatchView,
     LineExecutor,
@@ -37,9 +36,8 @@ from openmaas.errors import InvalidField, InvalidRequest, NotFound
 from openmaas.files.service import FileService
 from openmaas.jobs.queue import FailedJob, JobQueue
 from openmaas.store.db import Database, changed_rows
+from openmaas.store.paging import Page, keyset_page
 from openmaas.store.tables import Batch, BatchResult, new_id, utcnow
-
-MAX_PAGE = 100
 
 
 class BatchNotCancellable(InvalidRequest):
@@ -86,18 +84,21 @@ class BatchService:
         with self._db.session(read_only=True) as session:
             return batch_view(self._owned(session, principal, batch_id))
 
-    def list(self, principal: Principal, after: str | None = None, limit: int = 20) -> BatchPage:
+    def list(self, principal: Principal, after: str | None = None, limit: int = 20) -> Page[BatchView]:
         """Newest first; `after` is the last id of the previous page (an empty page ends it)."""
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidField("limit", f"between 1 and {MAX_PAGE}")
-        query = sa.select(Batch).where(Batch.account_id == principal.account_id)
+        owned = Batch.account_id == principal.account_id
+        query = sa.select(Batch).where(owned)
         with self._db.session(read_only=True) as session:
-            if after:
-                query = query.where(_before(self._cursor(session, principal, after)))
-            rows = list(
-                session.scalars(query.order_by(Batch.created_at.desc(), Batch.id.desc()).limit(limit + 1))
+            page = keyset_page(
+                session,
+                query,
+                (Batch.created_at, Batch.id),
+                limit,
+                after or None,
+                scope=owned,
+                unknown="unknown batch id",
             )
-        return BatchPage([batch_view(r) for r in rows[:limit]], len(rows) > limit)
+        return page.map(batch_view)
 
     def cancel(self, principal: Principal, batch_id: str) -> BatchView:
         """validating / in_progress → cancelling; the runner stops after the current line."""
@@ -131,15 +132,6 @@ class BatchService:
             raise NotFound("batch")
         return batch
 
-    @staticmethod
-    def _cursor(session: Session, principal: Principal, after: str) -> Batch:
-        cursor = session.scalar(
-            sa.select(Batch).where(Batch.id == after, Batch.account_id == principal.account_id)
-        )
-        if cursor is None:
-            raise InvalidField("after", "unknown batch id")
-        return cursor
-
 
 def _new_batch(principal: Principal, spec: BatchSpec, summary: InputSummary, hours: int) -> Batch:
     now = utcnow()
@@ -163,12 +155,6 @@ def _new_batch(principal: Principal, spec: BatchSpec, summary: InputSummary, hou
         created_at=now,
         expires_at=now + timedelta(hours=hours),
     )
-
-
-def _before(cursor: Batch):
-    key = sa.tuple_(Batch.created_at, Batch.id)
-    bound = sa.tuple_(sa.literal(cursor.created_at, Batch.created_at.type), sa.literal(cursor.id))
-    return key < bound
 
 
 def fail_given_up_batches(session: Session, failed: Sequence[FailedJob]) -> None:

@@ -135,9 +135,3 @@ def batch_view(row: Batch) -> BatchView:
         row.cancelling_at,
         row.cancelled_at,
     )
-
-
-@dataclass(frozen=True)
-class BatchPage:
-    batches: list[BatchView]
-    has_more: bool

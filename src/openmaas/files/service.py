@@ -21,6 +21,7 @@ from openmaas.errors import FileTooLarge, InvalidField, NotFound, QuotaExceeded,
 from openmaas.files.blobstore import BlobStore
 from openmaas.files.settings import FilesSettings
 from openmaas.store.db import Database
+from openmaas.store.paging import Page, keyset_page
 from openmaas.store.tables import StoredFile, new_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -54,12 +55,6 @@ def file_view(row: StoredFile) -> FileView:
     return FileView(
         row.id, row.purpose, row.filename, row.bytes, row.content_type, row.status, row.created_at
     )
-
-
-@dataclass(frozen=True)
-class FilePage:
-    files: list[FileView]
-    has_more: bool
 
 
 def clean_filename(name: str | None) -> str:
@@ -173,30 +168,24 @@ class FileService:
         limit: int = 20,
         after: str | None = None,
         ascending: bool = False,
-    ) -> FilePage:
-        if not 1 <= limit <= 100:
-            raise InvalidField("limit", "between 1 and 100")
-        query = sa.select(StoredFile).where(StoredFile.account_id == principal.account_id)
+    ) -> Page[FileView]:
+        owned = StoredFile.account_id == principal.account_id
+        query = sa.select(StoredFile).where(owned)
         if purpose:
             query = query.where(StoredFile.purpose == purpose)
         order = (StoredFile.created_at, StoredFile.id)
         with self._db.session() as session:
-            if after:
-                cursor = session.scalar(
-                    sa.select(StoredFile).where(
-                        StoredFile.id == after, StoredFile.account_id == principal.account_id
-                    )
-                )
-                if cursor is None:
-                    raise InvalidField("after", "unknown file id")
-                key = sa.tuple_(*order)
-                bound = sa.tuple_(
-                    sa.literal(cursor.created_at, StoredFile.created_at.type), sa.literal(cursor.id)
-                )
-                query = query.where(key > bound if ascending else key < bound)
-            columns = [c.asc() if ascending else c.desc() for c in order]
-            rows = list(session.scalars(query.order_by(*columns).limit(limit + 1)))
-        return FilePage([file_view(r) for r in rows[:limit]], len(rows) > limit)
+            page = keyset_page(
+                session,
+                query,
+                order,
+                limit,
+                after or None,
+                scope=owned,
+                unknown="unknown file id",
+                ascending=ascending,
+            )
+        return page.map(file_view)
 
     def delete(self, principal: Principal, file_id: str) -> FileView:
         with self._db.session() as session:

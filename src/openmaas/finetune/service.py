@@ -31,8 +31,9 @@ from openmaas.finetune.models import FineTunedModels
 from openmaas.finetune.settings import FineTuneSettings
 from openmaas.finetune.store import FineTuneStore
 from openmaas.finetune.types import ACTIVE, KIND, BaseWeights, JobSpec
-from openmaas.finetune.views import EventPage, JobPage, JobView, event_view, job_view
+from openmaas.finetune.views import EventView, JobView, event_view, job_view
 from openmaas.jobs.queue import JobQueue
+from openmaas.store.paging import Page
 from openmaas.store.tables import FineTuningJob, new_id, utcnow
 
 SUFFIX = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -234,13 +235,11 @@ class FineTuneService:
     def get(self, principal: Principal, job_id: str) -> JobView:
         return job_view(self.store.owned(principal.account_id, job_id))
 
-    def list(self, principal: Principal, after: str | None, limit: int) -> JobPage:
-        page = self.store.page(principal.account_id, after, limit)
-        return JobPage([job_view(r) for r in page.rows], page.has_more)
+    def list(self, principal: Principal, after: str | None, limit: int) -> Page[JobView]:
+        return self.store.page(principal.account_id, after, limit).map(job_view)
 
-    def events(self, principal: Principal, job_id: str, after: str | None, limit: int) -> EventPage:
-        page = self.store.events(principal.account_id, job_id, after, limit)
-        return EventPage([event_view(r) for r in page.rows], page.has_more)
+    def events(self, principal: Principal, job_id: str, after: str | None, limit: int) -> Page[EventView]:
+        return self.store.events(principal.account_id, job_id, after, limit).map(event_view)
 
     # cancel and delete -------------------------------------------------------------------
     def cancel(self, principal: Principal, job_id: str) -> JobView:

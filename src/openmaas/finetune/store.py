@@ -7,7 +7,6 @@ never be flipped back to running or succeeded by a worker that was mid-step.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,15 +16,8 @@ from openmaas.errors import InvalidField, NotFound
 from openmaas.finetune.types import ACTIVE
 from openmaas.jobs.queue import FailedJob
 from openmaas.store.db import Database, changed_rows
+from openmaas.store.paging import Page, check_limit, keyset_page
 from openmaas.store.tables import FineTunedModel, FineTuningEvent, FineTuningJob, utcnow
-
-MAX_PAGE = 100
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[Any]
-    has_more: bool
 
 
 def _visible(account_id: str):
@@ -65,30 +57,21 @@ class FineTuneStore:
         with self._db.session(read_only=True) as session:
             return session.scalar(sa.select(FineTuningJob.status).where(FineTuningJob.id == job_id))
 
-    def page(self, account_id: str, after: str | None, limit: int) -> Page:
+    def page(self, account_id: str, after: str | None, limit: int) -> Page[FineTuningJob]:
         """Newest first; `after` is the last id of the previous page."""
-        _check_limit(limit)
-        query = sa.select(FineTuningJob).where(_visible(account_id))
+        visible = _visible(account_id)
+        query = sa.select(FineTuningJob).where(visible)
+        order = (FineTuningJob.created_at, FineTuningJob.id)
         with self._db.session(read_only=True) as session:
-            if after:
-                cursor = session.scalar(
-                    sa.select(FineTuningJob).where(FineTuningJob.id == after, _visible(account_id))
-                )
-                if cursor is None:
-                    raise InvalidField("after", "unknown fine-tuning job id")
-                key = sa.tuple_(FineTuningJob.created_at, FineTuningJob.id)
-                query = query.where(
-                    key
-                    < sa.tuple_(
-                        sa.literal(cursor.created_at, FineTuningJob.created_at.type), sa.literal(cursor.id)
-                    )
-                )
-            rows = list(
-                session.scalars(
-                    query.order_by(FineTuningJob.created_at.desc(), FineTuningJob.id.desc()).limit(limit + 1)
-                )
+            return keyset_page(
+                session,
+                query,
+                order,
+                limit,
+                after or None,
+                scope=visible,
+                unknown="unknown fine-tuning job id",
             )
-        return Page(rows[:limit], len(rows) > limit)
 
     def transition(self, job_id: str, sources: Sequence[str], target: str, **values: Any) -> bool:
         """Move the job to `target` if its status is one of `sources`; False if it was not."""
@@ -131,16 +114,15 @@ class FineTuneStore:
         with self._db.session() as session:
             session.add(FineTuningEvent(job_id=job_id, message=message, level=level, type=kind, data=data))
 
-    def events(self, account_id: str, job_id: str, after: str | None, limit: int) -> Page:
+    def events(self, account_id: str, job_id: str, after: str | None, limit: int) -> Page[FineTuningEvent]:
         """Newest first; `after` is an event id (`ftevent-<n>`) of the previous page."""
-        _check_limit(limit)
+        check_limit(limit)  # before the job's lookup
         self.owned(account_id, job_id)
-        query = sa.select(FineTuningEvent).where(FineTuningEvent.job_id == job_id)
-        if after:
-            query = query.where(FineTuningEvent.id < _event_number(after))
+        of_job = FineTuningEvent.job_id == job_id
+        number = _event_number(after) if after else None
         with self._db.session(read_only=True) as session:
-            rows = list(session.scalars(query.order_by(FineTuningEvent.id.desc()).limit(limit + 1)))
-        return Page(rows[:limit], len(rows) > limit)
+            query = sa.select(FineTuningEvent).where(of_job)
+            return keyset_page(session, query, (FineTuningEvent.id,), limit, number, scope=of_job)
 
     # fine-tuned models -------------------------------------------------------------------
     def succeed(self, job_id: str, model: FineTunedModel, trained_tokens: int) -> bool:
@@ -196,11 +178,6 @@ class FineTuneStore:
                 raise NotFound("fine-tuned model")
             session.delete(row)
             return row
-
-
-def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidField("limit", f"between 1 and {MAX_PAGE}")
 
 
 def _event_number(event_id: str) -> int:

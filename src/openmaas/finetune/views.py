@@ -60,15 +60,3 @@ class EventView:
 
 def event_view(row: FineTuningEvent) -> EventView:
     return EventView(row.id, row.type, row.level, row.message, row.data, row.created_at)
-
-
-@dataclass(frozen=True)
-class JobPage:
-    rows: list[JobView]
-    has_more: bool
-
-
-@dataclass(frozen=True)
-class EventPage:
-    rows: list[EventView]
-    has_more: bool

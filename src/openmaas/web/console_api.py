@@ -13,6 +13,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from openmaas.api import embeddings as embeddings_routes
 from openmaas.api import files as files_routes
@@ -23,8 +24,9 @@ from openmaas.api.chat import routes as chat_routes
 from openmaas.api.chat.schemas import ZhipuChatBody
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
 from openmaas.api.embeddings import EmbeddingsBody
-from openmaas.api.fine_tuning import FineTuneCreateBody
+from openmaas.api.fine_tuning import FineTuneCreateBody, event_object, job_object
 from openmaas.api.knowledge import KnowledgeBody, RetrieveBody
+from openmaas.api.pagination import CursorQueryDep, list_page
 from openmaas.api.public.chat import SSE_RESPONSE, ZhipuCompletion
 from openmaas.api.public.console import CatalogPublic
 from openmaas.api.public.files import FileListAnswer, FileUploadAnswer
@@ -186,10 +188,9 @@ async def create_fine_tune(body: FineTuneCreateBody, services: ServicesDep, prin
 
 
 @router.get("/fine_tuning/jobs", response_model=FineTuningJobsPublic)
-async def list_fine_tunes(
-    services: ServicesDep, principal: AccountPrincipalDep, after: str | None = None, limit: int = 20
-):
-    return await fine_tuning_routes.list_jobs(services, principal, after, limit)
+async def list_fine_tunes(services: ServicesDep, principal: AccountPrincipalDep, query: CursorQueryDep):
+    page = await run_in_threadpool(services.finetune.list, principal, query.after, query.limit)
+    return JSONBody(list_page([job_object(r) for r in page.rows], page.has_more))
 
 
 @router.get("/fine_tuning/jobs/{job_id}", response_model=FineTuningJobPublic)
@@ -199,13 +200,10 @@ async def fine_tune_detail(job_id: str, services: ServicesDep, principal: Accoun
 
 @router.get("/fine_tuning/jobs/{job_id}/events", response_model=FineTuningEventsPublic)
 async def fine_tune_events(
-    job_id: str,
-    services: ServicesDep,
-    principal: AccountPrincipalDep,
-    after: str | None = None,
-    limit: int = 20,
+    job_id: str, services: ServicesDep, principal: AccountPrincipalDep, query: CursorQueryDep
 ):
-    return await fine_tuning_routes.list_events(job_id, services, principal, after, limit)
+    page = await run_in_threadpool(services.finetune.events, principal, job_id, query.after, query.limit)
+    return JSONBody(list_page([event_object(r) for r in page.rows], page.has_more))
 
 
 @router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=FineTuningJobPublic)

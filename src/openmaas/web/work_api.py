@@ -18,11 +18,13 @@ from openmaas.api import async_chat as async_chat_routes
 from openmaas.api import batches as batches_routes
 from openmaas.api import files as files_routes
 from openmaas.api.assistants import AssistantsPublic, ConversationListBody, ConversationListResponse
-from openmaas.api.batches import BatchCreateBody
+from openmaas.api.batches import BatchCreateBody, batch_object
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
+from openmaas.api.pagination import CursorQueryDep, list_page
 from openmaas.api.public.batches import BatchesPublic, BatchPublic
 from openmaas.api.public.chat import AsyncResult
 from openmaas.api.public.files import FileDeleted
+from openmaas.api.responses import JSONBody
 from openmaas.web.async_results import list_async_results
 from openmaas.web.console_api import CONSOLE_API_PREFIX
 
@@ -42,13 +44,9 @@ async def delete_file(file_id: str, services: ServicesDep, principal: AccountPri
 
 # batches --------------------------------------------------------------------------------
 @router.get("/batches", response_model=BatchesPublic)
-async def list_batches(
-    services: ServicesDep,
-    principal: AccountPrincipalDep,
-    after: str | None = None,
-    limit: int = Query(default=50, ge=1, le=100),
-):
-    return await batches_routes.list_batches(services, principal, after, limit)
+async def list_batches(services: ServicesDep, principal: AccountPrincipalDep, query: CursorQueryDep):
+    page = await run_in_threadpool(services.batches.list, principal, query.after, query.limit)
+    return JSONBody(list_page([batch_object(b) for b in page.rows], page.has_more, with_ids=True))
 
 
 @router.post("/batches", response_model=BatchPublic)
