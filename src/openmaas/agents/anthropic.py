@@ -151,7 +151,7 @@ def chat_tool_choice(choice: dict[str, Any] | None) -> str | None:
     kind = choice.get("type")
     if kind == "tool":
         return choice.get("name")
-    mapped = {"auto": "auto", "any": "required", "none": "none"}.get(kind)
+    mapped = None if kind is None else {"auto": "auto", "any": "required", "none": "none"}.get(kind)
     if mapped is None:
         raise InvalidField("tool_choice.type", "auto, any, tool or none")
     return mapped
@@ -186,8 +186,8 @@ class BlockBuilder:
     _open: dict[str, Any] | None = None
 
     def text(self, delta: str) -> list[Event]:
-        events = [] if self._open_is("text") else [*self._close(), *self._start({"type": "text", "text": ""})]
-        self._open["text"] += delta
+        block, events = self._continue({"type": "text", "text": ""})
+        block["text"] += delta
         return [
             *events,
             (
@@ -197,9 +197,8 @@ class BlockBuilder:
         ]
 
     def thinking(self, delta: str) -> list[Event]:
-        start = {"type": "thinking", "thinking": "", "signature": ""}
-        events = [] if self._open_is("thinking") else [*self._close(), *self._start(start)]
-        self._open["thinking"] += delta
+        block, events = self._continue({"type": "thinking", "thinking": "", "signature": ""})
+        block["thinking"] += delta
         return [
             *events,
             (
@@ -211,8 +210,9 @@ class BlockBuilder:
     def tool_calls(self, calls: list[ToolCall]) -> list[Event]:
         events = self._close()
         for call in calls:
-            events += self._start({"type": "tool_use", "id": call.id, "name": call.name, "input": {}})
-            self._open["input"] = json.loads(call.arguments)
+            block: dict[str, Any] = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+            events += self._start(block)
+            block["input"] = json.loads(call.arguments)
             events.append(
                 (
                     "content_block_delta",
@@ -228,8 +228,11 @@ class BlockBuilder:
     def finish(self) -> list[Event]:
         return self._close()
 
-    def _open_is(self, kind: str) -> bool:
-        return self._open is not None and self._open["type"] == kind
+    def _continue(self, start: dict[str, Any]) -> tuple[dict[str, Any], list[Event]]:
+        """The open block if it is of `start`'s type, else `start` opened (the open one closed)."""
+        if self._open is not None and self._open["type"] == start["type"]:
+            return self._open, []
+        return start, [*self._close(), *self._start(start)]
 
     def _start(self, block: dict[str, Any]) -> list[Event]:
         self._open = block

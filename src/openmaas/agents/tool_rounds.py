@@ -3,10 +3,11 @@ MCP server, feeds the result back and runs the model again — within a bounded 
 and a time budget. Every round is one ordinary `ChatService.open_run` (admitted, held and billed
 as tokens like any chat call); without MCP tools a request is exactly one run, passed through.
 
-Events out: the chat core's `TextDelta` / `ToolCallsEvent` (calls the *client* must answer) /
-one final `Finished` (usage summed over the rounds), plus `PlatformToolItem`s for each tool
-listing and call (shown as output items on the Responses surface). Each call is also written to
-the request's trace (agents/tool_trace.py) as soon as it returns, on every surface.
+Events out: the chat core's `TextDelta` / `ReasoningDelta` / `ToolCallDelta` / `ToolCallsEvent`
+(calls the *client* must answer) / one final `Finished` (usage summed over the rounds), plus
+`PlatformToolItem`s for each tool listing and call (shown as output items on the Responses
+surface). Each call is also written to the request's trace (agents/tool_trace.py) as soon as
+it returns, on every surface.
 
 Requests that carry server-kept history (`keep_last`: how many of the last messages are the
 newest input) have their oldest turns dropped to fit the model first (agents/history_fit.py).
@@ -15,15 +16,16 @@ newest input) have their oldest turns dropped to fit the model first (agents/his
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from openmaas.agents.history_fit import fit_history
 from openmaas.agents.mcp_client import FieldTool, McpCallDone, McpGateway, McpToolbox
 from openmaas.agents.tool_trace import McpTraceStore, TraceKey
 from openmaas.auth.principal import Principal
+from openmaas.chat.generation import Event as ChatEvent
 from openmaas.chat.service import ChatRun, ChatService
 from openmaas.chat.tools import ToolCall, ToolSpec
 from openmaas.chat.types import ChatRequest, ChatResult, ToolCallsEvent, Usage
@@ -38,7 +40,14 @@ class PlatformToolItem:
     item: dict[str, Any]
 
 
-RoundEvent = TextDelta | ToolCallsEvent | Finished | PlatformToolItem
+RoundEvent = ChatEvent | PlatformToolItem
+
+
+def run_events(run: ChatRun) -> AsyncGenerator[ChatEvent, None]:
+    """`run.events()` as what it is: an async generator (which `aclosing` needs) of the
+    generation's events, tool calls included. `ChatRun.events` (chat/service.py) is annotated
+    `AsyncIterator[GenerationEvent]`, narrower on both counts."""
+    return cast(AsyncGenerator[ChatEvent, None], run.events())  # see the docstring
 
 
 class RoundEvents:
@@ -71,23 +80,23 @@ class RoundEvents:
     def abandon(self) -> None:
         self.first.abandon()
 
-    async def events(self) -> AsyncIterator[RoundEvent]:
+    async def events(self) -> AsyncGenerator[RoundEvent, None]:
         if self._toolbox is None:
-            async with aclosing(self.first.events()) as events:
-                async for event in events:
-                    yield event
+            async with aclosing(run_events(self.first)) as events:
+                async for chat_event in events:
+                    yield chat_event
             return
         for item in self._toolbox.list_items:
             yield PlatformToolItem(item)
         async for event in self._rounds(self._toolbox):
             yield event
 
-    async def _rounds(self, toolbox: McpToolbox) -> AsyncIterator[RoundEvent]:
+    async def _rounds(self, toolbox: McpToolbox) -> AsyncGenerator[RoundEvent, None]:
         run, request, prompt, completion, reasoning = self.first, self.request, 0, 0, 0
         for round_number in range(1, self._max_rounds + 1):
             calls: list[ToolCall] = []
             finish = Finished("stop", 0, 0)
-            async with aclosing(run.events()) as events:
+            async with aclosing(run_events(run)) as events:
                 async for event in events:
                     if isinstance(event, ToolCallsEvent):
                         calls = event.calls
@@ -208,7 +217,7 @@ class ChatSurfaceRun:
     def abandon(self) -> None:
         self.rounds.abandon()
 
-    async def events(self) -> AsyncIterator[TextDelta | ToolCallsEvent | Finished]:
+    async def events(self) -> AsyncGenerator[ChatEvent, None]:
         async with aclosing(self.rounds.events()) as events:
             async for event in events:
                 if not isinstance(event, PlatformToolItem):
@@ -223,7 +232,7 @@ class ChatSurfaceRun:
                 text.append(event.text)
             elif isinstance(event, ToolCallsEvent):
                 calls = event.calls
-            else:
+            elif isinstance(event, Finished):
                 finish = event
         return ChatResult(
             request_id=self.request_id,
