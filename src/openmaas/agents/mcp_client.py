@@ -49,7 +49,8 @@ class McpServer:
 def parse_mcp_tool(tool: dict[str, Any], field: str, config: McpConfig) -> McpServer:
     """Both wire forms: Responses' flat `{"type": "mcp", "server_label", ...}` and Zhipu chat's
     nested `{"type": "mcp", "mcp": {...}}`."""
-    spec = tool.get("mcp") if isinstance(tool.get("mcp"), dict) else tool
+    nested = tool.get("mcp")
+    spec: dict[str, Any] = nested if isinstance(nested, dict) else tool
     prefix = f"{field}.mcp" if spec is not tool else field
     label, url = spec.get("server_label"), spec.get("server_url")
     if not isinstance(label, str) or not label:

@@ -70,16 +70,16 @@ class OutputBuilder:
         ]
 
     def text(self, delta: str) -> list[Event]:
-        events = self._ensure_open("message")
+        item, events = self._ensure_open("message")
         self._text.append(delta)
-        events.append(("response.output_text.delta", {**self._where(), "delta": delta, "logprobs": []}))
+        events.append(("response.output_text.delta", {**self._where(item), "delta": delta, "logprobs": []}))
         return events
 
     def reasoning(self, delta: str, tokens: int = 0) -> list[Event]:
         self.reasoning_tokens += tokens
-        events = self._ensure_open("reasoning")
+        item, events = self._ensure_open("reasoning")
         self._text.append(delta)
-        events.append(("response.reasoning_text.delta", {**self._where(), "delta": delta}))
+        events.append(("response.reasoning_text.delta", {**self._where(item), "delta": delta}))
         return events
 
     def tool_calls(self, calls: list[ToolCall]) -> list[Event]:
@@ -106,15 +106,18 @@ class OutputBuilder:
     def finish(self) -> list[Event]:
         return self._close()
 
-    def _where(self) -> dict[str, Any]:
-        return {"item_id": self._open["id"], "output_index": len(self.items) - 1, "content_index": 0}
+    def _where(self, item: dict[str, Any]) -> dict[str, Any]:
+        """Where the open `item` (the last one) is, for its delta events."""
+        return {"item_id": item["id"], "output_index": len(self.items) - 1, "content_index": 0}
 
-    def _ensure_open(self, kind: str) -> list[Event]:
+    def _ensure_open(self, kind: str) -> tuple[dict[str, Any], list[Event]]:
+        """The open item, of `kind` (opened now if it was not), and the events that opened it."""
         if self._open is not None and self._open["type"] == kind:
-            return []
+            return self._open, []
         events = self._close()
+        item: dict[str, Any]
         if kind == "message":
-            self._open = {
+            item = {
                 "type": "message",
                 "id": new_item_id("msg"),
                 "status": "in_progress",
@@ -122,28 +125,30 @@ class OutputBuilder:
                 "content": [],
             }
         else:
-            self._open = {
+            item = {
                 "type": "reasoning",
                 "id": new_item_id("rs"),
                 "status": "in_progress",
                 "summary": [],
                 "content": [],
             }
-        self.items.append(self._open)
+        self._open = item
+        self.items.append(item)
         events.append(
             (
                 "response.output_item.added",
-                {"output_index": len(self.items) - 1, "item": dict(self._open, content=[])},
+                {"output_index": len(self.items) - 1, "item": dict(item, content=[])},
             )
         )
         if kind == "message":
-            events.append(("response.content_part.added", {**self._where(), "part": _text_part("")}))
-        return events
+            events.append(("response.content_part.added", {**self._where(item), "part": _text_part("")}))
+        return item, events
 
     def _close(self) -> list[Event]:
         if self._open is None:
             return []
-        text, where, item = "".join(self._text), self._where(), self._open
+        item = self._open
+        text, where = "".join(self._text), self._where(item)
         self._open, self._text = None, []
         if item["type"] == "reasoning":
             item.update(status="completed", content=[{"type": "reasoning_text", "text": text}])
