@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from openmaas.billing.money import Price, micro_to_yuan, yuan_to_micro
-from openmaas.billing.pricing import set_price
 from openmaas.billing.service import BillingService
 from openmaas.cli_accounts import account_id_or_exit
 from openmaas.config import load_settings
@@ -97,8 +96,7 @@ def price(
             yuan_to_micro(per_image),
         )
     )
-    with service.db.session() as session:
-        _run(lambda: set_price(session, OPERATOR, model, new))
+    _run(lambda: service.set_price(OPERATOR, model, new))
     console.print(f"{model}: {input_per_1k}/{output_per_1k or input_per_1k} 元 per 1k tokens")
 
 

@@ -80,6 +80,8 @@ def test_export_csv_and_json(harness):
         harness.client.get(f"{BILLING}/export", params=params | {"format": "json"}, headers=headers).content
     )
     assert [d["request_id"] for d in data] == [r["request_id"] for r in rows]
+    detail = harness.client.get(f"{BILLING}/usage", params=params | {"limit": 1}, headers=headers).json()
+    assert detail["data"] == [data[0]]  # the same fields, read from the same pages
 
 
 def test_days_follow_beijing_time(harness):

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from openmaas.billing.views import RechargeView, UsageView, recharge_view
 from openmaas.errors import InvalidField, RateLimited
 from openmaas.store.db import Database
 from openmaas.store.tables import LedgerEntry, ResourcePack, UsageRecord, UsageRollup
@@ -40,6 +41,7 @@ EXPORT_FIELDS = (
     "latency_ms",
     "api_key_id",
 )
+USAGE_COLUMNS = tuple(getattr(UsageRecord, name) for name in EXPORT_FIELDS)  # UsageView's fields
 
 
 @dataclass(frozen=True)
@@ -144,15 +146,14 @@ class Bills:
                     bucket[i] += value
         return [BillLine(period, model, *values) for (period, model), values in sorted(totals.items())]
 
-    def recharges(self, account_id: str) -> list[LedgerEntry]:
+    def recharges(self, account_id: str) -> list[RechargeView]:
         with self._db.session() as session:
-            return list(
-                session.scalars(
-                    sa.select(LedgerEntry)
-                    .where(LedgerEntry.account_id == account_id, LedgerEntry.kind.in_(RECHARGE_KINDS))
-                    .order_by(LedgerEntry.id.desc())
-                )
+            rows = session.scalars(
+                sa.select(LedgerEntry)
+                .where(LedgerEntry.account_id == account_id, LedgerEntry.kind.in_(RECHARGE_KINDS))
+                .order_by(LedgerEntry.id.desc())
             )
+            return [recharge_view(row) for row in rows]
 
     def pack_history(self, account_id: str) -> list[dict[str, Any]]:
         """Each pack with what was charged from it and what expired."""
@@ -197,25 +198,25 @@ class Bills:
             for p in packs
         ]
 
-    def usage_rows(self, account_id: str, start: date, end: date) -> Iterator[UsageRecord]:
+    def usage_rows(self, account_id: str, start: date, end: date) -> Iterator[UsageView]:
         """Validates now, streams later (the rows are read as the response is sent)."""
         check_range(start, end)
-        query = sa.select(UsageRecord).where(
+        query = sa.select(UsageRecord.id, *USAGE_COLUMNS).where(
             UsageRecord.account_id == account_id,
             UsageRecord.created_at >= self._utc(start),
             UsageRecord.created_at < self._utc(end + timedelta(days=1)),
         )
         return self._pages(query)
 
-    def _pages(self, query: sa.Select[UsageRecord]) -> Iterator[UsageRecord]:
+    def _pages(self, query: sa.Select[Any]) -> Iterator[UsageView]:
         """The rows in id order, a page per short read-only transaction: nothing is held open
         (no SQLite write lock, no pooled connection) while the client reads, however slowly."""
         after = None
         while True:
             page = query if after is None else query.where(UsageRecord.id > after)
             with self._db.session(read_only=True) as session:
-                rows = list(session.scalars(page.order_by(UsageRecord.id).limit(EXPORT_PAGE_ROWS)))
-            yield from rows
+                rows = session.execute(page.order_by(UsageRecord.id).limit(EXPORT_PAGE_ROWS)).all()
+            yield from (UsageView(*row[1:]) for row in rows)
             if len(rows) < EXPORT_PAGE_ROWS:
                 return
             after = rows[-1].id
@@ -227,14 +228,14 @@ class Bills:
         return _csv(rows) if fmt == "csv" else _json(rows)
 
 
-def usage_dict(row: UsageRecord) -> dict[str, Any]:
+def usage_dict(row: UsageView) -> dict[str, Any]:
     return {
         field: (getattr(row, field).isoformat() if field == "created_at" else getattr(row, field))
         for field in EXPORT_FIELDS
     }
 
 
-def _csv(rows: Iterator[UsageRecord]) -> Iterator[bytes]:
+def _csv(rows: Iterator[UsageView]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
@@ -247,7 +248,7 @@ def _csv(rows: Iterator[UsageRecord]) -> Iterator[bytes]:
     yield buffer.getvalue().encode()
 
 
-def _json(rows: Iterator[UsageRecord]) -> Iterator[bytes]:
+def _json(rows: Iterator[UsageView]) -> Iterator[bytes]:
     yield b"["
     for i, row in enumerate(rows):
         yield (b"," if i else b"") + orjson.dumps(usage_dict(row))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from openmaas.billing.audit import audit
 from openmaas.billing.money import Price, yuan_to_micro
+from openmaas.billing.views import PriceChange, price_change
 from openmaas.config import PriceConfig
 from openmaas.errors import InternalFailure, InvalidField
 from openmaas.store.db import Database
@@ -59,7 +60,7 @@ def current_price(
     return Price()
 
 
-def set_price(session: Session, actor_id: str, model: str, price: Price) -> ModelPrice:
+def set_price(session: Session, actor_id: str, model: str, price: Price) -> None:
     if min(price.input_per_1k, price.output_per_1k, price.per_image) < 0:
         raise InvalidField("price", "must not be negative")
     row = ModelPrice(
@@ -81,14 +82,13 @@ def set_price(session: Session, actor_id: str, model: str, price: Price) -> Mode
         output=price.output_per_1k,
         image=price.per_image,
     )
-    return row
 
 
-def price_history(session: Session, model: str | None = None) -> list[ModelPrice]:
+def price_history(session: Session, model: str | None = None) -> list[PriceChange]:
     query = sa.select(ModelPrice).order_by(ModelPrice.model, ModelPrice.effective_from, ModelPrice.id)
     if model:
         query = query.where(ModelPrice.model == model)
-    return list(session.scalars(query))
+    return [price_change(row) for row in session.scalars(query)]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from openmaas.billing.lease import LEASE_PREFIX, SubHold
 from openmaas.billing.money import Price
 from openmaas.billing.plan import Plan, plan_hold, plan_spend
 from openmaas.billing.pricing import PriceBook, current_price, price_history, seed_prices, set_price
+from openmaas.billing.views import NotificationView, OfferView, PriceChange, notification_view, offer_view
 from openmaas.config import BillingConfig
 from openmaas.errors import DuplicateRequest, InsufficientBalance, InvalidField, NotFound
 from openmaas.store.db import Database
@@ -502,10 +503,10 @@ class BillingService:
             )
             return pack_id
 
-    def offers(self) -> list[PackOffer]:
+    def offers(self) -> list[OfferView]:
         with self._db.session() as session:
             query = sa.select(PackOffer).where(PackOffer.active).order_by(PackOffer.price_micro)
-            return list(session.scalars(query))
+            return [offer_view(row) for row in session.scalars(query)]
 
     # views -------------------------------------------------------------------------------
     def set_alert(self, account_id: str, threshold_micro: int | None, pack_tokens: int | None) -> None:
@@ -566,20 +567,19 @@ class BillingService:
             set_price(session, actor_id, model, price)
         self.prices.invalidate()
 
-    def price_history(self, model: str | None = None) -> list[ModelPrice]:
+    def price_history(self, model: str | None = None) -> list[PriceChange]:
         with self._db.session() as session:
             return price_history(session, model)
 
-    def notifications(self, account_id: str, limit: int = 50) -> list[Notification]:
+    def notifications(self, account_id: str, limit: int = 50) -> list[NotificationView]:
         with self._db.session() as session:
-            return list(
-                session.scalars(
-                    sa.select(Notification)
-                    .where(Notification.account_id == account_id)
-                    .order_by(Notification.id.desc())
-                    .limit(limit)
-                )
+            rows = session.scalars(
+                sa.select(Notification)
+                .where(Notification.account_id == account_id)
+                .order_by(Notification.id.desc())
+                .limit(limit)
             )
+            return [notification_view(row) for row in rows]
 
     def current_prices(self) -> list[tuple[str, Price]]:
         with self._db.session() as session:

@@ -309,9 +309,9 @@ async def price_history(
             "data": [
                 {
                     "model": r.model,
-                    "input_per_1k": money(r.input_micro_per_1k),
-                    "output_per_1k": money(r.output_micro_per_1k),
-                    "per_image": money(r.image_micro),
+                    "input_per_1k": money(r.price.input_per_1k),
+                    "output_per_1k": money(r.price.output_per_1k),
+                    "per_image": money(r.price.per_image),
                     "changed_by": r.changed_by,
                     "effective_from": r.effective_from.isoformat(),
                 }
