@@ -53,16 +53,17 @@ class ResponseStore:
     # --- writing -------------------------------------------------------------------------------
     async def save(self, account_id: str, input_items: list[dict[str, Any]], body: dict[str, Any]) -> None:
         self._queued[body["id"]] = Row(body["id"], account_id, input_items, body)
-        if self._writer is None:
-            self._wake = asyncio.Event()
-            self._writer = asyncio.create_task(self._write_loop(), name="response-store")
-        self._wake.set()
+        wake = self._wake
+        if self._writer is None or wake is None:  # set together: a writer has its event
+            wake = self._wake = asyncio.Event()
+            self._writer = asyncio.create_task(self._write_loop(wake), name="response-store")
+        wake.set()
 
-    async def _write_loop(self) -> None:
+    async def _write_loop(self, wake: asyncio.Event) -> None:
         while True:
-            await self._wake.wait()
+            await wake.wait()
             await asyncio.sleep(self._flush_seconds)  # gather the rows of concurrent answers
-            self._wake.clear()
+            wake.clear()
             await self.flush()
 
     async def flush(self) -> None:

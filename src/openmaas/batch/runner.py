@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import replace
 from itertools import islice
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -207,7 +207,9 @@ class BatchRunner:
             raise NotFound("input file (it was deleted before the batch finished)") from None
 
     def _write_file(self, principal: Principal, batch_id: str, ok: bool) -> str | None:
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as buffer:
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spooled:
+            # typeshed types it IO[bytes]; in binary mode it is a BinaryIO in all but name
+            buffer = cast(BinaryIO, spooled)
             if not self._progress.write_results(batch_id, ok, buffer):
                 return None
             size = buffer.tell()
