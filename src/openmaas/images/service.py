@@ -39,6 +39,8 @@ def build_image_engine(config: ImageModelConfig) -> ImageEngine:
         )
     from openmaas.engines.images import DiffusersImageEngine
 
+    if config.path is None:  # ImageModelConfig's validator already refuses this
+        raise ValueError(f"image model {config.name!r}: engine diffusers needs `path`")
     return DiffusersImageEngine(
         config.path, steps=config.steps, threads=config.threads, guidance_scale=config.guidance_scale
     )
