@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
+from typing import cast
 
-from openmaas.engines.base import ChatEngine, ChatMessage, SamplingParams, TextDelta
+from openmaas.engines.base import ChatEngine, ChatMessage, GenerationEvent, SamplingParams, TextDelta
 
 log = logging.getLogger(__name__)
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -60,7 +61,10 @@ class QueryTranslator:
             prompt = await engine.prepare(translation_messages(question))
             params = SamplingParams(max_tokens=MAX_TRANSLATION_TOKENS, temperature=0.0, greedy=True)
             text = ""
-            async with aclosing(engine.generate(prompt, params, owner)) as stream:
+            # the ChatEngine protocol types generate() AsyncIterator; every engine's is an async
+            # generator, which aclosing needs
+            events = cast(AsyncGenerator[GenerationEvent, None], engine.generate(prompt, params, owner))
+            async with aclosing(events) as stream:
                 async for event in stream:
                     if isinstance(event, TextDelta):
                         text += event.text

@@ -64,15 +64,16 @@ class AsyncMediaService:
             raise InvalidField("prompt", "must not be empty")
         task_id = uuid.uuid4().hex
         request_id = request.request_id or task_id
-        payload = {
-            "model": request.model or model.name,
+        model_name = request.model or model.name
+        payload: dict[str, Any] = {
+            "model": model_name,
             "prompt": request.prompt,
             "n": request.n,
             "size": request.size,
             "request_id": request_id,
         }
         await run_in_threadpool(self._jobs.submit, principal, ASYNC_IMAGE, payload, task_id)
-        return MediaTask(task_id, ASYNC_IMAGE, payload["model"], request_id, "PROCESSING")
+        return MediaTask(task_id, ASYNC_IMAGE, model_name, request_id, "PROCESSING")
 
     async def run_image(self, job: Job, principal: Principal) -> dict[str, Any]:
         p = job.payload
