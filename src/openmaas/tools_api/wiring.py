@@ -85,20 +85,22 @@ def build_tool_services(
     limiter: Limiter,
 ) -> ToolServices:
     tools = settings.tools
-    meter = ToolMeter(meter, limiter)
+    tool_meter = ToolMeter(meter, limiter)
     ocr = knowledge.ocr
     return ToolServices(
-        meter=meter,
-        tokenizer=TokenizerService(catalog, embeddings.catalog, meter, tools.tokenizer_max_messages),
+        meter=tool_meter,
+        tokenizer=TokenizerService(catalog, embeddings.catalog, tool_meter, tools.tokenizer_max_messages),
         rerank=RerankService(
-            tools.rerank, embeddings, meter, upstream=upstream_client(tools.rerank.upstream)
+            tools.rerank, embeddings, tool_meter, upstream=upstream_client(tools.rerank.upstream)
         ),
-        web_search=WebSearchService(meter),
-        moderation=ModerationService(tools.moderation, meter, upstream_client(tools.moderation.upstream)),
+        web_search=WebSearchService(tool_meter),
+        moderation=ModerationService(
+            tools.moderation, tool_meter, upstream_client(tools.moderation.upstream)
+        ),
         parser=FileParserService(
-            tools.parser, meter, jobs, blobs, ocr_text_function(ocr, tools.ocr) if ocr else None
+            tools.parser, tool_meter, jobs, blobs, ocr_text_function(ocr, tools.ocr) if ocr else None
         ),
-        ocr=OcrService(ocr, tools.ocr, tools.parser, meter),
-        audio=AudioService(tools.audio, meter, *speech_recognition(settings)),
-        media=AsyncMediaService(images, jobs, meter, tools.video, upstream_client(tools.video.upstream)),
+        ocr=OcrService(ocr, tools.ocr, tools.parser, tool_meter),
+        audio=AudioService(tools.audio, tool_meter, *speech_recognition(settings)),
+        media=AsyncMediaService(images, jobs, tool_meter, tools.video, upstream_client(tools.video.upstream)),
     )
