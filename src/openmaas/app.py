@@ -50,6 +50,7 @@ from openmaas.chat.async_chat import KIND as ASYNC_CHAT
 from openmaas.chat.async_chat import AsyncChatService
 from openmaas.chat.moderation_gate import ChatModeration
 from openmaas.chat.service import ChatService
+from openmaas.chat.tool_context import ToolContext
 from openmaas.config import BillingConfig, Settings
 from openmaas.engines.base import ChatEngine
 from openmaas.engines.factory import apply_omp_wait_policy, build_chat_engine
@@ -83,13 +84,14 @@ OPENAI_PREFIX = "/v1"
 
 def build_services(settings: Settings) -> Services:
     services = build_core_services(settings)
-    services.agents = build_agent_services(
-        settings,
-        services.db,
-        services.chat,
+    services.tool_context = ToolContext(
         services.knowledge.retrieval,
         lambda: services.search,
         services.tools.web_search,
+        settings.web_search.default_count,
+    )
+    services.agents = build_agent_services(
+        settings, services.db, services.chat, services.knowledge.retrieval, services.tool_context
     )
     return services
 

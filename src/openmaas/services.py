@@ -16,6 +16,7 @@ from openmaas.billing.usage import UsageRecorder
 from openmaas.catalog.registry import Catalog
 from openmaas.chat.async_chat import AsyncChatService
 from openmaas.chat.service import ChatService
+from openmaas.chat.tool_context import ToolContext
 from openmaas.config import Settings
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.files.service import FileService
@@ -57,5 +58,6 @@ class Services:
     tools: ToolServices  # the tool endpoints (tools_api/wiring.py)
     search: SearchProvider | None = field(default=None)
     # built by app.build_services once chat and knowledge are (always there when serving)
+    tool_context: ToolContext = field(init=False)  # chat's retrieval and web_search tools
     agents: AgentServices = field(init=False)
     worker: JobWorker | None = field(default=None)

@@ -12,7 +12,7 @@ the stored conversation keeps them.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,16 +26,14 @@ from openmaas.agents.items import new_item_id
 from openmaas.agents.tool_rounds import PlatformToolItem, RoundEvents, ToolRounds
 from openmaas.auth.principal import Principal
 from openmaas.chat.ids import new_request_id
+from openmaas.chat.tool_context import WEB_SEARCH, ToolContext
 from openmaas.chat.tools import ToolSpec, parse_function_tools
 from openmaas.chat.types import ChatRequest, ToolCallsEvent
-from openmaas.chat.web_search import augment_with_web_search
 from openmaas.engines.base import ChatMessage, Finished, TextDelta
 from openmaas.errors import InvalidField, MissingField, NotFound
 from openmaas.knowledge.retrieval import RetrievalService
-from openmaas.search.providers import SearchProvider
 from openmaas.store.db import Database
 from openmaas.store.tables import AgentAssistant, AgentConversation
-from openmaas.tools_api.web_search import WebSearchService
 
 ENDPOINT = "assistant"
 TOOL_TYPES = ("retrieval", "web_search", "function", "mcp")
@@ -179,16 +177,12 @@ class AssistantService:
         db: Database,
         rounds: ToolRounds,
         retrieval: RetrievalService,
-        search: Callable[[], SearchProvider | None],
-        default_search_count: int,
-        searches: WebSearchService,
+        context: ToolContext,
     ) -> None:
         self._db = db
-        self._searches = searches  # charges each search performed (as POST /web_search)
         self._rounds = rounds
         self._retrieval = retrieval
-        self._search = search
-        self._search_count = default_search_count
+        self._context = context  # the web_search tool (searched and charged as chat's)
 
     # --- assistants ----------------------------------------------------------------------------
     async def create(self, principal: Principal, spec: AssistantSpec) -> AssistantView:
@@ -357,15 +351,7 @@ class AssistantService:
                 }
             )
         if any(t["type"] == "web_search" for t in assistant.tools):
-            chat = await augment_with_web_search(
-                self._search(),
-                chat,
-                [{"type": "web_search"}],
-                self._search_count,
-                searches=self._searches,
-                principal=principal,
-                endpoint=f"{ENDPOINT}.web_search",
-            )
+            chat = await self._context.augment(principal, chat, WEB_SEARCH, endpoint=f"{ENDPOINT}.web_search")
             outputs.append(
                 {
                     "type": "web_browser",

@@ -14,7 +14,7 @@ Nothing is stored for a request that fails validation or a run that fails.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,13 +33,11 @@ from openmaas.agents.thinking import keep_recent_reasoning
 from openmaas.agents.tool_rounds import PlatformToolItem, RoundEvents, ToolRounds
 from openmaas.auth.principal import Principal
 from openmaas.chat.structured import OutputFormat
+from openmaas.chat.tool_context import WEB_SEARCH, ToolContext
 from openmaas.chat.types import ChatRequest, SamplingOptions, ToolCallsEvent
-from openmaas.chat.web_search import augment_with_web_search
 from openmaas.engines.base import ChatMessage, Finished, TextDelta, Thinking
 from openmaas.errors import InternalFailure, PlatformError
 from openmaas.knowledge.retrieval import RetrievalService
-from openmaas.search.providers import SearchProvider
-from openmaas.tools_api.web_search import WebSearchService
 
 ENDPOINT = "responses"
 
@@ -111,16 +109,12 @@ class ResponsesService:
         rounds: ToolRounds,
         store: ResponseStore,
         retrieval: RetrievalService,
-        search: Callable[[], SearchProvider | None],
-        default_search_count: int,
-        searches: WebSearchService,
+        context: ToolContext,
     ) -> None:
         self._rounds = rounds
-        self._searches = searches  # charges each search performed (as POST /web_search)
         self.store = store
         self._retrieval = retrieval
-        self._search = search
-        self._search_count = default_search_count
+        self._context = context  # the built-in web_search (searched and charged as chat's)
 
     async def prepare(self, principal: Principal, request: ResponseRequest) -> PreparedResponse:
         history: list[dict[str, Any]] = []
@@ -256,14 +250,8 @@ class ResponsesService:
 
     async def _web_search(self, principal: Principal, prepared: PreparedResponse) -> None:
         question = last_user_text(prepared.chat.messages, "input")
-        chat = await augment_with_web_search(
-            self._search(),
-            prepared.chat,
-            [{"type": "web_search", "web_search": {"enable": True}}],
-            self._search_count,
-            searches=self._searches,
-            principal=principal,
-            endpoint=f"{ENDPOINT}.web_search",
+        chat = await self._context.augment(
+            principal, prepared.chat, WEB_SEARCH, endpoint=f"{ENDPOINT}.web_search"
         )
         prepared.chat = replace(chat, web_search=())  # the results are in the item, not the chat body
         prepared.builtin_items.append(

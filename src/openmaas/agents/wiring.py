@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from openmaas.agents.assistants import AssistantService
@@ -12,11 +11,10 @@ from openmaas.agents.responses import ResponsesService
 from openmaas.agents.tool_rounds import ToolRounds
 from openmaas.agents.tool_trace import McpTraceStore
 from openmaas.chat.service import ChatService
+from openmaas.chat.tool_context import ToolContext
 from openmaas.config import Settings
 from openmaas.knowledge.retrieval import RetrievalService
-from openmaas.search.providers import SearchProvider
 from openmaas.store.db import Database
-from openmaas.tools_api.web_search import WebSearchService
 
 
 @dataclass
@@ -30,21 +28,13 @@ class AgentServices:
 
 
 def build_agent_services(
-    settings: Settings,
-    db: Database,
-    chat: ChatService,
-    retrieval: RetrievalService,
-    search: Callable[[], SearchProvider | None],
-    searches: WebSearchService,
+    settings: Settings, db: Database, chat: ChatService, retrieval: RetrievalService, context: ToolContext
 ) -> AgentServices:
-    """`search` gives the configured web search provider when a request needs it (the
-    container's `search`, which operators and tests may swap); `searches` charges each search
-    as POST /web_search does."""
+    """`context` is the chat's own web search (chat/tool_context.py), for the built-in tools."""
     mcp = settings.agents.mcp
     rounds = ToolRounds(chat, McpGateway(mcp), McpTraceStore(db, mcp.trace_retention_days))
-    count = settings.web_search.default_count
     return AgentServices(
         rounds=rounds,
-        responses=ResponsesService(rounds, ResponseStore(db), retrieval, search, count, searches),
-        assistants=AssistantService(db, rounds, retrieval, search, count, searches),
+        responses=ResponsesService(rounds, ResponseStore(db), retrieval, context),
+        assistants=AssistantService(db, rounds, retrieval, context),
     )

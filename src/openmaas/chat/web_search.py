@@ -10,6 +10,7 @@ meter and price row, a usage row of its own under `endpoint`); a failed one is n
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from openmaas.auth.principal import Principal
@@ -31,7 +32,7 @@ def _truthy(value: Any, default: bool) -> bool:
     return bool(value)
 
 
-def find_web_search(tools: list[dict[str, Any]] | None) -> tuple[int, dict[str, Any]] | None:
+def find_web_search(tools: Sequence[dict[str, Any]] | None) -> tuple[int, dict[str, Any]] | None:
     for index, tool in enumerate(tools or []):
         if isinstance(tool, dict) and tool.get("type") == "web_search":
             spec = tool.get("web_search") or {}
@@ -59,7 +60,7 @@ def _count(spec: dict[str, Any], index: int, default: int) -> int:
 async def augment_with_web_search(
     provider: SearchProvider | None,
     request: ChatRequest,
-    tools: list[dict[str, Any]] | None,
+    tools: Sequence[dict[str, Any]] | None,
     default_count: int,
     *,
     searches: WebSearchService,

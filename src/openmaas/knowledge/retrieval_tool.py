@@ -8,13 +8,15 @@ passages and cite them, else from the model's own knowledge, saying so (Chinese 
 a question with Chinese characters).
 The retrieval trace is stored under the chat request's id (see RetrievalService.get_trace).
 
-Call `augment_chat_request()` on the chat path before the request is opened.
+Every chat surface calls `augment_chat_request()` through `chat/tool_context.py` before the
+request is opened.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +55,7 @@ class RetrievalTool:
     top_k: int | None = None
 
 
-def find_retrieval_tool(tools: list[dict[str, Any]] | None) -> RetrievalTool | None:
+def find_retrieval_tool(tools: Sequence[dict[str, Any]] | None) -> RetrievalTool | None:
     """The first `retrieval` tool in a request's tools list (validated), or None."""
     for index, tool in enumerate(tools or []):
         if not isinstance(tool, dict) or tool.get("type") != "retrieval":
@@ -125,7 +127,7 @@ async def augment_chat_request(
     retrieval: RetrievalService,
     principal: Principal,
     request: ChatRequest,
-    tools: list[dict[str, Any]] | None,
+    tools: Sequence[dict[str, Any]] | None,
 ) -> ChatRequest:
     """The chat hook: a request with a retrieval tool comes back with its prompt augmented
     and a request id fixed (so the trace can be found under the response's id)."""

@@ -22,6 +22,7 @@ from openmaas.api import knowledge as knowledge_routes
 from openmaas.api import models as models_routes
 from openmaas.api.chat import routes as chat_routes
 from openmaas.api.chat.schemas import ZhipuChatBody
+from openmaas.api.chat.wire import ZhipuWire
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
 from openmaas.api.embeddings import EmbeddingsBody
 from openmaas.api.fine_tuning import FineTuneCreateBody, event_object, job_object
@@ -96,7 +97,7 @@ def catalog(services: ServicesDep, principal: AccountPrincipalDep):
 async def chat_completions(
     body: ZhipuChatBody, request: Request, services: ServicesDep, principal: AccountPrincipalDep
 ):
-    return await chat_routes.zhipu_chat(body, request, services, principal)
+    return await chat_routes.respond(request, services, principal, body, ZhipuWire())
 
 
 class EmbeddingOut(BaseModel):

@@ -22,9 +22,7 @@ from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.auth.principal import Principal
 from openmaas.chat.types import ChatRequest
-from openmaas.chat.web_search import augment_with_web_search
 from openmaas.errors import ClientGone
-from openmaas.knowledge.retrieval_tool import augment_chat_request
 from openmaas.observability.request_bodies import BodyStore, assembled_answer, body_store, sse_payloads
 from openmaas.services import Services
 
@@ -39,57 +37,27 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 async def zhipu_chat(
     body: ZhipuChatBody, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
-    return await _respond(
-        request,
-        services,
-        principal,
-        await with_tool_context(services, principal, body),
-        ZhipuWire(),
-        stream=bool(body.stream),
-        openai=False,
-        mcp_tools=body.mcp_tools(),
-        raw=body,
-    )
+    return await respond(request, services, principal, body, ZhipuWire())
 
 
 @openai_router.post("/chat/completions", response_model=OpenAICompletion, responses=SSE_RESPONSE)
 async def openai_chat(
     body: OpenAIChatBody, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> Response:
-    return await _respond(
-        request,
-        services,
-        principal,
-        await with_tool_context(services, principal, body),
-        OpenAIWire(include_usage=body.include_usage),
-        stream=bool(body.stream),
-        openai=True,
-        mcp_tools=body.mcp_tools(),
-        raw=body,
-    )
+    return await respond(request, services, principal, body, OpenAIWire(include_usage=body.include_usage))
 
 
 async def with_tool_context(
     services: Services, principal: Principal, body: ZhipuChatBody | OpenAIChatBody
 ) -> ChatRequest:
-    """A `retrieval` tool puts a knowledge base's top chunks into the prompt (trace kept);
-    a `web_search` tool puts search results there (and into the answer's `web_search`).
-    The caller's tool and response_format schemas are checked off the event loop (up to
-    32 KiB each, a CPU-heavy check), and both tools are admitted by the limiter first and
-    billed (retrieval's query tokens, each search performed)."""
+    """The body as a ChatRequest with its tools' context in the prompt (retrieval, web
+    search: `chat/tool_context.py`). The caller's tool and response_format schemas are
+    checked off the event loop (up to 32 KiB each, a CPU-heavy check)."""
     if needs_worker_thread(body):
         chat = await run_in_threadpool(body.to_chat_request)
     else:
         chat = body.to_chat_request()
-    chat = await augment_chat_request(services.knowledge.retrieval, principal, chat, body.tools)
-    return await augment_with_web_search(
-        services.search,
-        chat,
-        body.tools,
-        services.settings.web_search.default_count,
-        searches=services.tools.web_search,
-        principal=principal,
-    )
+    return await services.tool_context.augment(principal, chat, body.tools)
 
 
 PLAIN_MESSAGES = 64  # a plain chat this long converts in well under a millisecond
@@ -101,26 +69,24 @@ def needs_worker_thread(body: ZhipuChatBody | OpenAIChatBody) -> bool:
     return bool(body.tools) or body.response_format is not None or len(body.messages) > PLAIN_MESSAGES
 
 
-async def _respond(
+async def respond(
     request: Request,
     services: Services,
     principal: Principal,
-    chat: ChatRequest,
+    body: ZhipuChatBody | OpenAIChatBody,
     wire: Wire,
-    *,
-    stream: bool,
-    openai: bool,
-    mcp_tools: list[tuple[str, dict[str, Any]]] | None = None,
-    raw: ZhipuChatBody | OpenAIChatBody | None = None,
 ) -> Response:
+    """One chat answered for `principal` in `wire`'s shape, SSE or JSON (both chat routes and
+    the console's chat)."""
+    chat = await with_tool_context(services, principal, body)
     run: SurfaceRun
-    if mcp_tools:  # the platform lists and calls the MCP servers' tools, round by round
+    if mcp_tools := body.mcp_tools():  # the platform lists and calls the MCP servers' tools, round by round
         run = ChatSurfaceRun(await services.agents.rounds.open(principal, chat, "chat", mcp_tools))
     else:
         run = await services.chat.open_run(principal, chat)  # every 4xx is raised here, pre-stream
-    keep = BodyKeeper(body_store(services), principal.account_id, getattr(run, "request_id", None), raw)
-    if stream:
-        return RunStreamingResponse(run, keep.stream(stream_sse(run, wire, openai)))
+    keep = BodyKeeper(body_store(services), principal.account_id, getattr(run, "request_id", None), body)
+    if body.stream:
+        return RunStreamingResponse(run, keep.stream(stream_sse(run, wire, isinstance(wire, OpenAIWire))))
     result = await until_disconnect(request, run.collect())
     answer = wire.completion(result)
     return JSONBody(answer, background=BackgroundTask(keep.answer, answer))
