@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from openmaas.agents.assistants import AssistantSpec, AssistantView, Turn
+from openmaas.agents.assistants import AssistantSpec, AssistantView, ConversationView, Turn
 from openmaas.api.chat.routes import until_disconnect
 from openmaas.api.chat.wire import DONE, sse
 from openmaas.api.deps import PrincipalDep, ServicesDep
@@ -26,6 +26,7 @@ from openmaas.errors import InternalFailure, InvalidField, PlatformError
 from openmaas.services import Services
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["assistant (Zhipu v4)"])
+CONVERSATIONS_PAGE_SIZE = 10
 
 
 class TextPart(BaseModel):
@@ -74,7 +75,7 @@ class ConversationListBody(BaseModel):
     model_config = ConfigDict(extra="allow")
     assistant_id: str = Field(min_length=1)
     page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=10, ge=1, le=100)
+    page_size: int = Field(default=CONVERSATIONS_PAGE_SIZE, ge=1, le=100)
 
 
 class AssistantCreate(BaseModel):
@@ -147,6 +148,22 @@ def _public(view: AssistantView) -> dict[str, Any]:
     }
 
 
+def assistants_page(views: list[AssistantView]) -> dict[str, Any]:
+    return {"object": "list", "data": [_public(v) for v in views]}
+
+
+def conversations_body(assistant_id: str, found: list[ConversationView], more: bool) -> dict[str, Any]:
+    return {
+        "code": 200,
+        "msg": "success",
+        "data": {
+            "assistant_id": assistant_id,
+            "has_more": more,
+            "conversation_list": [c.wire() for c in found],
+        },
+    }
+
+
 # --- management --------------------------------------------------------------------------------
 @router.post("/assistants", response_model=AssistantPublic)
 async def create_assistant(body: AssistantCreate, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
@@ -157,8 +174,7 @@ async def create_assistant(body: AssistantCreate, services: ServicesDep, princip
 
 @router.get("/assistants", response_model=AssistantsPublic)
 async def list_assistants(services: ServicesDep, principal: PrincipalDep) -> JSONBody:
-    views = await services.agents.assistants.listed(principal)
-    return JSONBody({"object": "list", "data": [_public(v) for v in views]})
+    return JSONBody(assistants_page(await services.agents.assistants.listed(principal)))
 
 
 @router.get("/assistants/{assistant_id}", response_model=AssistantPublic)
@@ -186,17 +202,7 @@ async def query_conversations(
     found, more = await services.agents.assistants.conversations(
         principal, body.assistant_id, body.page, body.page_size
     )
-    return JSONBody(
-        {
-            "code": 200,
-            "msg": "success",
-            "data": {
-                "assistant_id": body.assistant_id,
-                "has_more": more,
-                "conversation_list": [c.wire() for c in found],
-            },
-        }
-    )
+    return JSONBody(conversations_body(body.assistant_id, found, more))
 
 
 @router.post("/assistant", response_model=AssistantCompletion)

@@ -25,7 +25,7 @@ router = APIRouter(route_class=OffLoopJSONRoute, tags=["async chat (Zhipu v4)"])
 @router.post("/async/chat/completions", response_model=AsyncChatTask)
 async def submit_async_chat(body: ZhipuChatBody, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     task = await services.async_chat.submit(principal, await with_tool_context(services, principal, body))
-    return JSONBody(_task_body(task))
+    return JSONBody(async_task_body(task))
 
 
 @router.get("/async-result/{task_id}", response_model=AsyncResult)
@@ -35,10 +35,10 @@ async def async_result(
     media = await services.tools.media.fetch(principal, task_id)  # async images and videos
     if media is not None:
         return JSONBody(task_response(media, request).model_dump(exclude_none=True))
-    return JSONBody(_task_body(await services.async_chat.fetch(principal, task_id)))
+    return JSONBody(async_task_body(await services.async_chat.fetch(principal, task_id)))
 
 
-def _task_body(task: AsyncTask) -> dict[str, Any]:
+def async_task_body(task: AsyncTask) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": task.id,
         "request_id": task.request_id,

@@ -70,6 +70,11 @@ class EmbeddingsBody(BaseModel):
             request_id=self.request_id,
         )
 
+    async def to_request_off_loop(self) -> EmbeddingRequest:
+        """`to_request`, in a worker thread for token ids: decoding them is pure Python (up to
+        2048 arrays of 8k ids)."""
+        return await asyncio.to_thread(self.to_request) if self.token_input else self.to_request()
+
 
 def encode_vector(vector: np.ndarray, encoding: str | None) -> Any:
     if encoding == "base64":
@@ -98,7 +103,5 @@ def embeddings_body(result: EmbeddingResult, encoding: str | None) -> dict[str, 
 async def create_embeddings(
     body: EmbeddingsBody, services: ServicesDep, principal: PrincipalDep
 ) -> VectorJSONBody:
-    # decoding ids is pure Python (up to 2048 arrays of 8k ids): off the event loop
-    request = await asyncio.to_thread(body.to_request) if body.token_input else body.to_request()
-    result = await services.embeddings.create(principal, request)
+    result = await services.embeddings.create(principal, await body.to_request_off_loop())
     return VectorJSONBody(embeddings_body(result, body.encoding_format))

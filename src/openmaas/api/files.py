@@ -9,12 +9,14 @@ DELETE /files/{id}.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, BinaryIO
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
@@ -51,6 +53,24 @@ def file_object(row: FileView) -> dict[str, Any]:
     }
 
 
+def file_download(row: FileView, stream: BinaryIO) -> StreamingResponse:
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while block := stream.read(256 * 1024):
+                yield block
+
+    disposition = f"attachment; filename*=UTF-8''{quote(row.filename, safe='')}"
+    return StreamingResponse(
+        chunks(),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(row.bytes), "Content-Disposition": disposition},
+    )
+
+
+def file_deleted(row: FileView) -> dict[str, Any]:
+    return {"id": row.id, "object": "file", "deleted": True}
+
+
 def _uploads(form: FormData) -> list[UploadFile]:
     return [
         v for k, v in form.multi_items() if k in ("file", "files", "files[]") and isinstance(v, UploadFile)
@@ -79,57 +99,89 @@ def _chunking(form: FormData) -> ChunkingRequest:
     )
 
 
-@router.post("/files", response_model=FileUploadAnswer)
-async def upload_file(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
+class FileListQuery(BaseModel):
+    purpose: str | None = None
+    limit: int | None = None  # 1 to 100; a knowledge base's documents: 10, files: 20
+    after: str | None = None  # files: the last id of the previous page
+    order: str | None = None  # asc | desc (the default)
+    knowledge_id: str | None = None  # a knowledge base's documents, paged by `page`
+    page: int = 1
+
+    @property
+    def ascending(self) -> bool:
+        return (self.order or "").lower() == "asc"
+
+
+FileListDep = Annotated[FileListQuery, Query()]
+
+
+class UploadForm:
+    """A /files upload's fields; with purpose=retrieval + knowledge_id, knowledge documents."""
+
+    def __init__(self, form: FormData) -> None:
+        self._form = form
+        self.purpose, self.knowledge_id = _text(form, "purpose"), _text(form, "knowledge_id")
+        self.uploads = _uploads(form)
+        if not self.uploads:
+            raise MissingField("file")
+
+    @property
+    def knowledge_base(self) -> str | None:
+        """The knowledge base whose documents these are (purpose=retrieval), else None."""
+        return self.knowledge_id if self.purpose == "retrieval" else None
+
+    def documents(self) -> list[DocumentUpload]:
+        return [DocumentUpload(u.filename or "", u.content_type or "", u.file, u.size) for u in self.uploads]
+
+    def chunking(self) -> ChunkingRequest:
+        return _chunking(self._form)
+
+    def file(self) -> Upload:
+        if len(self.uploads) > 1:
+            raise InvalidField("file", "one file per upload")
+        upload = self.uploads[0]
+        return Upload(
+            self.purpose or "", upload.filename or "", upload.content_type or "", upload.file, upload.size
+        )
+
+
+@asynccontextmanager
+async def upload_form(request: Request) -> AsyncIterator[UploadForm]:
+    """The multipart form, read and (when the block ends) closed."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidField(
             "file", "send the file as multipart/form-data (URL import through upload_detail is not supported)"
         )
     form = await request.form(max_files=MAX_FILES_PER_UPLOAD)
     try:
-        purpose, knowledge_id = _text(form, "purpose"), _text(form, "knowledge_id")
-        uploads = _uploads(form)
-        if not uploads:
-            raise MissingField("file")
-        if purpose == "retrieval" and knowledge_id:
-            documents = [
-                DocumentUpload(u.filename or "", u.content_type or "", u.file, u.size) for u in uploads
-            ]
-            outcome = await run_in_threadpool(
-                services.knowledge.documents.upload, principal, knowledge_id, documents, _chunking(form)
-            )
-            return JSONBody(document_object(outcome))
-        if len(uploads) > 1:
-            raise InvalidField("file", "one file per upload")
-        upload = uploads[0]
-        row = await run_in_threadpool(
-            services.files.create,
-            principal,
-            Upload(purpose or "", upload.filename or "", upload.content_type or "", upload.file, upload.size),
-        )
-        return JSONBody(file_object(row))
+        yield UploadForm(form)
     finally:
         await form.close()
 
 
+@router.post("/files", response_model=FileUploadAnswer)
+async def upload_file(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
+    async with upload_form(request) as form:
+        if (knowledge_id := form.knowledge_base) is not None:
+            documents = services.knowledge.documents
+            outcome = await run_in_threadpool(
+                documents.upload, principal, knowledge_id, form.documents(), form.chunking()
+            )
+            return JSONBody(document_object(outcome))
+        return JSONBody(file_object(await run_in_threadpool(services.files.create, principal, form.file())))
+
+
 @router.get("/files", response_model=FileListAnswer)
-async def list_files(
-    services: ServicesDep,
-    principal: PrincipalDep,
-    purpose: str | None = None,
-    limit: int | None = None,
-    after: str | None = None,
-    order: str | None = None,
-    knowledge_id: str | None = None,
-    page: int = 1,
-) -> JSONBody:
-    ascending = (order or "").lower() == "asc"
-    if knowledge_id:
+async def list_files(services: ServicesDep, principal: PrincipalDep, query: FileListDep) -> JSONBody:
+    if query.knowledge_id:
+        documents = services.knowledge.documents
         views, total = await run_in_threadpool(
-            services.knowledge.documents.list, principal, knowledge_id, page, limit or 10, ascending
+            documents.list, principal, query.knowledge_id, query.page, query.limit or 10, query.ascending
         )
         return JSONBody(document_page(views, total))
-    listed = await run_in_threadpool(services.files.list, principal, purpose, limit or 20, after, ascending)
+    listed = await run_in_threadpool(
+        services.files.list, principal, query.purpose, query.limit or 20, query.after, query.ascending
+    )
     return JSONBody(list_page([file_object(f) for f in listed.rows], listed.has_more))
 
 
@@ -140,22 +192,9 @@ async def retrieve_file(file_id: str, services: ServicesDep, principal: Principa
 
 @router.get("/files/{file_id}/content", response_model=None, response_class=Response, responses=FILE_CONTENT)
 async def file_content(file_id: str, services: ServicesDep, principal: PrincipalDep) -> StreamingResponse:
-    row, stream = await run_in_threadpool(services.files.open_content, principal, file_id)
-
-    def chunks() -> Iterator[bytes]:
-        with stream:
-            while block := stream.read(256 * 1024):
-                yield block
-
-    disposition = f"attachment; filename*=UTF-8''{quote(row.filename, safe='')}"
-    return StreamingResponse(
-        chunks(),
-        media_type="application/octet-stream",
-        headers={"Content-Length": str(row.bytes), "Content-Disposition": disposition},
-    )
+    return file_download(*await run_in_threadpool(services.files.open_content, principal, file_id))
 
 
 @router.delete("/files/{file_id}", response_model=FileDeleted)
 async def delete_file(file_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
-    row = await run_in_threadpool(services.files.delete, principal, file_id)
-    return JSONBody({"id": row.id, "object": "file", "deleted": True})
+    return JSONBody(file_deleted(await run_in_threadpool(services.files.delete, principal, file_id)))

@@ -45,6 +45,10 @@ class ImagesBody(BaseModel):
     sensitive_word_check: dict[str, Any] | None = None
     watermark_enabled: bool | None = None
 
+    @property
+    def as_b64(self) -> bool:
+        return self.response_format == "b64_json"
+
     def to_request(self) -> ImageRequest:
         return ImageRequest(
             model=self.model, prompt=self.prompt, n=self.n, size=self.size, request_id=self.request_id
@@ -64,9 +68,7 @@ async def generate_images(
     body: ImagesBody, request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> JSONBody:
     result = await services.images.generate(principal, body.to_request())
-    store = services.images.store
-    as_b64 = body.response_format == "b64_json"
-    return JSONBody(await run_in_threadpool(images_body, result, request, store, as_b64))
+    return JSONBody(await run_in_threadpool(images_body, result, request, services.images.store, body.as_b64))
 
 
 @router.get(

@@ -9,9 +9,9 @@ GET /knowledge/traces/{request_id} (the retrieval trace of a chat or retrieve ca
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -33,7 +33,7 @@ from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.errors import InvalidField
 from openmaas.knowledge.bases import Capacity, KnowledgeBaseView, KnowledgeFields, KnowledgeStats
 from openmaas.knowledge.documents import ChunkingRequest, DocumentView, UploadOutcome
-from openmaas.knowledge.retrieval import Passage, RetrievalQuery
+from openmaas.knowledge.retrieval import Passage, RetrievalQuery, RetrievalResult
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["knowledge"])
 
@@ -111,6 +111,18 @@ def document_object(outcome: UploadOutcome) -> dict[str, Any]:
     return body
 
 
+def knowledge_page(items: list[KnowledgeStats], total: int) -> dict[str, Any]:
+    return {"list": [knowledge_item(s) for s in items], "object": "list", "total": total}
+
+
+def knowledge_created(base: KnowledgeBaseView) -> dict[str, Any]:
+    return knowledge_info(base) | _ok(data={"id": base.id})
+
+
+def deletion(object_id: str) -> dict[str, Any]:
+    return _ok(id=object_id, deleted=True)
+
+
 def document_page(views: list[DocumentView], total: int) -> dict[str, Any]:
     return {"list": [document_data(v) for v in views], "object": "list", "total": total}
 
@@ -120,6 +132,10 @@ def capacity_body(capacity: Capacity) -> dict[str, Any]:
         "used": {"word_num": capacity.used_words, "length": capacity.used_bytes},
         "total": {"word_num": capacity.total_words, "length": capacity.total_bytes},
     }
+
+
+def retrieval_body(result: RetrievalResult) -> dict[str, Any]:
+    return {"data": [passage_body(p) for p in result.passages], "request_id": result.request_id}
 
 
 def passage_body(passage: Passage) -> dict[str, Any]:
@@ -137,7 +153,15 @@ def passage_body(passage: Passage) -> dict[str, Any]:
     }
 
 
-# bodies ---------------------------------------------------------------------------------
+# queries and bodies -----------------------------------------------------------------------
+class KnowledgePageQuery(BaseModel):
+    page: int = 1
+    size: int = 10  # 1 to 100, checked by the service
+
+
+KnowledgePageDep = Annotated[KnowledgePageQuery, Query()]
+
+
 RECALL_METHODS: dict[str, Literal["dense", "keyword", "hybrid"]] = {
     "embedding": "dense",
     "keyword": "keyword",
@@ -218,15 +242,15 @@ class RetrieveBody(BaseModel):
 @router.post("/knowledge", response_model=KnowledgeCreated)
 async def create_knowledge(body: KnowledgeBody, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     base = await run_in_threadpool(services.knowledge.bases.create, principal, body.to_fields())
-    return JSONBody(knowledge_info(base) | _ok(data={"id": base.id}))
+    return JSONBody(knowledge_created(base))
 
 
 @router.get("/knowledge", response_model=KnowledgesPublic)
 async def query_knowledge(
-    services: ServicesDep, principal: PrincipalDep, page: int = 1, size: int = 10
+    services: ServicesDep, principal: PrincipalDep, query: KnowledgePageDep
 ) -> JSONBody:
-    items, total = await run_in_threadpool(services.knowledge.bases.list, principal, page, size)
-    return JSONBody({"list": [knowledge_item(s) for s in items], "object": "list", "total": total})
+    items, total = await run_in_threadpool(services.knowledge.bases.list, principal, query.page, query.size)
+    return JSONBody(knowledge_page(items, total))
 
 
 @router.get("/knowledge/capacity", response_model=CapacityPublic)
@@ -237,7 +261,7 @@ async def knowledge_capacity(services: ServicesDep, principal: PrincipalDep) -> 
 @router.post("/knowledge/retrieve", response_model=RetrievalPublic)
 async def retrieve(body: RetrieveBody, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     result = await services.knowledge.retrieval.retrieve(principal, body.to_query())
-    return JSONBody({"data": [passage_body(p) for p in result.passages], "request_id": result.request_id})
+    return JSONBody(retrieval_body(result))
 
 
 @router.get("/knowledge/traces/{request_id}", response_model=RetrievalTracePublic)
@@ -262,7 +286,7 @@ async def modify_knowledge(
 @router.delete("/knowledge/{knowledge_id}", response_model=Deletion)
 async def delete_knowledge(knowledge_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     await run_in_threadpool(services.knowledge.bases.delete, principal, knowledge_id)
-    return JSONBody(_ok(id=knowledge_id, deleted=True))
+    return JSONBody(deletion(knowledge_id))
 
 
 @router.get("/document/{document_id}", response_model=DocumentPublic)
@@ -282,4 +306,4 @@ async def edit_document(
 @router.delete("/document/{document_id}", response_model=Deletion)
 async def delete_document(document_id: str, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
     await run_in_threadpool(services.knowledge.documents.delete, principal, document_id)
-    return JSONBody(_ok(id=document_id, deleted=True))
+    return JSONBody(deletion(document_id))

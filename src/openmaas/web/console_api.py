@@ -1,35 +1,44 @@
 """The wire endpoints the console needs, reachable with the console session (cookie + CSRF).
 
-The chat, models, knowledge, files and fine-tuning endpoints take API keys (Bearer). These routes put the
-signed-in account's principal (`AccountPrincipalDep`: session cookie, CSRF-checked on unsafe
-methods) in front of the *same* handler functions, so every rule — billing, limits,
-validation, tenancy, error codes — is the one the API applies. Paths mirror the Zhipu
-surface under /console/api.
+The chat, models, embeddings, knowledge, files and fine-tuning endpoints take API keys (Bearer).
+These routes put the signed-in account's principal (`AccountPrincipalDep`: session cookie,
+CSRF-checked on unsafe methods) in front of the *same* service calls as the API's routes, with
+the API's query models and wire shapes, so every rule — billing, limits, validation, tenancy,
+error codes, page defaults — is the one the API applies. Paths mirror the Zhipu surface under
+/console/api.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.api import embeddings as embeddings_routes
-from openmaas.api import files as files_routes
-from openmaas.api import fine_tuning as fine_tuning_routes
-from openmaas.api import knowledge as knowledge_routes
-from openmaas.api import models as models_routes
 from openmaas.api.chat import routes as chat_routes
 from openmaas.api.chat.schemas import ZhipuChatBody
 from openmaas.api.chat.wire import ZhipuWire
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
-from openmaas.api.embeddings import EmbeddingsBody
+from openmaas.api.embeddings import EmbeddingsBody, VectorJSONBody, embeddings_body
+from openmaas.api.files import FileListDep, file_object, upload_form
 from openmaas.api.fine_tuning import FineTuneCreateBody, event_object, job_object
-from openmaas.api.knowledge import KnowledgeBody, RetrieveBody
+from openmaas.api.knowledge import (
+    KnowledgeBody,
+    KnowledgePageDep,
+    RetrieveBody,
+    deletion,
+    document_object,
+    document_page,
+    knowledge_created,
+    knowledge_item,
+    knowledge_page,
+    retrieval_body,
+)
+from openmaas.api.models import model_list
 from openmaas.api.pagination import CursorQueryDep, list_page
 from openmaas.api.public.chat import SSE_RESPONSE, ZhipuCompletion
 from openmaas.api.public.console import CatalogPublic
+from openmaas.api.public.embeddings import EmbeddingsPublic
 from openmaas.api.public.files import FileListAnswer, FileUploadAnswer
 from openmaas.api.public.fine_tuning import FineTuningEventsPublic, FineTuningJobPublic, FineTuningJobsPublic
 from openmaas.api.public.knowledge import (
@@ -55,7 +64,7 @@ def list_models(
 ) -> JSONBody:
     """The wire list with each model's `kind` (chat | embedding); `include=tools` adds what the
     playground's tool tabs can try here (image, rerank, ocr, speech, transcription, web_search)."""
-    listed = models_routes.model_list(services, principal)
+    listed = model_list(services, principal)
     for model in listed["data"]:
         model["kind"] = "embedding" if "embeddings" in (model["capabilities"] or []) else "chat"
     if include == "tools":
@@ -100,92 +109,86 @@ async def chat_completions(
     return await chat_routes.respond(request, services, principal, body, ZhipuWire())
 
 
-class EmbeddingOut(BaseModel):
-    index: int
-    object: str
-    embedding: list[float] | str
-
-
-class EmbeddingsOut(BaseModel):
-    model: str
-    object: str
-    data: list[EmbeddingOut]
-    usage: dict[str, int]
-
-
-@router.post("/embeddings", response_model=EmbeddingsOut)
+@router.post("/embeddings", response_model=EmbeddingsPublic)
 async def embeddings(body: EmbeddingsBody, services: ServicesDep, principal: AccountPrincipalDep):
-    """The playground's embeddings tab: the wire handler, billed and limited like any call."""
-    return await embeddings_routes.create_embeddings(body, services, principal)
+    """The playground's embeddings tab: billed and limited like any call."""
+    result = await services.embeddings.create(principal, await body.to_request_off_loop())
+    return VectorJSONBody(embeddings_body(result, body.encoding_format))
 
 
 # knowledge bases (fixed paths before /knowledge/{knowledge_id}) ---------------------------
 @router.get("/knowledge", response_model=KnowledgesPublic)
-async def list_knowledge(
-    services: ServicesDep,
-    principal: AccountPrincipalDep,
-    page: int = Query(default=1, ge=1),
-    size: int = Query(default=50, ge=1, le=100),
-):
-    return await knowledge_routes.query_knowledge(services, principal, page, size)
+async def list_knowledge(services: ServicesDep, principal: AccountPrincipalDep, query: KnowledgePageDep):
+    items, total = await run_in_threadpool(services.knowledge.bases.list, principal, query.page, query.size)
+    return JSONBody(knowledge_page(items, total))
 
 
 @router.post("/knowledge", response_model=KnowledgeCreated)
 async def create_knowledge(body: KnowledgeBody, services: ServicesDep, principal: AccountPrincipalDep):
-    return await knowledge_routes.create_knowledge(body, services, principal)
+    base = await run_in_threadpool(services.knowledge.bases.create, principal, body.to_fields())
+    return JSONBody(knowledge_created(base))
 
 
 @router.post("/knowledge/retrieve", response_model=RetrievalPublic)
 async def retrieve(body: RetrieveBody, services: ServicesDep, principal: AccountPrincipalDep):
-    return await knowledge_routes.retrieve(body, services, principal)
+    return JSONBody(retrieval_body(await services.knowledge.retrieval.retrieve(principal, body.to_query())))
 
 
 @router.get("/knowledge/traces/{request_id}", response_model=RetrievalTracePublic)
 async def retrieval_trace(request_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await knowledge_routes.retrieval_trace(request_id, services, principal)
+    return JSONBody(await run_in_threadpool(services.knowledge.retrieval.get_trace, principal, request_id))
 
 
 @router.get("/knowledge/{knowledge_id}", response_model=KnowledgePublic)
 async def knowledge_detail(knowledge_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await knowledge_routes.knowledge_detail(knowledge_id, services, principal)
+    stats = await run_in_threadpool(services.knowledge.bases.get, principal, knowledge_id)
+    return JSONBody(knowledge_item(stats))
 
 
 @router.delete("/knowledge/{knowledge_id}", response_model=Deletion)
 async def delete_knowledge(knowledge_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await knowledge_routes.delete_knowledge(knowledge_id, services, principal)
+    await run_in_threadpool(services.knowledge.bases.delete, principal, knowledge_id)
+    return JSONBody(deletion(knowledge_id))
 
 
 # documents: upload and list share /files, as on the wire ----------------------------------
 @router.post("/files", response_model=FileUploadAnswer)
 async def upload_file(request: Request, services: ServicesDep, principal: AccountPrincipalDep):
-    return await files_routes.upload_file(request, services, principal)
+    async with upload_form(request) as form:
+        if (knowledge_id := form.knowledge_base) is not None:
+            documents = services.knowledge.documents
+            outcome = await run_in_threadpool(
+                documents.upload, principal, knowledge_id, form.documents(), form.chunking()
+            )
+            return JSONBody(document_object(outcome))
+        return JSONBody(file_object(await run_in_threadpool(services.files.create, principal, form.file())))
 
 
 @router.get("/files", response_model=FileListAnswer)
-async def list_files(
-    services: ServicesDep,
-    principal: AccountPrincipalDep,
-    knowledge_id: str | None = None,
-    purpose: str | None = None,
-    after: str | None = None,
-    page: int = Query(default=1, ge=1),
-    limit: int = Query(default=50, ge=1, le=100),
-):
+async def list_files(services: ServicesDep, principal: AccountPrincipalDep, query: FileListDep):
     """A knowledge base's documents (with `knowledge_id`), else the account's files."""
-    return await files_routes.list_files(
-        services, principal, purpose=purpose, limit=limit, after=after, knowledge_id=knowledge_id, page=page
+    if query.knowledge_id:
+        documents = services.knowledge.documents
+        views, total = await run_in_threadpool(
+            documents.list, principal, query.knowledge_id, query.page, query.limit or 10, query.ascending
+        )
+        return JSONBody(document_page(views, total))
+    listed = await run_in_threadpool(
+        services.files.list, principal, query.purpose, query.limit or 20, query.after, query.ascending
     )
+    return JSONBody(list_page([file_object(f) for f in listed.rows], listed.has_more))
 
 
 @router.delete("/document/{document_id}", response_model=Deletion)
 async def delete_document(document_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await knowledge_routes.delete_document(document_id, services, principal)
+    await run_in_threadpool(services.knowledge.documents.delete, principal, document_id)
+    return JSONBody(deletion(document_id))
 
 
 # fine-tuning ----------------------------------------------------------------------------
 @router.post("/fine_tuning/jobs", response_model=FineTuningJobPublic)
 async def create_fine_tune(body: FineTuneCreateBody, services: ServicesDep, principal: AccountPrincipalDep):
-    return await fine_tuning_routes.create_job(body, services, principal)
+    return JSONBody(job_object(await services.finetune.create(principal, body.to_spec())))
 
 
 @router.get("/fine_tuning/jobs", response_model=FineTuningJobsPublic)
@@ -196,7 +199,7 @@ async def list_fine_tunes(services: ServicesDep, principal: AccountPrincipalDep,
 
 @router.get("/fine_tuning/jobs/{job_id}", response_model=FineTuningJobPublic)
 async def fine_tune_detail(job_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await fine_tuning_routes.retrieve_job(job_id, services, principal)
+    return JSONBody(job_object(await run_in_threadpool(services.finetune.get, principal, job_id)))
 
 
 @router.get("/fine_tuning/jobs/{job_id}/events", response_model=FineTuningEventsPublic)
@@ -209,4 +212,4 @@ async def fine_tune_events(
 
 @router.post("/fine_tuning/jobs/{job_id}/cancel", response_model=FineTuningJobPublic)
 async def cancel_fine_tune(job_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await fine_tuning_routes.cancel_job(job_id, services, principal)
+    return JSONBody(job_object(await run_in_threadpool(services.finetune.cancel, principal, job_id)))

@@ -1,8 +1,9 @@
 """Console routes for the account's files, batches, async results and assistants.
 
 Like `console_api`, each puts the session principal (cookie, CSRF on unsafe methods) in front
-of the wire handler, so tenancy and error codes are the API's own; the async-results list is
-read from the account's job rows (the wire has no list call).
+of the service call the API's route makes, shaped as the API shapes it, so tenancy, error codes
+and page defaults are the API's own; the async-results list is read from the account's job rows
+(the wire has no list call).
 """
 
 from __future__ import annotations
@@ -13,18 +14,23 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.api import assistants as assistants_routes
-from openmaas.api import async_chat as async_chat_routes
-from openmaas.api import batches as batches_routes
-from openmaas.api import files as files_routes
-from openmaas.api.assistants import AssistantsPublic, ConversationListBody, ConversationListResponse
+from openmaas.api.assistants import (
+    CONVERSATIONS_PAGE_SIZE,
+    AssistantsPublic,
+    ConversationListResponse,
+    assistants_page,
+    conversations_body,
+)
+from openmaas.api.async_chat import async_task_body
 from openmaas.api.batches import BatchCreateBody, batch_object
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
+from openmaas.api.files import file_deleted, file_download
 from openmaas.api.pagination import CursorQueryDep, list_page
 from openmaas.api.public.batches import BatchesPublic, BatchPublic
 from openmaas.api.public.chat import AsyncResult
 from openmaas.api.public.files import FileDeleted
 from openmaas.api.responses import JSONBody
+from openmaas.api.tool_endpoints.media import task_response
 from openmaas.web.async_results import list_async_results
 from openmaas.web.console_api import CONSOLE_API_PREFIX
 
@@ -34,12 +40,12 @@ router = APIRouter(prefix=CONSOLE_API_PREFIX, include_in_schema=False)
 # files: the list is console_api's GET /files (purpose filter) -------------------------------
 @router.get("/files/{file_id}/content", response_model=None, response_class=Response)  # the bytes
 async def file_content(file_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await files_routes.file_content(file_id, services, principal)
+    return file_download(*await run_in_threadpool(services.files.open_content, principal, file_id))
 
 
 @router.delete("/files/{file_id}", response_model=FileDeleted)
 async def delete_file(file_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await files_routes.delete_file(file_id, services, principal)
+    return JSONBody(file_deleted(await run_in_threadpool(services.files.delete, principal, file_id)))
 
 
 # batches --------------------------------------------------------------------------------
@@ -51,12 +57,12 @@ async def list_batches(services: ServicesDep, principal: AccountPrincipalDep, qu
 
 @router.post("/batches", response_model=BatchPublic)
 async def create_batch(body: BatchCreateBody, services: ServicesDep, principal: AccountPrincipalDep):
-    return await batches_routes.create_batch(body, services, principal)
+    return JSONBody(batch_object(await run_in_threadpool(services.batches.create, principal, body.to_spec())))
 
 
 @router.post("/batches/{batch_id}/cancel", response_model=BatchPublic)
 async def cancel_batch(batch_id: str, services: ServicesDep, principal: AccountPrincipalDep):
-    return await batches_routes.cancel_batch(batch_id, services, principal)
+    return JSONBody(batch_object(await run_in_threadpool(services.batches.cancel, principal, batch_id)))
 
 
 # async results ------------------------------------------------------------------------------
@@ -86,13 +92,16 @@ async def async_results(
 
 @router.get("/async-result/{task_id}", response_model=AsyncResult)
 async def async_result(task_id: str, request: Request, services: ServicesDep, principal: AccountPrincipalDep):
-    return await async_chat_routes.async_result(task_id, request, services, principal)
+    media = await services.tools.media.fetch(principal, task_id)  # async images and videos
+    if media is not None:
+        return JSONBody(task_response(media, request).model_dump(exclude_none=True))
+    return JSONBody(async_task_body(await services.async_chat.fetch(principal, task_id)))
 
 
 # assistants -----------------------------------------------------------------------------------
 @router.get("/assistants", response_model=AssistantsPublic)
 async def list_assistants(services: ServicesDep, principal: AccountPrincipalDep):
-    return await assistants_routes.list_assistants(services, principal)
+    return JSONBody(assistants_page(await services.agents.assistants.listed(principal)))
 
 
 @router.get("/assistants/{assistant_id}/conversations", response_model=ConversationListResponse)
@@ -101,7 +110,7 @@ async def conversations(
     services: ServicesDep,
     principal: AccountPrincipalDep,
     page: int = Query(default=1, ge=1),
-    size: int = Query(default=20, ge=1, le=100),
+    size: int = Query(default=CONVERSATIONS_PAGE_SIZE, ge=1, le=100),
 ):
-    body = ConversationListBody(assistant_id=assistant_id, page=page, page_size=size)
-    return await assistants_routes.query_conversations(body, services, principal)
+    found, more = await services.agents.assistants.conversations(principal, assistant_id, page, size)
+    return JSONBody(conversations_body(assistant_id, found, more))

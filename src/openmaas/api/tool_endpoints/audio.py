@@ -7,6 +7,7 @@ import base64
 import binascii
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -18,7 +19,7 @@ from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.api.tool_endpoints.common import form_file, form_text, read_form
 from openmaas.errors import InvalidField, MissingField, PlatformError
-from openmaas.tools_api.audio import Speech, TranscriptStream
+from openmaas.tools_api.audio import Speech, Transcript, TranscriptStream
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["tools: audio"])
 STREAM_CHUNK_BYTES = 48_000  # ~1 s of 24 kHz 16-bit audio per event
@@ -38,6 +39,12 @@ class SpeechBody(BaseModel):
     request_id: str | None = Field(default=None, max_length=128)
     user_id: str | None = Field(default=None, max_length=128)
 
+    def stream_encoding(self) -> str:
+        """How streamed chunks are encoded: base64 (the default) or hex."""
+        if self.encode_format not in (None, "base64", "hex"):
+            raise InvalidField("encode_format", "base64 or hex")
+        return self.encode_format or "base64"
+
 
 AUDIO_CONTENT: dict[int | str, dict[str, Any]] = {
     200: {
@@ -49,8 +56,7 @@ AUDIO_CONTENT: dict[int | str, dict[str, Any]] = {
 
 @router.post("/audio/speech", response_model=None, response_class=Response, responses=AUDIO_CONTENT)
 async def speech(body: SpeechBody, services: ServicesDep, principal: PrincipalDep) -> Response:
-    if body.encode_format not in (None, "base64", "hex"):
-        raise InvalidField("encode_format", "base64 or hex")
+    encoding = body.stream_encoding()
     made = await services.tools.audio.speak(
         principal,
         body.model,
@@ -60,12 +66,15 @@ async def speech(body: SpeechBody, services: ServicesDep, principal: PrincipalDe
         body.speed,
         body.request_id,
     )
+    return speech_answer(made, encoding if body.stream else None)
+
+
+def speech_answer(made: Speech, stream_encoding: str | None) -> Response:
+    """The audio, or (with a `stream_encoding`) SSE chunks of it."""
     headers = {"X-Request-Id": made.request_id, "X-Audio-Seconds": f"{made.seconds:.3f}"}
-    if body.stream:
+    if stream_encoding is not None:
         return StreamingResponse(
-            speech_events(made, body.encode_format or "base64"),
-            media_type="text/event-stream",
-            headers=headers,
+            speech_events(made, stream_encoding), media_type="text/event-stream", headers=headers
         )
     return Response(made.audio, media_type=made.media_type, headers=headers)
 
@@ -107,13 +116,18 @@ TRANSCRIPT_EVENTS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/audio/transcriptions", response_model=TranscriptionResponse, responses=TRANSCRIPT_EVENTS)
-async def transcriptions(
-    request: Request,
-    services: ServicesDep,
-    principal: PrincipalDep,
-) -> TranscriptionResponse | StreamingResponse:
-    audio = services.tools.audio
+@dataclass(frozen=True)
+class TranscriptionForm:
+    model: str
+    filename: str
+    data: bytes
+    prompt: str | None
+    request_id: str | None
+    stream: bool
+
+
+async def read_transcription_form(request: Request, max_bytes: int) -> TranscriptionForm:
+    """The multipart fields: `model`, `file` (or `file_base64`), `prompt`, `request_id`, `stream`."""
     form = await read_form(request)
     try:
         model = form_text(form, "model")
@@ -122,25 +136,39 @@ async def transcriptions(
         stream = _stream_flag(form_text(form, "stream"))
         prompt, request_id = form_text(form, "prompt"), form_text(form, "request_id")
         if form.get("file") is not None:
-            filename, data = await form_file(form, audio.settings.max_audio_bytes)
+            filename, data = await form_file(form, max_bytes)
         else:
             filename, data = "audio.wav", _base64_audio(form_text(form, "file_base64"))
     finally:
         await form.close()
-    if stream:
-        opened = await audio.open_transcription_stream(principal, model, filename, data, prompt, request_id)
-        return StreamingResponse(
-            transcript_events(opened),
-            media_type="text/event-stream",
-            headers={"X-Request-Id": opened.request_id},
-        )
-    result = await audio.transcribe(principal, model, filename, data, prompt, request_id)
+    return TranscriptionForm(model, filename, data, prompt, request_id, stream)
+
+
+@router.post("/audio/transcriptions", response_model=TranscriptionResponse, responses=TRANSCRIPT_EVENTS)
+async def transcriptions(
+    request: Request, services: ServicesDep, principal: PrincipalDep
+) -> TranscriptionResponse | StreamingResponse:
+    audio = services.tools.audio
+    form = await read_transcription_form(request, audio.settings.max_audio_bytes)
+    clip = (form.model, form.filename, form.data, form.prompt, form.request_id)
+    if form.stream:
+        return transcript_stream(await audio.open_transcription_stream(principal, *clip))
+    return transcription_answer(await audio.transcribe(principal, *clip))
+
+
+def transcription_answer(result: Transcript) -> TranscriptionResponse:
     return TranscriptionResponse(
         id=result.request_id,
         created=int(time.time()),
         request_id=result.request_id,
         model=result.model,
         text=result.text,
+    )
+
+
+def transcript_stream(opened: TranscriptStream) -> StreamingResponse:
+    return StreamingResponse(
+        transcript_events(opened), media_type="text/event-stream", headers={"X-Request-Id": opened.request_id}
     )
 
 

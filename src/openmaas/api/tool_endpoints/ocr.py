@@ -12,7 +12,7 @@ from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.api.tool_endpoints.common import form_file, form_text, read_form
 from openmaas.ocr.engine import TextLine
-from openmaas.tools_api.ocr_service import decode_file_field
+from openmaas.tools_api.ocr_service import LayoutResult, decode_file_field
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["tools: OCR"])
 
@@ -128,12 +128,7 @@ class LayoutResponse(BaseModel):
     usage: LayoutUsage
 
 
-@router.post("/layout_parsing", response_model=LayoutResponse)
-async def layout_parsing(body: LayoutBody, services: ServicesDep, principal: PrincipalDep) -> LayoutResponse:
-    data = decode_file_field(body.file, services.tools.parser.settings)
-    result = await services.tools.ocr.layout(
-        principal, body.model, data, body.start_page_id, body.end_page_id, body.request_id
-    )
+def layout_answer(result: LayoutResult) -> LayoutResponse:
     details = [
         [
             LayoutDetail(
@@ -163,3 +158,12 @@ async def layout_parsing(body: LayoutBody, services: ServicesDep, principal: Pri
         ),
         usage=LayoutUsage(prompt_tokens=0, completion_tokens=len(markdown), total_tokens=len(markdown)),
     )
+
+
+@router.post("/layout_parsing", response_model=LayoutResponse)
+async def layout_parsing(body: LayoutBody, services: ServicesDep, principal: PrincipalDep) -> LayoutResponse:
+    data = decode_file_field(body.file, services.tools.parser.settings)
+    result = await services.tools.ocr.layout(
+        principal, body.model, data, body.start_page_id, body.end_page_id, body.request_id
+    )
+    return layout_answer(result)

@@ -73,16 +73,12 @@ class OpenAIRerankResponse(BaseModel):
     usage: OpenAIRerankUsage
 
 
-@zhipu_router.post("/rerank", response_model=ZhipuRerankResponse, response_model_exclude_none=True)
-async def rerank_zhipu(
-    body: RerankBody, services: ServicesDep, principal: PrincipalDep
-) -> ZhipuRerankResponse:
-    result: RerankResult = await services.tools.rerank.rerank(principal, body.to_request())
+def zhipu_rerank_answer(result: RerankResult, with_documents: bool) -> ZhipuRerankResponse:
     items = [
         ZhipuRerankItem(
             index=r.index,
             relevance_score=r.relevance_score,
-            document=r.document if body.return_documents else None,
+            document=r.document if with_documents else None,
         )
         for r in result.results
     ]
@@ -94,6 +90,14 @@ async def rerank_zhipu(
         results=items,
         usage=RerankUsage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
     )
+
+
+@zhipu_router.post("/rerank", response_model=ZhipuRerankResponse, response_model_exclude_none=True)
+async def rerank_zhipu(
+    body: RerankBody, services: ServicesDep, principal: PrincipalDep
+) -> ZhipuRerankResponse:
+    result = await services.tools.rerank.rerank(principal, body.to_request())
+    return zhipu_rerank_answer(result, body.return_documents)
 
 
 @openai_router.post("/rerank", response_model=OpenAIRerankResponse, response_model_exclude_none=True)

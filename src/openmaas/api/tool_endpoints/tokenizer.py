@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from openmaas.api.chat.schemas import WireMessage
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.engines.base import ChatMessage
+from openmaas.tools_api.tokenizer import TokenCount
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["tools: tokenizer"])
 
@@ -23,6 +25,9 @@ class TokenizerBody(BaseModel):
     tools: list[dict[str, Any]] | None = None
     request_id: str | None = Field(default=None, max_length=128)
     user_id: str | None = Field(default=None, max_length=128)
+
+    def to_messages(self) -> list[ChatMessage]:
+        return [m.to_message(i) for i, m in enumerate(self.messages)]
 
 
 class TokenizerUsage(BaseModel):
@@ -37,12 +42,7 @@ class TokenizerResponse(BaseModel):
     usage: TokenizerUsage
 
 
-@router.post("/tokenizer", response_model=TokenizerResponse)
-async def tokenize(body: TokenizerBody, services: ServicesDep, principal: PrincipalDep) -> TokenizerResponse:
-    messages = [m.to_message(i) for i, m in enumerate(body.messages)]
-    counted = await services.tools.tokenizer.count(
-        principal, body.model, messages, body.tools, body.request_id
-    )
+def tokenizer_answer(counted: TokenCount) -> TokenizerResponse:
     return TokenizerResponse(
         id=counted.request_id,
         created=int(time.time()),
@@ -50,3 +50,11 @@ async def tokenize(body: TokenizerBody, services: ServicesDep, principal: Princi
         model=counted.model,
         usage=TokenizerUsage(prompt_tokens=counted.prompt_tokens),
     )
+
+
+@router.post("/tokenizer", response_model=TokenizerResponse)
+async def tokenize(body: TokenizerBody, services: ServicesDep, principal: PrincipalDep) -> TokenizerResponse:
+    counted = await services.tools.tokenizer.count(
+        principal, body.model, body.to_messages(), body.tools, body.request_id
+    )
+    return tokenizer_answer(counted)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.search.service import WebSearchQuery
+from openmaas.tools_api.web_search import WebSearchAnswer
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["tools: web search"])
 
@@ -65,17 +66,9 @@ class WebSearchResponse(BaseModel):
     search_result: list[SearchResultItem]
 
 
-@router.post("/web_search", response_model=WebSearchResponse)
-async def web_search(
-    body: WebSearchBody, services: ServicesDep, principal: PrincipalDep
-) -> WebSearchResponse:
-    answer = await services.tools.web_search.search(
-        principal, services.search, body.to_query(), body.request_id
-    )
+def web_search_answer(answer: WebSearchAnswer, with_intent: bool) -> WebSearchResponse:
     intent = (
-        [SearchIntent(query=answer.query, intent="SEARCH_ALL", keywords=answer.query)]
-        if body.search_intent
-        else []
+        [SearchIntent(query=answer.query, intent="SEARCH_ALL", keywords=answer.query)] if with_intent else []
     )
     items = [
         SearchResultItem(
@@ -96,3 +89,13 @@ async def web_search(
         search_intent=intent,
         search_result=items,
     )
+
+
+@router.post("/web_search", response_model=WebSearchResponse)
+async def web_search(
+    body: WebSearchBody, services: ServicesDep, principal: PrincipalDep
+) -> WebSearchResponse:
+    answer = await services.tools.web_search.search(
+        principal, services.search, body.to_query(), body.request_id
+    )
+    return web_search_answer(answer, body.search_intent)
