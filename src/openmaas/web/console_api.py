@@ -37,7 +37,7 @@ from openmaas.api.knowledge import (
 from openmaas.api.models import model_list
 from openmaas.api.pagination import CursorQueryDep, list_page
 from openmaas.api.public.chat import SSE_RESPONSE, ZhipuCompletion
-from openmaas.api.public.console import CatalogPublic
+from openmaas.api.public.console import CatalogPublic, ConsoleModelsPublic
 from openmaas.api.public.embeddings import EmbeddingsPublic
 from openmaas.api.public.files import FileListAnswer, FileUploadAnswer
 from openmaas.api.public.fine_tuning import FineTuningEventsPublic, FineTuningJobPublic, FineTuningJobsPublic
@@ -49,7 +49,6 @@ from openmaas.api.public.knowledge import (
     RetrievalPublic,
     RetrievalTracePublic,
 )
-from openmaas.api.public.models import ModelsPublic
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.web.tool_models import tool_models
@@ -58,7 +57,7 @@ CONSOLE_API_PREFIX = "/console/api"
 router = APIRouter(route_class=OffLoopJSONRoute, prefix=CONSOLE_API_PREFIX, include_in_schema=False)
 
 
-@router.get("/models", response_model=ModelsPublic)
+@router.get("/models", response_model=ConsoleModelsPublic)
 def list_models(
     services: ServicesDep, principal: AccountPrincipalDep, include: Literal["tools"] | None = None
 ) -> JSONBody:
