@@ -2,7 +2,8 @@
 
 `install_console(app)` adds it to an app built by `create_app`. Pages call the platform API
 (`/api/platform/...`, cookie session + CSRF header) and, for the wire endpoints that take API
-keys, the cookie-authenticated routes of `console_api.py`, which call the very same handlers.
+keys, the cookie-authenticated routes of `console_api.py`, which call the same services as the
+API's routes, with the same query models and answers.
 """
 
 from openmaas.web.console import install_console
