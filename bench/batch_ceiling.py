@@ -37,10 +37,8 @@ FTYPES = {"q8_0": 7, "bf16": 32}  # llama_ftype values: LLAMA_FTYPE_MOSTLY_Q8_0,
 def requantize(source: Path, target: Path, ftype: int) -> None:
     """llama.cpp's quantizer in a child process (the parent never calls into ggml)."""
     code = (
-        "import sys, ctypes, llama_cpp as C\n"
-        "p = C.llama_model_quantize_default_params()\n"
-        "p.ftype, p.allow_requantize, p.nthread = int(sys.argv[3]), True, 2\n"
-        "sys.exit(C.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))\n"
+        "import sys; from pathlib import Path; from openmaas.catalog.variants import quantize\n"
+        "quantize(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))\n"
     )
     subprocess.run(
         [sys.executable, "-c", code, str(source), str(target), str(ftype)], check=True, capture_output=True

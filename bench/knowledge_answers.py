@@ -35,6 +35,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from _weights import VARIANT_HELP, model_file
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "knowledge"
 MODELS = {"0.5b": "qwen2.5-coder-0.5b-instruct-q4_k_m", "1.5b": "qwen2.5-coder-1.5b-instruct-q4_k_m"}
@@ -177,7 +179,6 @@ class Server:
         sys.path.insert(0, str(HERE.parent))
         from zhipuai import ZhipuAI
 
-        from openmaas.catalog import weights
         from openmaas.config import ModelConfig, PriceConfig, Settings
         from openmaas.embeddings.settings import EmbeddingsSettings, default_embedding_models
         from openmaas.knowledge.settings import KnowledgeSettings
@@ -186,7 +187,7 @@ class Server:
         data = Path(tempfile.mkdtemp(prefix="openmaas-knowledge-answers-"))
 
         def packaged(key: str, name: str) -> ModelConfig:
-            path = weights.assembled_path(args.models_dir, weights.package_for(MODELS[key]))
+            path = model_file(args.models_dir, key, args.variant if key == args.model else "packaged")
             return ModelConfig(name=name, path=path, context_window=args.n_ctx, options={"parallel": 1})
 
         # as the default catalog: glm-4 answers, glm-4-flash (the 0.5B) translates questions
@@ -321,6 +322,7 @@ def main() -> None:
     parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
     parser.add_argument("--model", default="1.5b", choices=sorted(MODELS))
     parser.add_argument("--models-dir", type=Path, default=Path("~/.openmaas/models").expanduser())
+    parser.add_argument("--variant", default="packaged", help=VARIANT_HELP)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--n-ctx", type=int, default=4096)
     parser.add_argument("--max-tokens", type=int, default=160)

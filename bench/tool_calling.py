@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+from _weights import VARIANT_HELP, model_file
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "tool_cases.jsonl"
@@ -270,7 +271,6 @@ async def run_generation(engine: Any, prompt: Any, params: Any, request: Any) ->
 async def run_model(
     model_key: str, cases: list[dict[str, Any]], args: argparse.Namespace, rows_path: Path
 ) -> None:
-    from openmaas.catalog import weights
     from openmaas.chat.prompting import prepare_request
     from openmaas.chat.tools import ToolSpec, parse_function_tools, parse_tool_calls
     from openmaas.chat.types import ChatRequest
@@ -279,7 +279,7 @@ async def run_model(
 
     today = date.fromisoformat(args.today)
     modes = modes_of(args.modes)
-    path = weights.assembled_path(args.models_dir, weights.package_for(MODELS[model_key]))
+    path = model_file(args.models_dir, model_key, args.variant)
     engine = LlamaCppEngine(path, context_window=args.n_ctx, threads=args.threads, parallel=1)
     began = time.perf_counter()
     await engine.start()
@@ -456,6 +456,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="4 cases of the split, 0.5B, auto: seconds")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--models-dir", type=Path, default=Path("~/.openmaas/models").expanduser())
+    parser.add_argument("--variant", default="packaged", help=VARIANT_HELP)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--n-ctx", type=int, default=4096)
@@ -501,6 +502,8 @@ def main() -> None:
                 str(args.data),
                 "--models-dir",
                 str(args.models_dir),
+                "--variant",
+                args.variant,
                 "--threads",
                 str(args.threads),
                 "--max-tokens",

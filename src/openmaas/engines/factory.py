@@ -36,12 +36,14 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
         )
         return UpstreamChatEngine(target, context_window=model.context_window, thinking=model.thinking)
     apply_omp_wait_policy(settings.omp_wait_policy, settings.omp_spin_count)
-    from openmaas.engines.llamacpp import LlamaCppEngine, resolve_model_path
+    from openmaas.engines.llamacpp import LlamaCppEngine, resolve_serving_path
 
     return LlamaCppEngine(
-        model_path=resolve_model_path(model, settings),
+        model_path=resolve_serving_path(model, settings),
         context_window=model.context_window,
         threads=settings.engine_threads,
         parallel=int(model.options.get("parallel", 4)),
+        # options.decode_width = "all" batches every running decode (no start-up measurement)
+        measure_widths=model.options.get("decode_width", "measure") != "all",
         thinking=model.thinking,
     )

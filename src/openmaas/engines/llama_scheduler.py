@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import llama_cpp as C
 
 from openmaas.engines.base import Finished, PreparedPrompt, SamplingParams
+from openmaas.engines.decode_width import StepCosts
 from openmaas.engines.fair_queue import FairQueue
 from openmaas.engines.llama_runtime import Adapters, Batch, Pieces, Runtime, build_sampler
 from openmaas.engines.llamacpp import END
@@ -64,6 +65,7 @@ class Sequence:
     produced: int = 0
     logits_at: int | None = None
     cached: int = 0  # prompt tokens whose KV the slot already held (reused, not prefilled)
+    last_step: int = -1  # the step that last decoded it (the longest waiting goes first)
 
     def current_sampler(self) -> Any:
         if self.thinking_sampler is not None and not self.output.in_answer:
@@ -80,6 +82,17 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
+def stepping(active: list[Sequence], costs: StepCosts) -> list[Sequence]:
+    """What the next step carries: every prefill, and as many decodes as the measured best
+    width, longest-waiting first (a decode left out now goes first next step)."""
+    decodes = [s for s in active if len(s.feed) == 1]
+    width = costs.best_width(len(decodes))
+    if width >= len(decodes):
+        return active
+    chosen = sorted(decodes, key=lambda s: (s.last_step, s.slot.seq_id))[:width]
+    return [s for s in active if len(s.feed) != 1] + chosen
+
+
 Forget = tuple[str, Future]  # an adapter path to free; the future gets whether it was loaded
 
 
@@ -93,7 +106,12 @@ def fill_order(active: list[Sequence]) -> list[Sequence]:
 
 class Scheduler:
     def __init__(
-        self, runtime: Runtime, jobs: FairQueue, banned_ids, forgets: queue.SimpleQueue[Forget]
+        self,
+        runtime: Runtime,
+        jobs: FairQueue,
+        banned_ids,
+        forgets: queue.SimpleQueue[Forget],
+        costs: StepCosts | None = None,
     ) -> None:
         self._rt = runtime
         self._queue = jobs
@@ -103,6 +121,8 @@ class Scheduler:
         self._slots = [Slot(i) for i in range(runtime.slots)]
         self._active: list[Sequence] = []
         self._batch = Batch(runtime.n_batch)
+        self._costs = costs or StepCosts.uniform(runtime.slots)
+        self._steps = 0
         self._pieces = Pieces(runtime.vocab)
         self._adapters = Adapters(runtime)
 
@@ -196,12 +216,17 @@ class Scheduler:
                 self._consume(seq, C.llama_sampler_sample(seq.current_sampler(), self._rt.ctx, seq.logits_at))
 
     def _fill_batch(self) -> None:
-        """Running decodes first (one token each), then prompt chunks in the room left."""
+        """Running decodes first (one token each, as many as pay on this CPU: `_stepping`),
+        then prompt chunks in the room left."""
         batch, budget = self._batch, self._batch.capacity
         batch.clear()
-        for seq in fill_order(self._active):
-            take = seq.feed[:budget]
+        self._steps += 1
+        for seq in self._active:
             seq.logits_at = None
+        for seq in fill_order(stepping(self._active, self._costs)):
+            take = seq.feed[:budget]
+            if len(seq.feed) == 1:
+                seq.last_step = self._steps
             for i, token in enumerate(take):
                 last = i == len(seq.feed) - 1
                 index = batch.add(token, len(seq.slot.cached) + i, seq.slot.seq_id, last)

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from openmaas.catalog import weights
+from openmaas.catalog import variants, weights
 from openmaas.config import ModelConfig, Settings, ThinkingConfig
 from openmaas.engines.base import (
     ChatMessage,
@@ -50,12 +50,22 @@ OFF_LOOP_PROMPT_CHARS = 16_384
 
 
 def resolve_model_path(model: ModelConfig, settings: Settings) -> Path:
+    """The model's weights as shipped (what fine-tuning starts from)."""
     if model.path is not None:
         return model.path.expanduser()
     if model.package is None:
         raise ValueError(f"model {model.name}: set `path` or `package`")
     package = weights.package_for(model.package)
     return weights.assembled_path(settings.models_dir, package)
+
+
+def resolve_serving_path(model: ModelConfig, settings: Settings) -> Path:
+    """The file to serve: a packaged model's chosen variant when it is there and verified,
+    else the packaged file (start-up logs why)."""
+    if model.path is not None or model.package is None:
+        return resolve_model_path(model, settings)
+    package = weights.package_for(model.package)
+    return variants.serving_choice(settings.models_dir, package, model.variant)[0]
 
 
 @dataclass
@@ -79,8 +89,11 @@ class LlamaCppEngine:
         parallel: int = 4,
         batch_size: int = 512,
         thinking: ThinkingConfig | None = None,
+        measure_widths: bool = True,
     ) -> None:
         self.model_path = model_path
+        self._measure_widths = measure_widths  # False: every running decode in every step
+        self.step_costs: Any = None  # decode_width.StepCosts, once loaded
         self.thinking = thinking
         self.context_window = context_window
         self._threads = threads
@@ -195,7 +208,7 @@ class LlamaCppEngine:
     # the inference thread ----------------------------------------------------------------
     def _inference_thread(self, loaded: Future) -> None:
         try:
-            from openmaas.engines.llama_runtime import load_runtime
+            from openmaas.engines.llama_runtime import Batch, load_runtime
             from openmaas.engines.llama_scheduler import Scheduler
 
             runtime = load_runtime(
@@ -204,11 +217,29 @@ class LlamaCppEngine:
         except BaseException as exc:
             loaded.set_exception(exc)
             return
+        try:
+            costs = self.step_costs = self._step_costs(runtime, Batch)
+        except BaseException as exc:
+            runtime.close()
+            loaded.set_exception(exc)
+            return
         loaded.set_result(None)
         try:
-            Scheduler(runtime, self._queue, self._banned_ids, self._forgets).run(self._stopping)
+            Scheduler(runtime, self._queue, self._banned_ids, self._forgets, costs).run(self._stopping)
         finally:
             runtime.close()
+
+    def _step_costs(self, runtime: Any, batch_type: Any) -> Any:
+        """Decode step cost by width (engines/decode_width.py), measured unless turned off."""
+        from openmaas.engines.decode_width import StepCosts, measure_step_costs
+
+        if not self._measure_widths or runtime.slots == 1:
+            return StepCosts.uniform(runtime.slots)
+        batch = batch_type(runtime.slots)
+        try:
+            return measure_step_costs(runtime, batch)
+        finally:
+            batch.free()
 
     def _banned_ids(self, texts: tuple[str, ...]) -> list[int]:
         """Token ids of special tokens given as text (only single-token texts can be banned)."""

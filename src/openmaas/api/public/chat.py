@@ -64,6 +64,7 @@ class ZhipuChoice(BaseModel):
 class ZhipuCompletion(BaseModel):
     id: str
     request_id: str
+    object: Literal["chat.completion"]  # not in Zhipu's documented schema, in its real answers
     created: int
     model: str
     choices: list[ZhipuChoice]

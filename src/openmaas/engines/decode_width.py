@@ -1,0 +1,72 @@
+"""How many running sequences one decode step carries: measured on this CPU, at start-up.
+
+Batching pays only where one step of `w` sequences costs less than `w` steps of one. On the
+packaged 0.5B (Q5_0/Q8_0 rows, no repacked GEMM) two sequences per step decoded slower in
+aggregate than one after the other (0.80x, bench/batch_ceiling.py); on a repacked variant
+batching scales. So the engine times one decode step at every width up to its slots when it
+loads, and each step decodes the `w` running sequences (oldest-served first: every sequence
+takes its turn) for which `w / step(w)` is highest. Prompt prefill is not limited by this; a
+new request's first token comes from its prefill step as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+
+import llama_cpp as C
+
+from openmaas.engines.llama_runtime import Batch, Runtime
+
+log = logging.getLogger(__name__)
+WIDER_WITHIN = 0.03  # a wider step within 3 % of the best throughput is taken (steadier pacing)
+ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class StepCosts:
+    seconds: tuple[float, ...]  # seconds[w - 1]: one decode step of w sequences, one token each
+
+    @classmethod
+    def uniform(cls, slots: int) -> StepCosts:
+        """Batch everything that runs (no measurement: the widest step always wins)."""
+        return cls(tuple(1.0 for _ in range(slots)))
+
+    def best_width(self, running: int) -> int:
+        """The number of the `running` decodes to put in one step."""
+        widths = range(1, min(running, len(self.seconds)) + 1)
+        if not widths:
+            return running
+        rates = {w: w / self.seconds[w - 1] for w in widths}
+        best = max(rates.values())
+        return max(w for w, rate in rates.items() if rate >= best * (1 - WIDER_WITHIN))
+
+    def describe(self) -> str:
+        return ", ".join(f"{w}: {w / s:.0f} tok/s" for w, s in enumerate(self.seconds, start=1))
+
+
+def measure_step_costs(runtime: Runtime, batch: Batch, rounds: int = ROUNDS) -> StepCosts:
+    """Times one decode step at each width 1..slots (median of `rounds`, after a warm-up),
+    with the logits of every sequence computed as a real step computes them; the sequences'
+    cache is emptied afterwards."""
+    token = C.llama_vocab_bos(runtime.vocab) if C.llama_vocab_bos(runtime.vocab) >= 0 else 0
+    seconds = []
+    for width in range(1, runtime.slots + 1):
+        times = []
+        for position in range(rounds + 1):
+            batch.clear()
+            for seq_id in range(width):
+                batch.add(token, position, seq_id, True)
+            began = time.perf_counter()
+            if batch.decode(runtime) != 0:
+                return StepCosts.uniform(runtime.slots)
+            if position:  # the first step of a width warms its graph up
+                times.append(time.perf_counter() - began)
+        for seq_id in range(width):
+            C.llama_memory_seq_rm(runtime.memory, seq_id, 0, -1)
+        seconds.append(statistics.median(times))
+    costs = StepCosts(tuple(seconds))
+    log.info("decode step throughput by width: %s", costs.describe())
+    return costs
