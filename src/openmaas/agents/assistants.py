@@ -32,7 +32,7 @@ from openmaas.chat.types import ChatRequest, ToolCallsEvent
 from openmaas.engines.base import ChatMessage, Finished, TextDelta
 from openmaas.errors import InvalidField, MissingField, NotFound
 from openmaas.knowledge.retrieval import RetrievalService
-from openmaas.store.db import Database
+from openmaas.store.db import Database, changed_rows
 from openmaas.store.tables import AgentAssistant, AgentConversation
 
 ENDPOINT = "assistant"
@@ -162,7 +162,8 @@ def check_tools(tools: list[Any], rounds: ToolRounds) -> list[dict[str, Any]]:
 
 
 def _knowledge_ids(tool: dict[str, Any], index: int) -> list[str]:
-    spec = tool.get("retrieval") if isinstance(tool.get("retrieval"), dict) else {}
+    retrieval = tool.get("retrieval")
+    spec: dict[str, Any] = retrieval if isinstance(retrieval, dict) else {}
     ids = spec.get("knowledge_ids")
     if ids is None and isinstance(spec.get("knowledge_id"), str):
         ids = [spec["knowledge_id"]]
@@ -235,11 +236,13 @@ class AssistantService:
 
     def _delete(self, account_id: str, assistant_id: str) -> None:
         with self._db.session() as session:
-            gone = session.execute(
-                sa.delete(AgentAssistant).where(
-                    AgentAssistant.id == assistant_id, AgentAssistant.account_id == account_id
+            gone = changed_rows(
+                session.execute(
+                    sa.delete(AgentAssistant).where(
+                        AgentAssistant.id == assistant_id, AgentAssistant.account_id == account_id
+                    )
                 )
-            ).rowcount
+            )
             if not gone:
                 raise NotFound(f"assistant {assistant_id}")
             session.execute(
@@ -413,6 +416,7 @@ def sdk_delta(event: object) -> dict[str, Any] | None:
     """A run event as the SDK's `MessageContent` (content, or tool_calls with their outputs)."""
     if isinstance(event, TextDelta):
         return {"type": "content", "role": "assistant", "content": event.text}
+    calls: list[dict[str, Any]]
     if isinstance(event, ToolCallsEvent):  # function tools of the assistant: the caller's to run
         calls = [{"name": c.name, "arguments": c.arguments, "outputs": []} for c in event.calls]
     elif isinstance(event, PlatformToolItem) and event.item["type"] == "mcp_call":

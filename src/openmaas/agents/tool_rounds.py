@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 from openmaas.agents.history_fit import fit_history
 from openmaas.agents.mcp_client import FieldTool, McpCallDone, McpGateway, McpToolbox
@@ -41,13 +41,6 @@ class PlatformToolItem:
 
 
 RoundEvent = ChatEvent | PlatformToolItem
-
-
-def run_events(run: ChatRun) -> AsyncGenerator[ChatEvent, None]:
-    """`run.events()` as what it is: an async generator (which `aclosing` needs) of the
-    generation's events, tool calls included. `ChatRun.events` (chat/service.py) is annotated
-    `AsyncIterator[GenerationEvent]`, narrower on both counts."""
-    return cast(AsyncGenerator[ChatEvent, None], run.events())  # see the docstring
 
 
 class RoundEvents:
@@ -82,7 +75,7 @@ class RoundEvents:
 
     async def events(self) -> AsyncGenerator[RoundEvent, None]:
         if self._toolbox is None:
-            async with aclosing(run_events(self.first)) as events:
+            async with aclosing(self.first.events()) as events:
                 async for chat_event in events:
                     yield chat_event
             return
@@ -96,7 +89,7 @@ class RoundEvents:
         for round_number in range(1, self._max_rounds + 1):
             calls: list[ToolCall] = []
             finish = Finished("stop", 0, 0)
-            async with aclosing(run_events(run)) as events:
+            async with aclosing(run.events()) as events:
                 async for event in events:
                     if isinstance(event, ToolCallsEvent):
                         calls = event.calls

@@ -68,7 +68,7 @@ class AsyncChatService:
 
 
 def _result_dict(result: ChatResult) -> dict[str, Any]:
-    data = {
+    data: dict[str, Any] = {
         "created": result.created,
         "content": result.content,
         "finish_reason": result.finish_reason,

@@ -18,7 +18,7 @@ since what was streamed cannot be taken back.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
 
@@ -44,6 +44,7 @@ from openmaas.engines.base import (
     ReasoningDelta,
     SamplingParams,
     TextDelta,
+    generation_stream,
 )
 
 Event = TextDelta | ReasoningDelta | ToolCallDelta | ToolCallsEvent | Finished
@@ -65,7 +66,7 @@ class Generation:
         self.reasoning_shown = False  # a retry's reasoning is not shown twice
         self.discarded_tokens = 0  # completion tokens of generations whose answer was replaced (billed)
 
-    def events(self) -> AsyncIterator[Event]:
+    def events(self) -> AsyncGenerator[Event, None]:
         tools = self.request.tools
         if tools and tools.functions and tools.choice != "none":
             if tools.choice == "auto":
@@ -76,15 +77,15 @@ class Generation:
             params = replace(params, banned_texts=NO_TOOL_CALLS)
         if self.request.output.kind != "text":
             return self._structured(params)
-        return self.engine.generate(self.prompt, params, self.owner)
+        return generation_stream(self.engine, self.prompt, params, self.owner)
 
-    async def _structured(self, params: SamplingParams) -> AsyncIterator[Event]:
+    async def _structured(self, params: SamplingParams) -> AsyncGenerator[Event, None]:
         output = self.request.output
         grammar = await off_loop(
             output.grammar, budget_s=GRAMMAR_BUDGET_S, on_timeout=lambda: output.grammar(loose=True)
         )
         async with aclosing(
-            self.engine.generate(self.prompt, replace(params, grammar=grammar), self.owner)
+            generation_stream(self.engine, self.prompt, replace(params, grammar=grammar), self.owner)
         ) as stream:
             async for event in stream:
                 yield event
@@ -95,13 +96,13 @@ class Generation:
             parse_tool_calls, text, tools.functions, budget_s=VALIDATION_BUDGET_S, on_timeout=list
         )
 
-    async def _auto(self, tools: ToolSpec) -> AsyncIterator[Event]:
+    async def _auto(self, tools: ToolSpec) -> AsyncGenerator[Event, None]:
         buffer, tokens, streaming = "", 0, False
         # an upstream's own tool calls stream as they come; a local model's are regenerated
         # under the grammar as soon as they start (so what streams is always valid)
         native = self.request.tool_stream and getattr(self.engine, "native_tool_calls", False)
         streamer = ToolCallStreamer() if native else None
-        async with aclosing(self.engine.generate(self.prompt, self.params, self.owner)) as stream:
+        async with aclosing(generation_stream(self.engine, self.prompt, self.params, self.owner)) as stream:
             async for event in stream:
                 if isinstance(event, Finished):
                     break
@@ -138,7 +139,7 @@ class Generation:
         tokens: int,
         finish: Finished,
         streamer: ToolCallStreamer | None = None,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """A buffered answer that looked like a tool call (or was very short)."""
         calls = await self._parse(text, tools)
         if calls and streamer is not None and streamer.calls:
@@ -152,7 +153,7 @@ class Generation:
                 cached_tokens=finish.cached_tokens,
             )
             return
-        if calls and not self._repeats(calls):
+        if calls and not self._repeats(calls, tools):
             yield ToolCallsEvent(calls)
             yield Finished(
                 "tool_calls",
@@ -169,14 +170,14 @@ class Generation:
             return
         if calls:  # only repeats of calls already answered: answer in text instead
             self.discarded_tokens += finish.completion_tokens
-            async for event in self._text_only():
+            async for event in self._text_only(tools):
                 yield event
             return
         if text:
             yield TextDelta(text, tokens)
         yield finish
 
-    async def _forced(self, tools: ToolSpec) -> AsyncIterator[Event]:
+    async def _forced(self, tools: ToolSpec) -> AsyncGenerator[Event, None]:
         grammar = await off_loop(
             tool_call_grammar,
             tools.functions,
@@ -184,9 +185,11 @@ class Generation:
             budget_s=GRAMMAR_BUDGET_S,
             on_timeout=lambda: tool_call_grammar(tools.functions, tools.forced_name, loose=True),
         )
-        text, tokens, finish = "", 0, None
+        text, tokens = "", 0
+        finish: Finished | None = None
         streamer = ToolCallStreamer() if self.request.tool_stream else None
-        constrained = self.engine.generate(self.prompt, replace(self.params, grammar=grammar), self.owner)
+        params = replace(self.params, grammar=grammar)
+        constrained = generation_stream(self.engine, self.prompt, params, self.owner)
         async with aclosing(constrained) as stream:
             async for event in stream:
                 if isinstance(event, Finished):
@@ -198,8 +201,10 @@ class Generation:
                     text, tokens = text + event.text, tokens + event.tokens
                     for delta in streamer.feed(event.text) if streamer else ():
                         yield delta
+        if finish is None:  # every engine's stream ends with one Finished (engines/base.py)
+            raise RuntimeError("the engine's stream ended without a Finished")
         calls = await self._parse(text, tools)
-        if calls and (streamer or not (tools.choice == "auto" and self._repeats(calls))):
+        if calls and (streamer or not (tools.choice == "auto" and self._repeats(calls, tools))):
             streamed = 0
             if streamer is not None:
                 calls, streamed = streamer.reconcile(calls)
@@ -213,21 +218,21 @@ class Generation:
             )
             return
         if calls:
-            self.discarded_tokens += finish.completion_tokens if finish else tokens
-            async for event in self._text_only():
-                yield event
+            self.discarded_tokens += finish.completion_tokens
+            async for outcome in self._text_only(tools):
+                yield outcome
             return
         yield TextDelta(text, tokens)  # cut short by max_tokens: report what there is
         yield finish
 
-    async def _text_only(self) -> AsyncIterator[Event]:
+    async def _text_only(self, tools: ToolSpec) -> AsyncGenerator[Event, None]:
         """The model wants to repeat answered calls: make it answer in prose instead. The
         nudge is ours, so usage keeps reporting the caller's prompt tokens."""
         messages = [*self.request.messages, ChatMessage("system", ANSWER_NUDGE)]
-        tools = [f.template_form() for f in self.request.tools.functions]
-        prompt = await self.engine.prepare(messages, tools, thinking=self.request.thinking)
+        template_tools = [f.template_form() for f in tools.functions]
+        prompt = await self.engine.prepare(messages, template_tools, thinking=self.request.thinking)
         params = replace(self.params, banned_texts=NO_TOOL_CALLS, grammar=PROSE_GRAMMAR)
-        async with aclosing(self.engine.generate(prompt, params, self.owner)) as stream:
+        async with aclosing(generation_stream(self.engine, prompt, params, self.owner)) as stream:
             async for event in stream:
                 if isinstance(event, Finished):
                     event = replace(event, prompt_tokens=self.prompt.token_count)
@@ -235,7 +240,7 @@ class Generation:
                     continue
                 yield event
 
-    def _repeats(self, calls: list[ToolCall]) -> bool:
+    def _repeats(self, calls: list[ToolCall], tools: ToolSpec) -> bool:
         """True when every call was already made (and answered) earlier in the conversation."""
         earlier = [
             c
@@ -244,5 +249,5 @@ class Generation:
             for c in (m.tool_calls or [])
             if isinstance(c, dict)
         ]
-        functions = {f.name: f for f in self.request.tools.functions}
+        functions = {f.name: f for f in tools.functions}
         return bool(earlier) and all(any(same_call(e, c, functions[c.name]) for e in earlier) for c in calls)

@@ -16,11 +16,12 @@ would cost a round trip per chunk. Only REJECT blocks; REVIEW categories pass.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
+from openmaas.chat.generation import Event
 from openmaas.chat.types import ChatRequest
 from openmaas.engines.base import Finished, ReasoningDelta, TextDelta
 from openmaas.errors import InvalidField, UnsafeContent
@@ -61,8 +62,9 @@ class AnswerGate:
     def _due(self, piece: str, unchecked: int) -> bool:
         return unchecked >= self._every or any(c in SENTENCE_ENDS for c in piece)
 
-    async def guard(self, events: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        text, held, unchecked = "", [], 0
+    async def guard(self, events: AsyncGenerator[Event, None]) -> AsyncGenerator[Event, None]:
+        text, unchecked = "", 0
+        held: list[TextDelta] = []
         tokens = reasoning = 0
         async with aclosing(events) as stream:
             async for event in stream:

@@ -12,7 +12,7 @@ the meter, which a restart after a crash charges.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -20,14 +20,13 @@ from datetime import date
 from openmaas.auth.principal import Principal
 from openmaas.billing.meter import Bound, Meter, Metered
 from openmaas.catalog.registry import Catalog, CatalogEntry
-from openmaas.chat.generation import Generation
+from openmaas.chat.generation import Event, Generation
 from openmaas.chat.moderation_gate import AnswerGate, ChatModeration
 from openmaas.chat.prompting import prepare_request
 from openmaas.chat.tools import ToolCall, check_tool_messages
 from openmaas.chat.types import ChatRequest, ChatResult, SamplingOptions, ToolCallsEvent, Usage
 from openmaas.engines.base import (
     Finished,
-    GenerationEvent,
     PreparedPrompt,
     ReasoningDelta,
     SamplingParams,
@@ -81,7 +80,7 @@ class ChatRun:
     started: bool = field(default=False)
     _reported: bool = field(default=False, repr=False)
 
-    async def events(self) -> AsyncIterator[GenerationEvent]:
+    async def events(self) -> AsyncGenerator[Event, None]:
         self.started = True
         began = time.perf_counter()
         completion, status, code = 0, "cancelled", None

@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -194,7 +194,7 @@ class _StreamState:
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
                 self._note_stop(choice)
-        if self.stopped_here:
+        if self.output is not None and self.output.stopped:  # stopped_here, narrowed
             self.finish_reason, self.stop_sequence = "stop", self.output.stop_sequence
         self.deltas += sum(isinstance(e, TextDelta) and e.tokens > 0 for e in events)
         self.reasoning_deltas += sum(isinstance(e, ReasoningDelta) for e in events)
@@ -402,7 +402,7 @@ class UpstreamChatEngine:
 
     async def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, owner: str
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         if not isinstance(prompt, UpstreamPrompt):
             raise TypeError("UpstreamChatEngine.generate needs a prompt from its own prepare()")
         if params.adapter:
@@ -426,7 +426,7 @@ class UpstreamChatEngine:
 
     async def _stream(
         self, replica: Replica, body: dict[str, Any], state: _StreamState, delivered: _Delivered
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         try:
             async with self._open_stream(replica, body) as response:
                 if response.status_code >= 300:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from contextlib import aclosing
-from typing import cast
 
-from openmaas.engines.base import ChatEngine, ChatMessage, GenerationEvent, SamplingParams, TextDelta
+from openmaas.engines.base import ChatEngine, ChatMessage, SamplingParams, TextDelta, generation_stream
 
 log = logging.getLogger(__name__)
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -61,10 +60,7 @@ class QueryTranslator:
             prompt = await engine.prepare(translation_messages(question))
             params = SamplingParams(max_tokens=MAX_TRANSLATION_TOKENS, temperature=0.0, greedy=True)
             text = ""
-            # the ChatEngine protocol types generate() AsyncIterator; every engine's is an async
-            # generator, which aclosing needs
-            events = cast(AsyncGenerator[GenerationEvent, None], engine.generate(prompt, params, owner))
-            async with aclosing(events) as stream:
+            async with aclosing(generation_stream(engine, prompt, params, owner)) as stream:
                 async for event in stream:
                     if isinstance(event, TextDelta):
                         text += event.text
