@@ -43,6 +43,17 @@ def first_log_row(page: Page, console: Console):
     return rows.first
 
 
+def open_detail_with_bodies(page, console: Console) -> None:
+    """The first row's detail, once its bodies are there: they are written just after the
+    answer went out, so a detail opened at once (a loaded machine) may not have them yet."""
+    for _ in range(40):
+        first_log_row(page, console).click()
+        expect(page.locator("#log-detail")).to_be_visible()
+        if page.locator("#log-bodies").is_visible():
+            return
+        page.wait_for_timeout(500)
+
+
 def test_request_detail_shows_the_request_and_replays_it(clean_console: Console):
     console = clean_console
     with console.context() as context:
@@ -67,7 +78,7 @@ def test_request_detail_shows_the_request_and_replays_it(clean_console: Console)
         expect(page.locator("#messages")).to_have_attribute("data-state", "done", timeout=120_000)
 
         page.goto(console.url("/console/requests"))
-        first_log_row(page, console).click()
+        open_detail_with_bodies(page, console)
         detail = page.locator("#log-detail")
         expect(detail).to_be_visible()
         expect(page.locator("#log-facts")).to_contain_text("输入 tokens")
