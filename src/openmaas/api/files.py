@@ -32,9 +32,11 @@ from openmaas.api.public.files import (
 )
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.auth.principal import Principal
 from openmaas.errors import InvalidField, MissingField
 from openmaas.files.service import FileView, Upload
 from openmaas.knowledge.documents import ChunkingRequest, DocumentUpload
+from openmaas.services import Services
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["files"])
 MAX_FILES_PER_UPLOAD = 20
@@ -173,16 +175,24 @@ async def upload_file(request: Request, services: ServicesDep, principal: Princi
 
 @router.get("/files", response_model=FileListAnswer)
 async def list_files(services: ServicesDep, principal: PrincipalDep, query: FileListDep) -> JSONBody:
+    return JSONBody(await files_or_documents(services, principal, query))
+
+
+async def files_or_documents(
+    services: Services, principal: Principal, query: FileListQuery
+) -> dict[str, Any]:
+    """A knowledge base's documents (with `knowledge_id`), else the account's files (the API's
+    and the console's `GET /files`)."""
     if query.knowledge_id:
         documents = services.knowledge.documents
         views, total = await run_in_threadpool(
             documents.list, principal, query.knowledge_id, query.page, query.limit or 10, query.ascending
         )
-        return JSONBody(document_page(views, total))
+        return document_page(views, total)
     listed = await run_in_threadpool(
         services.files.list, principal, query.purpose, query.limit or 20, query.after, query.ascending
     )
-    return JSONBody(list_page([file_object(f) for f in listed.rows], listed.has_more))
+    return list_page([file_object(f) for f in listed.rows], listed.has_more)
 
 
 @router.get("/files/{file_id}", response_model=FilePublic)

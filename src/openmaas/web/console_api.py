@@ -20,7 +20,7 @@ from openmaas.api.chat.schemas import ZhipuChatBody
 from openmaas.api.chat.wire import ZhipuWire
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
 from openmaas.api.embeddings import EmbeddingsBody, VectorJSONBody, embeddings_body
-from openmaas.api.files import FileListDep, file_object, upload_form
+from openmaas.api.files import FileListDep, file_object, files_or_documents, upload_form
 from openmaas.api.fine_tuning import FineTuneCreateBody, event_object, job_object
 from openmaas.api.knowledge import (
     KnowledgeBody,
@@ -28,7 +28,6 @@ from openmaas.api.knowledge import (
     RetrieveBody,
     deletion,
     document_object,
-    document_page,
     knowledge_created,
     knowledge_item,
     knowledge_page,
@@ -166,16 +165,7 @@ async def upload_file(request: Request, services: ServicesDep, principal: Accoun
 @router.get("/files", response_model=FileListAnswer)
 async def list_files(services: ServicesDep, principal: AccountPrincipalDep, query: FileListDep):
     """A knowledge base's documents (with `knowledge_id`), else the account's files."""
-    if query.knowledge_id:
-        documents = services.knowledge.documents
-        views, total = await run_in_threadpool(
-            documents.list, principal, query.knowledge_id, query.page, query.limit or 10, query.ascending
-        )
-        return JSONBody(document_page(views, total))
-    listed = await run_in_threadpool(
-        services.files.list, principal, query.purpose, query.limit or 20, query.after, query.ascending
-    )
-    return JSONBody(list_page([file_object(f) for f in listed.rows], listed.has_more))
+    return JSONBody(await files_or_documents(services, principal, query))
 
 
 @router.delete("/document/{document_id}", response_model=Deletion)

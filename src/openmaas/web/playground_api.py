@@ -18,14 +18,7 @@ from openmaas.api.images import ImagesBody, images_body
 from openmaas.api.public.images import ImagesPublic
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
-from openmaas.api.tool_endpoints.audio import (
-    SpeechBody,
-    TranscriptionResponse,
-    read_transcription_form,
-    speech_answer,
-    transcript_stream,
-    transcription_answer,
-)
+from openmaas.api.tool_endpoints.audio import SpeechBody, TranscriptionResponse, spoken, transcribed
 from openmaas.api.tool_endpoints.ocr import LayoutBody, LayoutResponse, layout_answer
 from openmaas.api.tool_endpoints.rerank import RerankBody, ZhipuRerankResponse, zhipu_rerank_answer
 from openmaas.api.tool_endpoints.tokenizer import TokenizerBody, TokenizerResponse, tokenizer_answer
@@ -77,26 +70,11 @@ async def layout_parsing(body: LayoutBody, services: ServicesDep, principal: Acc
 
 @router.post("/audio/speech", response_model=None, response_class=Response)
 async def speech(body: SpeechBody, services: ServicesDep, principal: AccountPrincipalDep) -> Response:
-    encoding = body.stream_encoding()
-    made = await services.tools.audio.speak(
-        principal,
-        body.model,
-        body.input,
-        body.voice,
-        body.response_format or "pcm",
-        body.speed,
-        body.request_id,
-    )
-    return speech_answer(made, encoding if body.stream else None)
+    return await spoken(body, services, principal)
 
 
 @router.post("/audio/transcriptions", response_model=TranscriptionResponse)
 async def transcriptions(
     request: Request, services: ServicesDep, principal: AccountPrincipalDep
 ) -> TranscriptionResponse | StreamingResponse:
-    audio = services.tools.audio
-    form = await read_transcription_form(request, audio.settings.max_audio_bytes)
-    clip = (form.model, form.filename, form.data, form.prompt, form.request_id)
-    if form.stream:
-        return transcript_stream(await audio.open_transcription_stream(principal, *clip))
-    return transcription_answer(await audio.transcribe(principal, *clip))
+    return await transcribed(request, services, principal)

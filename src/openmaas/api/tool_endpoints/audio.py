@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.api.tool_endpoints.common import form_file, form_text, read_form
+from openmaas.auth.principal import Principal
 from openmaas.errors import InvalidField, MissingField, PlatformError
+from openmaas.services import Services
 from openmaas.tools_api.audio import Speech, Transcript, TranscriptStream
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["tools: audio"])
@@ -56,6 +58,11 @@ AUDIO_CONTENT: dict[int | str, dict[str, Any]] = {
 
 @router.post("/audio/speech", response_model=None, response_class=Response, responses=AUDIO_CONTENT)
 async def speech(body: SpeechBody, services: ServicesDep, principal: PrincipalDep) -> Response:
+    return await spoken(body, services, principal)
+
+
+async def spoken(body: SpeechBody, services: Services, principal: Principal) -> Response:
+    """The speech answer for `body` (the API's and the playground's `/audio/speech`)."""
     encoding = body.stream_encoding()
     made = await services.tools.audio.speak(
         principal,
@@ -148,6 +155,13 @@ async def read_transcription_form(request: Request, max_bytes: int) -> Transcrip
 async def transcriptions(
     request: Request, services: ServicesDep, principal: PrincipalDep
 ) -> TranscriptionResponse | StreamingResponse:
+    return await transcribed(request, services, principal)
+
+
+async def transcribed(
+    request: Request, services: Services, principal: Principal
+) -> TranscriptionResponse | StreamingResponse:
+    """The transcription answer for the form in `request` (the API's and the playground's)."""
     audio = services.tools.audio
     form = await read_transcription_form(request, audio.settings.max_audio_bytes)
     clip = (form.model, form.filename, form.data, form.prompt, form.request_id)
