@@ -163,14 +163,20 @@ async def upload_form(request: Request) -> AsyncIterator[UploadForm]:
 
 @router.post("/files", response_model=FileUploadAnswer)
 async def upload_file(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONBody:
+    return JSONBody(await uploaded(request, services, principal))
+
+
+async def uploaded(request: Request, services: Services, principal: Principal) -> dict[str, Any]:
+    """A file, or with `knowledge_id` a knowledge base's documents, from the multipart form
+    (the API's and the console's `POST /files`)."""
     async with upload_form(request) as form:
         if (knowledge_id := form.knowledge_base) is not None:
             documents = services.knowledge.documents
             outcome = await run_in_threadpool(
                 documents.upload, principal, knowledge_id, form.documents(), form.chunking()
             )
-            return JSONBody(document_object(outcome))
-        return JSONBody(file_object(await run_in_threadpool(services.files.create, principal, form.file())))
+            return document_object(outcome)
+        return file_object(await run_in_threadpool(services.files.create, principal, form.file()))
 
 
 @router.get("/files", response_model=FileListAnswer)

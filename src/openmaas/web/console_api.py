@@ -20,14 +20,13 @@ from openmaas.api.chat.schemas import ZhipuChatBody
 from openmaas.api.chat.wire import ZhipuWire
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
 from openmaas.api.embeddings import EmbeddingsBody, VectorJSONBody, embeddings_body
-from openmaas.api.files import FileListDep, file_object, files_or_documents, upload_form
+from openmaas.api.files import FileListDep, files_or_documents, uploaded
 from openmaas.api.fine_tuning import FineTuneCreateBody, event_object, job_object
 from openmaas.api.knowledge import (
     KnowledgeBody,
     KnowledgePageDep,
     RetrieveBody,
     deletion,
-    document_object,
     knowledge_created,
     knowledge_item,
     knowledge_page,
@@ -152,14 +151,7 @@ async def delete_knowledge(knowledge_id: str, services: ServicesDep, principal: 
 # documents: upload and list share /files, as on the wire ----------------------------------
 @router.post("/files", response_model=FileUploadAnswer)
 async def upload_file(request: Request, services: ServicesDep, principal: AccountPrincipalDep):
-    async with upload_form(request) as form:
-        if (knowledge_id := form.knowledge_base) is not None:
-            documents = services.knowledge.documents
-            outcome = await run_in_threadpool(
-                documents.upload, principal, knowledge_id, form.documents(), form.chunking()
-            )
-            return JSONBody(document_object(outcome))
-        return JSONBody(file_object(await run_in_threadpool(services.files.create, principal, form.file())))
+    return JSONBody(await uploaded(request, services, principal))
 
 
 @router.get("/files", response_model=FileListAnswer)
