@@ -20,6 +20,12 @@ and printed.
     .venv/bin/python bench/knowledge_answers.py --split test --model 0.5b
     .venv/bin/python bench/knowledge_answers.py --split dev --retrieval-only      # no chat model
     .venv/bin/python bench/knowledge_answers.py --smoke                           # seconds
+    .venv/bin/python bench/knowledge_answers.py --split dev --retrieval-only --gate-scores
+
+`--gate-scores` prints, for every question (unanswerable ones too), what the evidence gate
+(knowledge/answerable.py) judged the hybrid top 5 by — each passage's cosine and cross-encoder
+logit — and how many answerable / unanswerable questions each pair of thresholds would gate:
+calibrate on dev only. `--min-cosine`, `--min-logit` and `--no-gate` override the settings.
 """
 
 from __future__ import annotations
@@ -199,9 +205,15 @@ class Server:
                 models[0].aliases.append("glm-4-flash")
             else:
                 models.append(packaged("0.5b", "glm-4-flash"))
-        knowledge = {
+        knowledge: dict[str, Any] = {
             k: v for k, v in (("fusion", args.fusion), ("dense_weight", args.dense_weight)) if v is not None
         }
+        if args.no_gate:
+            knowledge["no_answer_gate"] = False
+        if args.min_cosine is not None:
+            knowledge["no_answer_min_cosine"] = {"multilingual-e5-small": args.min_cosine}
+        if args.min_logit is not None:
+            knowledge["no_answer_min_rerank_logit"] = args.min_logit
         settings = Settings(
             environment="test",
             data_dir=data,
@@ -244,6 +256,24 @@ class Server:
         return kb.id
 
     def retrieve(self, kb_id: str, question: str, method: str, rerank: int | None) -> list[str]:
+        return [hit["text"] for hit in self.retrieve_body(kb_id, question, method, rerank).get("data", [])]
+
+    def gate_evidence(self, kb_id: str, question: str) -> dict[str, Any]:
+        """The evidence gate's record in the trace of a hybrid retrieval (as the chat tool's)."""
+        import httpx
+
+        body = self.retrieve_body(kb_id, question, "mixed", None)
+        if "request_id" not in body:
+            return {}
+        response = httpx.get(
+            f"{self.live.zhipu_base}/knowledge/traces/{body['request_id']}",
+            headers={"Authorization": f"Bearer {self.live.tenant.api_key}"},
+            timeout=120,
+        )
+        response.raise_for_status()
+        return dict(response.json()["answerable"])
+
+    def retrieve_body(self, kb_id: str, question: str, method: str, rerank: int | None) -> dict[str, Any]:
         import httpx
 
         body: dict[str, Any] = {"query": question, "knowledge_id": kb_id, "top_k": 5, "recall_method": method}
@@ -257,9 +287,9 @@ class Server:
         )
         if response.status_code >= 500:
             self.errors_5xx.append(f"retrieve {response.status_code}: {question}")
-            return []
+            return {}
         response.raise_for_status()
-        return [hit["text"] for hit in response.json()["data"]]
+        return dict(response.json())
 
     def ask(self, kb_id: str, question: str, max_tokens: int, template: str | None) -> str:
         from zhipuai import APIStatusError
@@ -317,6 +347,46 @@ def report(rows: list[dict[str, Any]], retrieval_only: bool) -> None:
         )
 
 
+def gated(passages: list[dict[str, Any]], min_cosine: float, min_logit: float) -> bool:
+    """As knowledge/answerable.py decides, for other thresholds (a passage without evidence passes)."""
+
+    def relevant(p: dict[str, Any]) -> bool:
+        if p["logit"] is not None:
+            return bool(p["logit"] >= min_logit)
+        return p["cosine"] is None or p["cosine"] >= min_cosine
+
+    return not any(relevant(p) for p in passages)
+
+
+def gate_sweep(rows: list[dict[str, Any]]) -> None:
+    """Per question the best logit / cosine of the top 5; then, per threshold pair, how many
+    answerable questions (of those whose evidence is in the top 5) and unanswerable ones it gates."""
+    print("\nevidence gate: best logit / best cosine (not reranked) of the hybrid top 5")
+    for row in rows:
+        passages = row["gate"].get("passages", [])
+        logits = [p["logit"] for p in passages if p["logit"] is not None]
+        cosines = [p["cosine"] for p in passages if p["logit"] is None and p["cosine"] is not None]
+        print(
+            f"  {row['id']:5} {row['direction']:7} top5 {'hit ' if row['found'].get('hybrid') else 'miss'} "
+            f"logit {max(logits) if logits else '-':>8} cosine {max(cosines) if cosines else '-':>7} "
+            f"all cosines {sorted((c for p in passages if (c := p['cosine']) is not None), reverse=True)[:3]}"
+        )
+    answerable = [r for r in rows if r["direction"] != "absent"]
+    hits = [r for r in answerable if r["found"].get("hybrid")]
+    absent = [r for r in rows if r["direction"] == "absent"]
+    print("\nmin cosine  min logit   gated: absent   answerable (evidence in top 5)   answerable (all)")
+    for min_cosine in (0.76, 0.78, 0.79, 0.80, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86):
+        for min_logit in (-8.0, -6.0, -5.0, -4.0, -3.0, -2.0, 0.0):
+            count = [
+                sum(gated(r["gate"].get("passages", []), min_cosine, min_logit) for r in part)
+                for part in (absent, hits, answerable)
+            ]
+            print(
+                f"{min_cosine:10.2f} {min_logit:10.1f}   {count[0]:>6}/{len(absent)}"
+                f"   {count[1]:>10}/{len(hits)}   {count[2]:>10}/{len(answerable)}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--split", default="dev", choices=("dev", "test", "all"))
@@ -344,6 +414,10 @@ def main() -> None:
         choices=("default", "old"),
         help="old: the retrieval tool's previous default prompt, sent as prompt_template",
     )
+    parser.add_argument("--gate-scores", action="store_true", help="calibrate the evidence gate (see above)")
+    parser.add_argument("--min-cosine", type=float, default=None, help="knowledge.no_answer_min_cosine (e5)")
+    parser.add_argument("--min-logit", type=float, default=None, help="knowledge.no_answer_min_rerank_logit")
+    parser.add_argument("--no-gate", action="store_true", help="knowledge.no_answer_gate off (as before)")
     parser.add_argument("--smoke", action="store_true", help="3 documents, 3 questions, retrieval only")
     parser.add_argument("--details", type=Path, default=None, help="each question's retrievals and answer")
     args = parser.parse_args()
@@ -372,6 +446,8 @@ def main() -> None:
             for label, method, rerank in METHODS:
                 texts = [] if q["absent"] else server.retrieve(kb_id, q["question"], method, rerank)
                 row["found"][label] = any(q["evidence"] in t for t in texts)
+            if args.gate_scores:
+                row["gate"] = server.gate_evidence(kb_id, q["question"])
             if not args.retrieval_only:
                 started = time.perf_counter()
                 answer = server.ask(kb_id, q["question"], args.max_tokens, old_template(q, args.template))
@@ -397,6 +473,8 @@ def main() -> None:
                         + "\n"
                     )
         report(rows, args.retrieval_only)
+        if args.gate_scores:
+            gate_sweep(rows)
         print(f"\nHTTP 5xx: {len(server.errors_5xx)}" + "".join(f"\n  {e}" for e in server.errors_5xx))
         print(f"total {time.perf_counter() - began:.0f} s")
     finally:

@@ -40,6 +40,7 @@ from openmaas.auth.principal import Principal
 from openmaas.chat.ids import new_request_id
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.errors import InvalidField, NotFound
+from openmaas.knowledge.answerable import PassageEvidence, evidence_trace, nothing_relevant
 from openmaas.knowledge.bases import owned_base
 from openmaas.knowledge.chunk import under_title
 from openmaas.knowledge.index import ChunkIndex, Hit
@@ -91,6 +92,8 @@ class RetrievalResult:
     request_id: str
     passages: list[Passage]
     trace: dict[str, Any] = field(default_factory=dict)
+    # the evidence gate's verdict (knowledge/answerable.py): no passage is relevant enough
+    nothing_relevant: bool = False
 
 
 def rrf(rankings: list[list[Hit]], k: int) -> list[tuple[int, float]]:
@@ -180,6 +183,7 @@ class RetrievalService:
         dense, keyword = await self._candidates(principal, bases, question, words, query.method, timings)
         fused = self._fuse(dense, keyword)
         scale, rrf_best = self._fused_scale(dense, keyword)
+        all_dense = list(dense)
         translated = await self._translation(principal, bases, question, timings)
         if translated:
             translated_words = await run_in_threadpool(terms, translated)
@@ -187,6 +191,7 @@ class RetrievalService:
                 principal, bases, translated, translated_words, query.method, timings
             )
             fused = merge_rankings([fused, self._fuse(more_dense, more_keyword)], self.settings.rrf_k)
+            all_dense += more_dense
             scale, rrf_best = "rrf", 2.0 / (self.settings.rrf_k + 1)
         wanted = max(top_k, self.settings.rerank_candidates)
         passages = await run_in_threadpool(self._hydrate, principal, [c for c, _ in fused[:wanted]])
@@ -194,7 +199,9 @@ class RetrievalService:
         ranked = [_with_score(p, fused_score[p.chunk_id]) for p in passages]
         ranked, rerank_trace = await self._maybe_rerank(question, ranked, query.rerank, timings)
         final = ranked[:top_k]
-        reranked = {s["chunk_id"] for s in rerank_trace.get("scores", [])}
+        logits = {s["chunk_id"]: s["score"] for s in rerank_trace.get("scores", [])}
+        reranked = set(logits)
+        evidence = passage_evidence(final, all_dense, logits, {b.id: b.embedding_model for b in bases})
         timings["total"] = (time.perf_counter() - began) * 1000
         request_id = query.request_id or new_request_id()
         trace = {
@@ -224,11 +231,12 @@ class RetrievalService:
                 for p in final
             ],
             "relevance_threshold": self.settings.relevance_threshold,
+            "answerable": evidence_trace(evidence, self.settings),
             "timings_ms": {k: round(v, 2) for k, v in timings.items()},
         }
         if store_trace:
             await run_in_threadpool(self._store_trace, principal, request_id, trace)
-        return RetrievalResult(request_id, final, trace)
+        return RetrievalResult(request_id, final, trace, nothing_relevant(evidence, self.settings))
 
     def _fused_scale(self, dense: list[Hit], keyword: list[Hit]) -> tuple[Scale, float]:
         """The scale `_fuse`'s scores are on, and the best RRF sum (for `relevance`)."""
@@ -415,6 +423,24 @@ class RetrievalService:
         if row is None:
             raise NotFound("retrieval trace")
         return row.trace
+
+
+def passage_evidence(
+    passages: list[Passage], dense: list[Hit], logits: dict[int, float], models: dict[str, str]
+) -> list[PassageEvidence]:
+    """What the evidence gate judges each passage by: its best cosine over the dense searches
+    (original and translated question); one dense search missed is bounded by the lowest dense
+    candidate (None when no dense search ran), and its cross-encoder logit when reranked."""
+    cosines: dict[int, float] = {}
+    for hit in dense:
+        cosines[hit.chunk_id] = max(hit.score, cosines.get(hit.chunk_id, hit.score))
+    floor = min(cosines.values()) if cosines else None
+    return [
+        PassageEvidence(
+            p.chunk_id, models.get(p.knowledge_id, ""), cosines.get(p.chunk_id, floor), logits.get(p.chunk_id)
+        )
+        for p in passages
+    ]
 
 
 def merge_rankings(rankings: list[list[tuple[int, float]]], k: int) -> list[tuple[int, float]]:

@@ -5,7 +5,10 @@
 passages, each with its document name, so the answer can cite [n]) and `{{question}}`
 (the original message). The default template is the GLM platform's own: answer from the
 passages and cite them, else from the model's own knowledge, saying so (Chinese template for
-a question with Chinese characters).
+a question with Chinese characters). When the evidence gate (knowledge/answerable.py) finds
+no relevant passage, the model gets no passages: the default prompt becomes "nothing on this
+question was found in the documents; say so", and a caller's own template gets that note as
+its `{{knowledge}}`.
 The retrieval trace is stored under the chat request's id (see RetrievalService.get_trace).
 
 Every chat surface calls `augment_chat_request()` through `chat/tool_context.py` before the
@@ -43,6 +46,24 @@ DEFAULT_TEMPLATE_EN = (
     "Answer the question using only the documents above and cite the passages you used as "
     "[n]. If the answer is not in the documents, answer from your own knowledge and say "
     "that it does not come from the documents. Do not repeat the question."
+)
+# The evidence gate found nothing relevant: a prompt without passages. Issue #20: given the
+# GLM prompt and weak passages the 1.5B declined 0 of 7 unanswerable test questions (it
+# answered from its own knowledge); a fixed not-found sentence next to passages cost answerable
+# accuracy (22 %), so it is only ever given without them.
+NOTHING_FOUND_TEMPLATE_ZH = (
+    '问题\n"""\n{{question}}\n"""\n已在知识库的文档中检索，没有找到与该问题相关的内容。'
+    "请用一两句话告诉用户：文档中没有提及该信息。不要用自身知识回答，不要编造。"
+)
+NOTHING_FOUND_TEMPLATE_EN = (
+    'Question:\n"""\n{{question}}\n"""\nThe documents of the knowledge base were searched for '
+    "this question and nothing relevant to it was found. Tell the user in one or two sentences "
+    "that the documents do not contain this information. Do not answer from your own knowledge "
+    "and do not make anything up."
+)
+NOTHING_FOUND_KNOWLEDGE_ZH = "（知识库的文档中没有找到与该问题相关的内容。）"
+NOTHING_FOUND_KNOWLEDGE_EN = (
+    "(Nothing relevant to this question was found in the documents of the knowledge base.)"
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*(knowledge|question)\s*\}\}")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -94,6 +115,18 @@ def format_knowledge(passages: list[Passage], max_chars: int) -> str:
 def render_template(template: str | None, knowledge: str, question: str) -> str:
     if template is None:
         template = DEFAULT_TEMPLATE_ZH if _CJK.search(question) else DEFAULT_TEMPLATE_EN
+    return _fill(template, knowledge, question)
+
+
+def render_nothing_found(template: str | None, question: str) -> str:
+    """The prompt when the evidence gate found no relevant passage (question's language)."""
+    chinese = bool(_CJK.search(question))
+    if template is None:
+        return _fill(NOTHING_FOUND_TEMPLATE_ZH if chinese else NOTHING_FOUND_TEMPLATE_EN, "", question)
+    return _fill(template, NOTHING_FOUND_KNOWLEDGE_ZH if chinese else NOTHING_FOUND_KNOWLEDGE_EN, question)
+
+
+def _fill(template: str, knowledge: str, question: str) -> str:
     values = {"knowledge": knowledge, "question": question}
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
@@ -116,8 +149,11 @@ async def augment_messages(
             knowledge_ids=[tool.knowledge_id], query=question, top_k=tool.top_k, request_id=request_id
         ),
     )
-    knowledge = format_knowledge(result.passages, retrieval.settings.max_knowledge_chars)
-    prompt = render_template(tool.prompt_template, knowledge, question)
+    if result.nothing_relevant:
+        prompt = render_nothing_found(tool.prompt_template, question)
+    else:
+        knowledge = format_knowledge(result.passages, retrieval.settings.max_knowledge_chars)
+        prompt = render_template(tool.prompt_template, knowledge, question)
     rewritten = list(messages)
     rewritten[last] = dataclasses.replace(messages[last], content=prompt)
     return rewritten

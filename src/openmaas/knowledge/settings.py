@@ -6,6 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+# calibrated on bench/knowledge_answers.py --split dev --retrieval-only --gate-scores (issue #20)
+NO_ANSWER_MIN_COSINE_E5 = 0.80
+NO_ANSWER_MIN_LOGIT = -5.0
+
 
 class KnowledgeSettings(BaseModel):
     # chunking (per document overridable through `sentence_size` / `custom_separator`)
@@ -44,6 +48,27 @@ class KnowledgeSettings(BaseModel):
     # traces mark passages whose 0–1 relevance (knowledge/relevance.py) is below this
     relevance_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     rerank: Literal["auto", "always", "never"] = "auto"  # auto: English queries only
+    # the evidence gate (knowledge/answerable.py): the chat retrieval tool tells the model the
+    # documents hold nothing on the question when no retrieved passage passes these
+    no_answer_gate: bool = Field(
+        default=True,
+        description="Chat retrieval tool: when no retrieved passage passes the thresholds below, "
+        "the model is told (in the question's language) that the knowledge base holds nothing on "
+        "the question and says so, instead of being given weak passages. The retrieve API's "
+        "response is unchanged; the decision is in the retrieval trace (`answerable`).",
+    )
+    no_answer_min_cosine: dict[str, float] = Field(
+        default_factory=lambda: {"multilingual-e5-small": NO_ANSWER_MIN_COSINE_E5},
+        description="Per embedding model: the least cosine (question, passage; the better of the "
+        "original and translated question) a passage that was not reranked needs to count as "
+        "relevant. A model not listed is never gated on cosine. Calibrated on the dev split of "
+        "bench/knowledge_answers.py (`--gate-scores`).",
+    )
+    no_answer_min_rerank_logit: float | None = Field(
+        default=NO_ANSWER_MIN_LOGIT,
+        description="The least cross-encoder logit a reranked passage needs to count as relevant "
+        "(None: reranked passages are judged by cosine too). Calibrated as above.",
+    )
     # auto: a question is also searched in translation (zh↔en, by `translation_model`) when the
     # base holds passages in the other language (knowledge/translation.py); never: off
     translate_queries: Literal["auto", "never"] = "auto"
