@@ -118,13 +118,19 @@ def language_ok(question: dict[str, Any], answer: str) -> bool:
 
 
 def load_questions(
-    split: str, limit: int | None, sample: int | None = None, directions: str | None = None
+    split: str,
+    limit: int | None,
+    sample: int | None = None,
+    directions: str | None = None,
+    ids: str | None = None,
 ) -> list[dict[str, Any]]:
     with (DATA / "questions.jsonl").open(encoding="utf-8") as lines:
         rows = [json.loads(line) for line in lines if line.strip()]
     rows = [r for r in rows if split == "all" or r["split"] == split]
     if directions:
         rows = [r for r in rows if r["direction"] in directions.split(",")]
+    if ids:
+        rows = [r for r in rows if r["id"] in ids.split(",")]
     if sample and sample < len(rows):  # evenly spread: keeps the mix of directions
         rows = [rows[i * len(rows) // sample] for i in range(sample)]
     return rows[:limit] if limit else rows
@@ -374,6 +380,13 @@ def gate_sweep(rows: list[dict[str, Any]]) -> None:
     answerable = [r for r in rows if r["direction"] != "absent"]
     hits = [r for r in answerable if r["found"].get("hybrid")]
     absent = [r for r in rows if r["direction"] == "absent"]
+    print(
+        f"\ngated (thresholds and codes): absent {sum(r['gated'] for r in absent)}/{len(absent)}, "
+        f"answerable {sum(r['gated'] for r in answerable)}/{len(answerable)} "
+        f"({sum(r['gated'] for r in hits)} of them with the evidence in the top 5: "
+        f"{', '.join(r['id'] for r in hits if r['gated']) or '-'})"
+    )
+    print("thresholds alone, swept (codes not counted):")
     print("\nmin cosine  min logit   gated: absent   answerable (evidence in top 5)   answerable (all)")
     for min_cosine in (0.76, 0.78, 0.79, 0.80, 0.81, 0.82, 0.83, 0.84, 0.85, 0.86):
         for min_logit in (-8.0, -6.0, -5.0, -4.0, -3.0, -2.0, 0.0):
@@ -399,6 +412,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--sample", type=int, default=None, help="N questions spread evenly over the split")
     parser.add_argument("--directions", default=None, help="only these, e.g. zh->en,en->zh")
+    parser.add_argument("--ids", default=None, help="only these questions, e.g. ab03,px03")
     parser.add_argument("--retrieval-only", action="store_true", help="recall@5 only (fake chat engine)")
     parser.add_argument("--fusion", default=None, choices=("dbsf", "relative", "rrf", "guarded"))
     parser.add_argument("--dense-weight", type=float, default=None)
@@ -422,7 +436,7 @@ def main() -> None:
     parser.add_argument("--details", type=Path, default=None, help="each question's retrievals and answer")
     args = parser.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    questions = load_questions(args.split, args.limit, args.sample, args.directions)
+    questions = load_questions(args.split, args.limit, args.sample, args.directions, args.ids)
     names = None
     if args.smoke:
         args.retrieval_only, args.translate = True, "never"
@@ -448,6 +462,7 @@ def main() -> None:
                 row["found"][label] = any(q["evidence"] in t for t in texts)
             if args.gate_scores:
                 row["gate"] = server.gate_evidence(kb_id, q["question"])
+                row["gated"] = bool(row["gate"].get("nothing_relevant"))
             if not args.retrieval_only:
                 started = time.perf_counter()
                 answer = server.ask(kb_id, q["question"], args.max_tokens, old_template(q, args.template))
@@ -459,6 +474,7 @@ def main() -> None:
                 )
                 print(
                     f"  {q['id']:5} {q['direction']:7} {'OK ' if row['correct'] else 'NO '} "
+                    f"{'gated ' if row.get('gated') else ''}"
                     f"({row['seconds']} s) {answer[:100]!r}",
                     file=sys.stderr,
                     flush=True,

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from openmaas.app import create_app
-from openmaas.knowledge.answerable import PassageEvidence, nothing_relevant
+from openmaas.knowledge.answerable import PassageEvidence, codes_missed, identifiers, nothing_relevant
 from openmaas.knowledge.index import Hit
 from openmaas.knowledge.retrieval import Passage, passage_evidence
 from openmaas.knowledge.retrieval_tool import (
@@ -130,3 +130,29 @@ def test_the_retrieve_api_still_returns_the_passages_the_gate_rejects(gated):
     trace = gated.call("GET", f"/knowledge/traces/{response.json()['request_id']}").json()
     assert trace["answerable"]["nothing_relevant"] is True
     assert all(p["relevant"] is False for p in trace["answerable"]["passages"])
+
+
+def test_codes_the_question_names():
+    assert identifiers("清风A3空气净化器的CADR是多少？") == ["A3"]
+    assert identifiers("INC-4502 事件中搜索延迟的P95上升到了多少？") == ["INC-4502", "P95"]
+    assert identifiers("Northwind revenue in Q4 2025 for 4 years, 10kg?") == ["Q4"]
+    assert identifiers("How many days of annual leave?") == []
+
+
+def test_a_look_alike_misses_the_code_the_question_names():
+    manuals = ["《zh_净化器A1说明书.md》\n清风 A1 空气净化器", "滤网型号 FL-A2, CA30"]
+    assert codes_missed("清风A3空气净化器的CADR是多少？", manuals) == ["A3"]  # not inside CA30 either
+    assert codes_missed("清风A1的滤网？", manuals) == []
+    assert codes_missed("What does the DH20 cover?", ["The DH-20 is covered for 3 years."]) == []
+    assert codes_missed("INC-4502 的 P95？", ["INC4502: p99 rose"]) == []  # one code named is enough
+    assert codes_missed("How many days of leave?", []) == []  # no code: nothing to miss
+
+
+def test_missed_codes_gate_even_when_the_scores_pass():
+    strong = [evidence(0.92)]
+    assert nothing_relevant(strong, SETTINGS, ["A3"]) is True
+    assert nothing_relevant(strong, SETTINGS) is False
+    assert (
+        nothing_relevant(strong, SETTINGS.model_copy(update={"no_answer_identifiers": False}), ["A3"])
+        is False
+    )

@@ -40,7 +40,7 @@ from openmaas.auth.principal import Principal
 from openmaas.chat.ids import new_request_id
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.errors import InvalidField, NotFound
-from openmaas.knowledge.answerable import PassageEvidence, evidence_trace, nothing_relevant
+from openmaas.knowledge.answerable import PassageEvidence, codes_missed, evidence_trace, nothing_relevant
 from openmaas.knowledge.bases import owned_base
 from openmaas.knowledge.chunk import under_title
 from openmaas.knowledge.index import ChunkIndex, Hit
@@ -202,6 +202,7 @@ class RetrievalService:
         logits = {s["chunk_id"]: s["score"] for s in rerank_trace.get("scores", [])}
         reranked = set(logits)
         evidence = passage_evidence(final, all_dense, logits, {b.id: b.embedding_model for b in bases})
+        missed = codes_missed(question, [f"{p.document_name}\n{p.text}" for p in final])
         timings["total"] = (time.perf_counter() - began) * 1000
         request_id = query.request_id or new_request_id()
         trace = {
@@ -231,12 +232,12 @@ class RetrievalService:
                 for p in final
             ],
             "relevance_threshold": self.settings.relevance_threshold,
-            "answerable": evidence_trace(evidence, self.settings),
+            "answerable": evidence_trace(evidence, self.settings, missed),
             "timings_ms": {k: round(v, 2) for k, v in timings.items()},
         }
         if store_trace:
             await run_in_threadpool(self._store_trace, principal, request_id, trace)
-        return RetrievalResult(request_id, final, trace, nothing_relevant(evidence, self.settings))
+        return RetrievalResult(request_id, final, trace, nothing_relevant(evidence, self.settings, missed))
 
     def _fused_scale(self, dense: list[Hit], keyword: list[Hit]) -> tuple[Scale, float]:
         """The scale `_fuse`'s scores are on, and the best RRF sum (for `relevance`)."""

@@ -7,8 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 # calibrated on bench/knowledge_answers.py --split dev --retrieval-only --gate-scores (issue #20)
-NO_ANSWER_MIN_COSINE_E5 = 0.80
-NO_ANSWER_MIN_LOGIT = -5.0
+# (least answerable cosine with its evidence in the top 5: 0.772; least English logit: +2.7)
+NO_ANSWER_MIN_COSINE_E5 = 0.75
+NO_ANSWER_MIN_LOGIT = 0.0
 
 
 class KnowledgeSettings(BaseModel):
@@ -68,6 +69,12 @@ class KnowledgeSettings(BaseModel):
         default=NO_ANSWER_MIN_LOGIT,
         description="The least cross-encoder logit a reranked passage needs to count as relevant "
         "(None: reranked passages are judged by cosine too). Calibrated as above.",
+    )
+    no_answer_identifiers: bool = Field(
+        default=True,
+        description="Also nothing relevant when the question names codes (a word starting with a "
+        "letter and holding a digit: A3, DH-20, INC-4471, Q4) and no retrieved passage or its "
+        "document name names any of them: the passages are about a look-alike.",
     )
     # auto: a question is also searched in translation (zh↔en, by `translation_model`) when the
     # base holds passages in the other language (knowledge/translation.py); never: off
