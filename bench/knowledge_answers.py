@@ -277,7 +277,10 @@ class Server:
             timeout=120,
         )
         response.raise_for_status()
-        return dict(response.json()["answerable"])
+        trace = response.json()
+        if "answerable" not in trace:
+            print(f"  (no gate record in the trace of {question!r}: {sorted(trace)})", file=sys.stderr)
+        return dict(trace.get("answerable", {}))
 
     def retrieve_body(self, kb_id: str, question: str, method: str, rerank: int | None) -> dict[str, Any]:
         import httpx
