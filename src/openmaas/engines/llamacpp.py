@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.catalog import variants, weights
+from openmaas.concurrency import run_in_threadpool
 from openmaas.config import ModelConfig, Settings, ThinkingConfig
 from openmaas.engines.base import (
     ChatMessage,

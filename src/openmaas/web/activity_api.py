@@ -14,11 +14,11 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.agents.tool_trace import McpCallView
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
 from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.concurrency import run_in_threadpool
 from openmaas.web.activity import Activity
 
 router = APIRouter(route_class=OffLoopJSONRoute, prefix="/console/api/activity", include_in_schema=False)
