@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 
 from openmaas import __version__
 from openmaas.accounts.wiring import build_account_services
@@ -51,6 +50,7 @@ from openmaas.chat.async_chat import AsyncChatService
 from openmaas.chat.moderation_gate import ChatModeration
 from openmaas.chat.service import ChatService
 from openmaas.chat.tool_context import ToolContext
+from openmaas.concurrency import run_in_threadpool, use_background_threads
 from openmaas.config import BillingConfig, Settings
 from openmaas.engines.base import ChatEngine
 from openmaas.engines.factory import apply_omp_wait_policy, build_chat_engine
@@ -249,6 +249,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await services.knowledge.start()
     await services.images.start()
     if services.settings.run_jobs_in_process:
+        use_background_threads(
+            services.settings.jobs.background_threads, services.settings.jobs.background_share
+        )
         services.worker = make_worker(services)
         await services.worker.start()
     if services.settings.gc_freeze_after_start:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.accounts.contacts import normalize_email, normalize_phone
 from openmaas.accounts.verification import current_status
 from openmaas.accounts.views import AccountView, account_view
 from openmaas.auth.console_sessions import ConsoleSessions, OpenedSession
 from openmaas.auth.passwords import Passwords
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import AuthError, InvalidField
 from openmaas.store.db import Database
 from openmaas.store.tables import Account, AccountCredential

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.accounts.contacts import Contact, contact_for, registration_contact
 from openmaas.accounts.grant_claims import GrantClaims, canonical_identity
@@ -23,6 +22,7 @@ from openmaas.auth.codes import CodeCheck, VerificationCodes
 from openmaas.auth.passwords import Passwords
 from openmaas.billing.audit import audit
 from openmaas.billing.service import BillingService
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import DeliveryFailed, InvalidField
 from openmaas.notify.base import Notifier, OutgoingMessage
 from openmaas.store.db import Database

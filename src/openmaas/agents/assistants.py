@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.agents.grounding import ground_in_knowledge
 from openmaas.agents.items import new_item_id
@@ -29,6 +28,7 @@ from openmaas.chat.ids import new_request_id
 from openmaas.chat.tool_context import WEB_SEARCH, ToolContext
 from openmaas.chat.tools import ToolSpec, parse_function_tools
 from openmaas.chat.types import ChatRequest, ToolCallsEvent
+from openmaas.concurrency import run_in_threadpool
 from openmaas.engines.base import ChatMessage, Finished, TextDelta
 from openmaas.errors import InvalidField, MissingField, NotFound
 from openmaas.knowledge.retrieval import RetrievalService

@@ -14,14 +14,15 @@ whatever is queued.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from starlette.concurrency import run_in_threadpool
 
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import InvalidField, NotFound
 from openmaas.store.db import Database
 from openmaas.store.tables import StoredResponse, utcnow
@@ -56,7 +57,11 @@ class ResponseStore:
         wake = self._wake
         if self._writer is None or wake is None:  # set together: a writer has its event
             wake = self._wake = asyncio.Event()
-            self._writer = asyncio.create_task(self._write_loop(wake), name="response-store")
+            # A context of its own: started from a job's task, it must not inherit the
+            # job's background mark (its writes serve interactive requests too).
+            self._writer = asyncio.create_task(
+                self._write_loop(wake), name="response-store", context=contextvars.Context()
+            )
         wake.set()
 
     async def _write_loop(self, wake: asyncio.Event) -> None:

@@ -26,10 +26,10 @@ from openmaas.agents.mcp_client import FieldTool, McpCallDone, McpGateway, McpTo
 from openmaas.agents.tool_trace import McpTraceStore, TraceKey
 from openmaas.auth.principal import Principal
 from openmaas.chat.generation import Event as ChatEvent
-from openmaas.chat.service import ChatRun, ChatService
+from openmaas.chat.service import ChatRun, ChatService, collect_result
 from openmaas.chat.tools import ToolCall, ToolSpec
-from openmaas.chat.types import ChatRequest, ChatResult, ToolCallsEvent, Usage
-from openmaas.engines.base import ChatMessage, Finished, TextDelta
+from openmaas.chat.types import ChatRequest, ChatResult, ToolCallsEvent
+from openmaas.engines.base import ChatMessage, Finished
 from openmaas.errors import InvalidField
 
 
@@ -217,23 +217,10 @@ class ChatSurfaceRun:
                     yield event
 
     async def collect(self) -> ChatResult:
-        text: list[str] = []
-        calls: list[ToolCall] | None = None
-        finish = Finished("stop", 0, 0)
-        async for event in self.events():
-            if isinstance(event, TextDelta):
-                text.append(event.text)
-            elif isinstance(event, ToolCallsEvent):
-                calls = event.calls
-            elif isinstance(event, Finished):
-                finish = event
-        return ChatResult(
+        return await collect_result(
+            self.events(),
             request_id=self.request_id,
             model=self.model,
-            content="".join(text),
-            finish_reason=finish.reason,
             created=self.created,
-            usage=Usage(finish.prompt_tokens, finish.completion_tokens),
-            tool_calls=calls,
             web_search=self.request.web_search,
         )

@@ -16,8 +16,8 @@ from datetime import UTC, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
+from openmaas.concurrency import run_in_threadpool
 from openmaas.store.db import Database
 from openmaas.store.tables import McpCallTrace, utcnow
 

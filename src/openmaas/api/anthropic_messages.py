@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from openmaas.agents.anthropic import (
@@ -33,6 +32,7 @@ from openmaas.auth.principal import Principal
 from openmaas.chat.structured import TEXT, OutputFormat, parse_response_format
 from openmaas.chat.tools import ToolSpec, parse_choice, parse_function_tools
 from openmaas.chat.types import ChatRequest, SamplingOptions
+from openmaas.concurrency import run_in_threadpool
 from openmaas.engines.base import ChatMessage
 from openmaas.errors import InternalFailure, InvalidField, PlatformError
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.pagination import CursorQueryDep, list_page
@@ -21,6 +20,7 @@ from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.batch.input import DEFAULT_WINDOW_HOURS
 from openmaas.batch.types import BatchSpec, BatchView
+from openmaas.concurrency import run_in_threadpool
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["batches"])
 TIMESTAMPS = (

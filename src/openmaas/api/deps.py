@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.accounts.key_limits import check_key_budget
 from openmaas.api.session_cookies import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from openmaas.auth.console_sessions import check_csrf
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import PermissionDenied
 from openmaas.services import Services
 

@@ -17,7 +17,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
@@ -33,6 +32,7 @@ from openmaas.api.public.files import (
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import InvalidField, MissingField
 from openmaas.files.service import FileView, Upload
 from openmaas.knowledge.documents import ChunkingRequest, DocumentUpload

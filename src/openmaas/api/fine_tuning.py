@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.pagination import CursorQueryDep, list_page
@@ -27,6 +26,7 @@ from openmaas.api.public.fine_tuning import (
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.chat.ids import new_request_id
+from openmaas.concurrency import run_in_threadpool
 from openmaas.finetune.types import JobSpec
 from openmaas.finetune.views import EventView, JobView
 

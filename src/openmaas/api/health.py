@@ -8,13 +8,13 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Header, Request
 from prometheus_client import CONTENT_TYPE_LATEST
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from openmaas.api.deps import ServicesDep
 from openmaas.api.public.health import HealthPublic, ReadyPublic
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import MissingCredentials, PermissionDenied
 
 router = APIRouter(route_class=OffLoopJSONRoute, tags=["health"])

@@ -14,12 +14,12 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.public.images import PNG_CONTENT, ImagesPublic
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.concurrency import run_in_threadpool
 from openmaas.images.service import ImageRequest, ImageResult
 from openmaas.images.store import ImageStore
 

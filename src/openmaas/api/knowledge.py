@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import PrincipalDep, ServicesDep
 from openmaas.api.public.knowledge import (
@@ -30,6 +29,7 @@ from openmaas.api.public.knowledge import (
 )
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import InvalidField
 from openmaas.knowledge.bases import Capacity, KnowledgeBaseView, KnowledgeFields, KnowledgeStats
 from openmaas.knowledge.documents import ChunkingRequest, DocumentView, UploadOutcome

@@ -12,7 +12,6 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from openmaas.agents.items import normalise_input, parse_tools
@@ -28,6 +27,7 @@ from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.auth.principal import Principal
 from openmaas.chat.structured import TEXT, OutputFormat, parse_response_format
 from openmaas.chat.types import SamplingOptions
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import InvalidField
 from openmaas.services import Services
 

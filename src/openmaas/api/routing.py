@@ -24,9 +24,9 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import ClientGone, InvalidField
 
 LARGE_BODY_BYTES = 64 * 1024

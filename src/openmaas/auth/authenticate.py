@@ -13,13 +13,13 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth import zhipu_jwt
 from openmaas.auth.key_cache import CachedKey, KeyCache
 from openmaas.auth.keys import find_active_key, hash_secret, key_expired, key_limits, secret_matches
 from openmaas.auth.principal import Principal
 from openmaas.auth.sealing import SecretSealer
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import ExpiredToken, InvalidToken, MissingCredentials, TokenVerificationFailed
 from openmaas.store.db import Database
 from openmaas.store.tables import Account, ApiKey, utcnow

@@ -23,12 +23,12 @@ from itertools import islice
 from typing import Any, BinaryIO, cast
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
 from openmaas.batch.input import read_requests
 from openmaas.batch.progress import BatchProgress, TakenOver
 from openmaas.batch.types import OUTPUT_PURPOSE, BatchRequest, LineExecutor, LineOutcome
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import NotFound, PlatformError
 from openmaas.files.service import FileService, Upload
 from openmaas.store.tables import Batch, Job, utcnow

@@ -6,9 +6,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.billing.service import BillingService
+from openmaas.concurrency import run_in_threadpool
 
 log = logging.getLogger(__name__)
 

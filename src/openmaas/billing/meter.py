@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
 from openmaas.billing.money import Price, ceil_div
@@ -37,6 +36,7 @@ from openmaas.billing.recovery import heartbeat, recover_dead, register_owner, u
 from openmaas.billing.service import BillingService, Hold
 from openmaas.billing.usage import InFlight, UsageEvent, UsageRecorder
 from openmaas.chat.ids import new_request_id
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import PlatformError
 from openmaas.observability.metrics import Metrics
 from openmaas.store.db import Database

@@ -24,12 +24,12 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.billing.lease import LeaseBook, LeaseCommit, LeaseSnapshot, SubHold
 from openmaas.billing.lease_flush import recall_leases, write_lease
 from openmaas.billing.money import Price
 from openmaas.billing.service import BillingService, Hold
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import InsufficientBalance
 from openmaas.observability.metrics import Metrics
 from openmaas.store.db import Database

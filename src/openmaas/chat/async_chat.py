@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
 from openmaas.chat.ids import new_request_id
 from openmaas.chat.service import ChatService
 from openmaas.chat.types import ChatRequest, ChatResult, request_from_dict, request_to_dict
+from openmaas.concurrency import run_in_threadpool
 from openmaas.jobs.queue import JobQueue
 from openmaas.store.tables import Job
 

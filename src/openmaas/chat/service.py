@@ -12,7 +12,7 @@ the meter, which a restart after a crash charges.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -167,32 +167,52 @@ class ChatRun:
             )
 
     async def collect(self) -> ChatResult:
-        parts: list[str] = []
-        reasoning: list[str] = []
-        calls: list[ToolCall] | None = None
-        finish = Finished("stop", self.prompt.token_count, 0)
-        async for event in self.events():
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-            elif isinstance(event, ReasoningDelta):
-                reasoning.append(event.text)
-            elif isinstance(event, ToolCallsEvent):
-                calls = event.calls
-            elif isinstance(event, Finished):
-                finish = event
-        return ChatResult(
+        return await collect_result(
+            self.events(),
             request_id=self.request_id,
             model=self.model,
-            content="".join(parts),
-            finish_reason=finish.reason,
             created=self.created,
-            usage=Usage(
-                finish.prompt_tokens, finish.completion_tokens, finish.reasoning_tokens, finish.cached_tokens
-            ),
-            tool_calls=calls,
             web_search=self.request.web_search,
-            reasoning_content="".join(reasoning) if reasoning else None,
+            prompt_tokens=self.prompt.token_count,
         )
+
+
+async def collect_result(
+    events: AsyncIterator[Event],
+    *,
+    request_id: str,
+    model: str,
+    created: int,
+    web_search: tuple[dict, ...],
+    prompt_tokens: int = 0,
+) -> ChatResult:
+    """A run's events as one non-streamed answer: text, reasoning, tool calls, usage."""
+    parts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[ToolCall] | None = None
+    finish = Finished("stop", prompt_tokens, 0)
+    async for event in events:
+        if isinstance(event, TextDelta):
+            parts.append(event.text)
+        elif isinstance(event, ReasoningDelta):
+            reasoning.append(event.text)
+        elif isinstance(event, ToolCallsEvent):
+            calls = event.calls
+        elif isinstance(event, Finished):
+            finish = event
+    return ChatResult(
+        request_id=request_id,
+        model=model,
+        content="".join(parts),
+        finish_reason=finish.reason,
+        created=created,
+        usage=Usage(
+            finish.prompt_tokens, finish.completion_tokens, finish.reasoning_tokens, finish.cached_tokens
+        ),
+        tool_calls=calls,
+        web_search=web_search,
+        reasoning_content="".join(reasoning) if reasoning else None,
+    )
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
 from openmaas.billing.meter import Bound, Meter
+from openmaas.concurrency import run_in_threadpool
 from openmaas.embeddings.base import InputKind, l2_normalise
 from openmaas.embeddings.batcher import EmbeddingBatcher
 from openmaas.embeddings.factory import build_embedding_engine

@@ -9,7 +9,7 @@ frees the adapter on the base engine when the fine-tuned model is deleted.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -52,5 +52,5 @@ class AdapterEngine:
 
     def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, owner: str
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         return self.base.generate(prompt, replace(params, adapter=str(self.adapter)), owner)

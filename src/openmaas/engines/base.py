@@ -8,9 +8,9 @@ model's chain of thought, always before the answer), `TextDelta`s and exactly on
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ class ChatEngine(Protocol):
 
     def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, owner: str
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         """Stream deltas then one Finished; `owner` (the account) drives fair queueing."""
         ...
 
@@ -116,8 +116,6 @@ class ChatEngine(Protocol):
 def generation_stream(
     engine: ChatEngine, prompt: PreparedPrompt, params: SamplingParams, owner: str
 ) -> AsyncGenerator[GenerationEvent, None]:
-    """`engine.generate(...)` as what every engine's is: an async generator, which `aclosing`
-    needs (closing it early cancels the generation). The protocol says `AsyncIterator` only
-    because `LlamaCppEngine.generate` (engines/llamacpp.py) is annotated so; once that says
-    `AsyncGenerator`, `ChatEngine.generate` can too and this cast goes."""
-    return cast(AsyncGenerator[GenerationEvent, None], engine.generate(prompt, params, owner))
+    """`engine.generate(...)`: an async generator, so `aclosing` can close it early (which
+    cancels the generation)."""
+    return engine.generate(prompt, params, owner)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from openmaas.config import ThinkingConfig
@@ -80,7 +80,7 @@ class FakeChatEngine:
 
     async def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, owner: str
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         self.generations += 1
         self.prompts.append(prompt)
         cached = self._reuse_prefix(prompt)

@@ -14,15 +14,14 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.catalog import variants, weights
+from openmaas.concurrency import run_in_threadpool
 from openmaas.config import ModelConfig, Settings, ThinkingConfig
 from openmaas.engines.base import (
     ChatMessage,
@@ -194,7 +193,7 @@ class LlamaCppEngine:
 
     async def generate(
         self, prompt: PreparedPrompt, params: SamplingParams, owner: str
-    ) -> AsyncIterator[GenerationEvent]:
+    ) -> AsyncGenerator[GenerationEvent, None]:
         job = _Generation(prompt, params, asyncio.get_running_loop(), asyncio.Queue())
         self._queue.put(owner, job)
         try:

@@ -53,8 +53,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
-from starlette.concurrency import run_in_threadpool
 
+from openmaas.concurrency import run_in_threadpool
 from openmaas.config import ThinkingConfig
 from openmaas.engines.base import (
     ChatMessage,

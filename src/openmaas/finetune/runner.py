@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import ModelNotFound, PlatformError
 from openmaas.finetune.dataset import Example, load_examples
 from openmaas.finetune.errors import TrainingFailed

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
 from openmaas.billing.meter import Meter
 from openmaas.billing.service import BillingService
 from openmaas.catalog.registry import Catalog, CatalogEntry
+from openmaas.concurrency import run_in_threadpool
 from openmaas.config import ModelConfig, Settings
 from openmaas.engines.base import ChatMessage
 from openmaas.errors import InvalidField, ModelUnsupported, NotFound

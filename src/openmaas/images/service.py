@@ -13,10 +13,9 @@ import logging
 import time
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
 from openmaas.billing.meter import Bound, Meter
+from openmaas.concurrency import run_in_threadpool
 from openmaas.engines.images import ImageEngine, ImageJob
 from openmaas.errors import InternalFailure, InvalidField, ModelNotFound, PlatformError
 from openmaas.images.settings import ImageModelConfig, ImagesSettings, parse_size

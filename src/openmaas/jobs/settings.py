@@ -43,6 +43,14 @@ class JobSettings(BaseModel):
         }
     )
 
+    # Threads the job worker's blocking calls (claims, holds, usage rows, batch lines' writes)
+    # may use at once, apart from the pool interactive requests use: a tenant's flood of jobs
+    # cannot hold every thread, and the rest of the process keeps the interpreter lock.
+    background_threads: int = Field(default=2, ge=1, le=64)
+    # While interactive requests are being served, the share of CPU time those threads may
+    # use (each rests after a call in proportion to the CPU it used); idle, they run freely.
+    background_share: float = Field(default=0.25, gt=0, le=1.0)
+
     # How often a worker re-checks the owners of the jobs it runs: a job whose key was revoked
     # (or whose account was disabled) stops within about this long (one query per check).
     owner_check_seconds: float = Field(default=0.5, gt=0, le=1.0)

@@ -23,9 +23,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import PlatformError
 from openmaas.jobs.owners import trusted_owner
 from openmaas.jobs.queue import JobQueue, TakenOver

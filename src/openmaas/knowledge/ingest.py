@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.errors import DocumentRejected, InsufficientBalance
 from openmaas.files.blobstore import BlobStore

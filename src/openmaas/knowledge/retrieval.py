@@ -34,10 +34,10 @@ from typing import Any, Literal
 
 import numpy as np
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
 from openmaas.chat.ids import new_request_id
+from openmaas.concurrency import run_in_threadpool
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.errors import InvalidField, NotFound
 from openmaas.knowledge.answerable import PassageEvidence, codes_missed, evidence_trace, nothing_relevant

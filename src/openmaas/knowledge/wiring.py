@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.billing.meter import Meter
+from openmaas.concurrency import run_in_threadpool
 from openmaas.config import Settings
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.files.blobstore import BlobStore, LocalBlobStore

@@ -10,8 +10,8 @@ import asyncio
 import logging
 
 import sqlalchemy as sa
-from starlette.concurrency import run_in_threadpool
 
+from openmaas.concurrency import run_in_threadpool
 from openmaas.notify.base import Channel, Notifier, OutgoingMessage
 from openmaas.store.db import Database, changed_rows
 from openmaas.store.tables import Account, Notification, utcnow

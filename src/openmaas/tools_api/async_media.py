@@ -15,9 +15,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.engines.upstream_tools import UpstreamToolClient
 from openmaas.errors import InvalidField, UpstreamFailure, UpstreamTimeout
 from openmaas.images.service import ImageRequest, ImageService

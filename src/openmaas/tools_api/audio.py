@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.engines.upstream_tools import UpstreamToolClient
 from openmaas.engines.whisper_local import SAMPLE_RATE, LocalWhisperEngine
 from openmaas.errors import FileTooLarge, InternalFailure, InvalidField, ModelNotFound

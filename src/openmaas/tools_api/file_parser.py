@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import DocumentRejected, FileTooLarge, InvalidField, NotFound, PlatformError
 from openmaas.files.blobstore import BlobStore
 from openmaas.jobs.queue import JobQueue

@@ -16,9 +16,8 @@ import io
 import uuid
 from dataclasses import dataclass
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import DocumentRejected, FileTooLarge, InvalidField, ModelNotFound
 from openmaas.ocr.engine import OcrEngine, OcrPage, TextLine, load_image
 from openmaas.ocr.tables import TableGrid, find_tables, regions

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.auth.principal import Principal
+from openmaas.concurrency import run_in_threadpool
 from openmaas.embeddings.service import EmbeddingService
 from openmaas.engines.upstream_tools import UpstreamToolClient
 from openmaas.errors import InvalidField, ModelNotFound

@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from openmaas.auth.principal import Principal
 from openmaas.catalog.registry import Catalog
 from openmaas.chat.tools import parse_function_tools
+from openmaas.concurrency import run_in_threadpool
 from openmaas.embeddings.service import EmbeddingCatalog
 from openmaas.engines.base import ChatMessage
 from openmaas.errors import InvalidField, ModelNotFound

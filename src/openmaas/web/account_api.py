@@ -11,13 +11,13 @@ from typing import Literal
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
 from openmaas.api.platform.auth import count_attempt
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.api.session_cookies import SESSION_COOKIE
 from openmaas.auth.passwords import Passwords
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import InvalidField, PermissionDenied
 from openmaas.observability.request_bodies import BodyStore, body_store
 from openmaas.store.tables import AccountCredential

@@ -14,12 +14,12 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.agents.tool_trace import McpCallView
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
 from openmaas.api.routing import OffLoopJSONRoute
-from openmaas.web.activity import Activity
+from openmaas.concurrency import run_in_threadpool
+from openmaas.web.activity import Activity, UsageRow
 
 router = APIRouter(route_class=OffLoopJSONRoute, prefix="/console/api/activity", include_in_schema=False)
 
@@ -79,26 +79,8 @@ class CoverageListOut(BaseModel):
     data: list[CoverageOut]
 
 
-class UsageRowOut(BaseModel):
-    id: int
-    created_at: str
-    api_key_id: str | None
-    api_key_name: str | None
-    model: str
-    endpoint: str
-    prompt_tokens: int
-    completion_tokens: int
-    cached_tokens: int | None
-    reasoning_tokens: int | None
-    cost_micro: int
-    latency_ms: int
-    status: str
-    error_code: str | None
-    request_id: str
-
-
 class UsagePageOut(BaseModel):
-    data: list[UsageRowOut]
+    data: list[UsageRow]
     total: int
     page: int
     size: int
@@ -107,7 +89,7 @@ class UsagePageOut(BaseModel):
 
 class RequestTraceOut(BaseModel):
     request_id: str
-    usage: list[UsageRowOut]
+    usage: list[UsageRow]
     mcp_calls: list[McpCallView]
 
 
@@ -202,7 +184,7 @@ async def request_trace(
 
 
 class RequestDetailOut(BaseModel):
-    usage: UsageRowOut
+    usage: UsageRow
     retrieval: list[dict]  # the traces as the knowledge API returns them
     mcp_calls: list[McpCallView]
     request_body: dict | None

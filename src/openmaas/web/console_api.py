@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.chat import routes as chat_routes
 from openmaas.api.chat.schemas import ZhipuChatBody
@@ -49,6 +48,7 @@ from openmaas.api.public.knowledge import (
 )
 from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
+from openmaas.concurrency import run_in_threadpool
 from openmaas.web.tool_models import tool_models
 
 CONSOLE_API_PREFIX = "/console/api"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.deps import AccountPrincipalDep, ServicesDep
 from openmaas.api.images import ImagesBody, images_body
@@ -23,6 +22,7 @@ from openmaas.api.tool_endpoints.ocr import LayoutBody, LayoutResponse, layout_a
 from openmaas.api.tool_endpoints.rerank import RerankBody, ZhipuRerankResponse, zhipu_rerank_answer
 from openmaas.api.tool_endpoints.tokenizer import TokenizerBody, TokenizerResponse, tokenizer_answer
 from openmaas.api.tool_endpoints.web_search import WebSearchBody, WebSearchResponse, web_search_answer
+from openmaas.concurrency import run_in_threadpool
 from openmaas.tools_api.ocr_service import decode_file_field
 from openmaas.web.console_api import CONSOLE_API_PREFIX
 

@@ -12,7 +12,6 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.api.assistants import (
     CONVERSATIONS_PAGE_SIZE,
@@ -31,6 +30,7 @@ from openmaas.api.public.chat import AsyncResult
 from openmaas.api.public.files import FileDeleted
 from openmaas.api.responses import JSONBody
 from openmaas.api.tool_endpoints.media import task_response
+from openmaas.concurrency import run_in_threadpool
 from openmaas.web.async_results import list_async_results
 from openmaas.web.console_api import CONSOLE_API_PREFIX
 

@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -22,6 +21,7 @@ from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.auth.principal import Principal
 from openmaas.chat.types import ChatRequest
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import ClientGone
 from openmaas.observability.request_bodies import BodyStore, assembled_answer, body_store, sse_payloads
 from openmaas.services import Services

@@ -10,7 +10,6 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from openmaas.accounts.registration import RegistrationForm
 from openmaas.accounts.views import AccountView
@@ -20,6 +19,7 @@ from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.api.session_cookies import SESSION_COOKIE, clear_session_cookies, set_session_cookies
 from openmaas.auth.throttle import Rule
+from openmaas.concurrency import run_in_threadpool
 from openmaas.services import Services
 
 router = APIRouter(route_class=OffLoopJSONRoute, prefix="/api/platform/auth", tags=["platform: auth"])

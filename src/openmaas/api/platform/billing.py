@@ -13,7 +13,7 @@ from typing import Any, overload
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool
 
 from openmaas.api.deps import AccountPrincipalDep as PrincipalDep
 from openmaas.api.deps import AdminPrincipalDep, ManagePrincipalDep, ServicesDep
@@ -41,6 +41,7 @@ from openmaas.api.responses import JSONBody
 from openmaas.api.routing import OffLoopJSONRoute
 from openmaas.billing.bills import bill_dict, usage_dict
 from openmaas.billing.money import Price, micro_to_yuan, yuan_to_micro
+from openmaas.concurrency import run_in_threadpool
 from openmaas.errors import InvalidField
 
 router = APIRouter(route_class=OffLoopJSONRoute, prefix="/api/platform/billing", tags=["platform: billing"])
