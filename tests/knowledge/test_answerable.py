@@ -148,6 +148,14 @@ def test_a_look_alike_misses_the_code_the_question_names():
     assert codes_missed("How many days of leave?", []) == []  # no code: nothing to miss
 
 
+def test_the_code_check_does_not_judge_a_question_in_another_language_than_its_passages() -> None:
+    chinese_report = ["诺斯温德自行车 2025 年第四季度营收为 1,200 万元。"]
+    assert codes_missed("What was Northwind Bikes' revenue in Q4 2025?", chinese_report) == []
+    english_report = ["Northwind Bikes revenue: Q1 2025 $3.1M, Q2 $3.4M, Q3 $3.9M."]
+    assert codes_missed("What was Northwind Bikes' revenue in Q4 2025?", english_report) == ["Q4"]
+    assert codes_missed("清风A3的CADR？", ["The Qingfeng A1 and A2 purifiers: CADR 300 and 350."]) == []
+
+
 def test_missed_codes_gate_even_when_the_scores_pass():
     strong = [evidence(0.92)]
     assert nothing_relevant(strong, SETTINGS, ["A3"]) is True

@@ -55,9 +55,26 @@ def named(code: str, text: str) -> bool:
     return re.search(rf"(?<![a-z0-9]){re.escape(_canonical(code))}(?![a-z0-9])", plain) is not None
 
 
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+LETTER = re.compile(r"[A-Za-z\u3400-\u9fff\uf900-\ufaff]")
+
+
+def mostly_cjk(text: str) -> bool:
+    """Chinese (or Japanese kanji) text: at least a third of its letters are CJK."""
+    letters = len(LETTER.findall(text))
+    return letters > 0 and len(CJK.findall(text)) * 3 >= letters
+
+
 def codes_missed(question: str, texts: Sequence[str]) -> list[str]:
-    """The question's codes when no text names any of them, else [] (nothing missed)."""
+    """The question's codes when no text names any of them, else [] (nothing missed).
+
+    Only within one language: across languages a code may be written out ("Q4" in an English
+    question, 第四季度 in a Chinese report), so a cross-lingual question is never judged by it."""
     codes = identifiers(question)
+    if not codes or not texts:
+        return codes if not texts else []
+    if mostly_cjk(question) != mostly_cjk("\n".join(texts)):
+        return []
     if any(named(code, text) for code in codes for text in texts):
         return []
     return codes
