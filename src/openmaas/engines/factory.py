@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from openmaas.config import ModelConfig, Settings
 from openmaas.engines.base import ChatEngine
@@ -46,4 +47,24 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
         # options.decode_width = "all" batches every running decode (no start-up measurement)
         measure_widths=model.options.get("decode_width", "measure") != "all",
         thinking=model.thinking,
+        draft=draft_source(model, settings),
+        draft_tokens=int(model.options.get("draft_tokens", 4)),
+        # "measured" (default): draft only while the measured costs and acceptance say it pays
+        draft_always=model.options.get("draft_policy", "measured") == "always",
     )
+
+
+def draft_source(model: ModelConfig, settings: Settings) -> str | None:
+    """options.draft: "lookup" (prompt lookup), another llama.cpp catalog model's name (its
+    served file drafts) or a GGUF path; None: no speculative decoding."""
+    draft = model.options.get("draft")
+    if draft is None or draft == "lookup":
+        return draft
+    from openmaas.engines.llamacpp import resolve_serving_path
+
+    named = next((m for m in settings.models if draft in (m.name, *m.aliases)), None)
+    if named is None:
+        return str(Path(str(draft)).expanduser())
+    if named.engine != "llamacpp":
+        raise ValueError(f"model {model.name}: draft {draft!r} is not a llama.cpp model")
+    return str(resolve_serving_path(named, settings))

@@ -27,11 +27,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import llama_cpp as C
+import numpy as np
 
 from openmaas.engines.base import Finished, PreparedPrompt, SamplingParams
 from openmaas.engines.decode_width import StepCosts
 from openmaas.engines.fair_queue import FairQueue
 from openmaas.engines.llama_runtime import Adapters, Batch, Pieces, Runtime, build_sampler
+from openmaas.engines.llama_speculate import Speculator, common_prefix
 from openmaas.engines.llamacpp import END
 from openmaas.engines.reasoning import ReasoningOutput
 from openmaas.errors import InternalFailure
@@ -61,25 +63,26 @@ class Sequence:
     sampler: Any
     output: ReasoningOutput
     thinking_sampler: Any = None  # the chain without the grammar, used until the answer begins
+    banned: list[int] = field(default_factory=list)  # token ids the sampler may not pick
+    seed: int = 0
+    _rng: np.random.Generator | None = None
     utf8: Any = field(default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
     produced: int = 0
     logits_at: int | None = None
     cached: int = 0  # prompt tokens whose KV the slot already held (reused, not prefilled)
     last_step: int = -1  # the step that last decoded it (the longest waiting goes first)
 
+    @property
+    def rng(self) -> np.random.Generator:
+        """Speculative sampling's random source (seeded like the sampler chain)."""
+        if self._rng is None:
+            self._rng = np.random.default_rng(self.seed)
+        return self._rng
+
     def current_sampler(self) -> Any:
         if self.thinking_sampler is not None and not self.output.in_answer:
             return self.thinking_sampler
         return self.sampler
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def stepping(active: list[Sequence], costs: StepCosts) -> list[Sequence]:
@@ -112,6 +115,7 @@ class Scheduler:
         banned_ids,
         forgets: queue.SimpleQueue[Forget],
         costs: StepCosts | None = None,
+        speculator: Speculator | None = None,
     ) -> None:
         self._rt = runtime
         self._queue = jobs
@@ -125,6 +129,7 @@ class Scheduler:
         self._steps = 0
         self._pieces = Pieces(runtime.vocab)
         self._adapters = Adapters(runtime)
+        self._speculator = speculator  # drafts for a lone decoding stream (llama_speculate.py)
 
     def run(self, stopping: threading.Event) -> None:
         try:
@@ -139,6 +144,8 @@ class Scheduler:
             self._forget_unused()
             self._batch.free()
             self._adapters.free()
+            if self._speculator is not None:
+                self._speculator.close()
 
     # admission -----------------------------------------------------------------------------
     def _admit(self) -> None:
@@ -180,7 +187,9 @@ class Scheduler:
         thinking = None
         if params.grammar and not output.in_answer:
             thinking = build_sampler(self._rt, replace(params, grammar=None), seed, banned)
-        self._active.append(Sequence(job, slot, prompt[keep:], sampler, output, thinking, cached=keep))
+        self._active.append(
+            Sequence(job, slot, prompt[keep:], sampler, output, thinking, banned, seed, cached=keep)
+        )
 
     def _forget_unused(self) -> None:
         """Free adapters asked to be forgotten, except the one the running batch decodes with."""
@@ -204,7 +213,7 @@ class Scheduler:
     def _step(self) -> None:
         for seq in [s for s in self._active if s.job.cancelled.is_set()]:
             self._drop(seq, None)
-        if not self._active:
+        if not self._active or self._speculate():
             return
         self._fill_batch()
         if self._batch.decode(self._rt) != 0:
@@ -214,6 +223,29 @@ class Scheduler:
         for seq in list(self._active):
             if seq.logits_at is not None:
                 self._consume(seq, C.llama_sampler_sample(seq.current_sampler(), self._rt.ctx, seq.logits_at))
+
+    def _speculate(self) -> bool:
+        """A draft-and-verify round when one stream decodes alone without a grammar (a
+        grammar's state cannot be rewound); False: nothing was drafted, decode plainly."""
+        if self._speculator is None or len(self._active) != 1:
+            return False
+        seq = self._active[0]
+        if len(seq.feed) != 1 or seq.job.params.grammar is not None:
+            return False
+        try:
+            out = self._speculator.step(seq, self._batch, seq.job.params.max_tokens - seq.produced)
+        except RuntimeError as exc:
+            self._drop(seq, InternalFailure(str(exc)))
+            return True
+        if out is None:
+            return False
+        self._steps += 1
+        seq.last_step, seq.feed = self._steps, []
+        for token in out:
+            self._consume(seq, token)
+            if seq not in self._active:  # finished: the rest of the draft is not output
+                break
+        return True
 
     def _fill_batch(self) -> None:
         """Running decodes first (one token each, as many as pay on this CPU: `_stepping`),

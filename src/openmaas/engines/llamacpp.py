@@ -89,8 +89,14 @@ class LlamaCppEngine:
         batch_size: int = 512,
         thinking: ThinkingConfig | None = None,
         measure_widths: bool = True,
+        draft: str | None = None,
+        draft_tokens: int = 4,
+        draft_always: bool = False,
     ) -> None:
         self.model_path = model_path
+        # speculative decoding for a lone stream: "lookup" or a draft GGUF sharing the vocabulary
+        self._draft, self._draft_tokens, self._draft_always = draft, draft_tokens, draft_always
+        self.speculator: Any = None  # llama_speculate.Speculator, once loaded with a draft
         self._measure_widths = measure_widths  # False: every running decode in every step
         self.step_costs: Any = None  # decode_width.StepCosts, once loaded
         self.thinking = thinking
@@ -218,15 +224,35 @@ class LlamaCppEngine:
             return
         try:
             costs = self.step_costs = self._step_costs(runtime, Batch)
+            speculator = self.speculator = self._speculator(runtime)
         except BaseException as exc:
             runtime.close()
             loaded.set_exception(exc)
             return
         loaded.set_result(None)
         try:
-            Scheduler(runtime, self._queue, self._banned_ids, self._forgets, costs).run(self._stopping)
+            Scheduler(runtime, self._queue, self._banned_ids, self._forgets, costs, speculator).run(
+                self._stopping
+            )
         finally:
             runtime.close()
+
+    def _speculator(self, runtime: Any) -> Any:
+        if self._draft is None:
+            return None
+        from openmaas.engines.llama_runtime import Batch
+        from openmaas.engines.llama_speculate import Speculator, load_drafter, measure_policy
+
+        drafter = load_drafter(self._draft, runtime, self.context_window, self._threads)
+        if drafter is None:
+            return None
+        batch = Batch(self._draft_tokens + 1)
+        try:
+            policy = measure_policy(runtime, batch, drafter, self._draft_tokens)
+        finally:
+            batch.free()
+        policy.always = self._draft_always  # benches, tests: every round drafts its full length
+        return Speculator(runtime, drafter, policy, self.context_window)
 
     def _step_costs(self, runtime: Any, batch_type: Any) -> Any:
         """Decode step cost by width (engines/decode_width.py), measured unless turned off."""
