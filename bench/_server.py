@@ -219,11 +219,13 @@ class ServerProcess:
         parallel: int = 4,
         upstream: str | None = None,
         tree: Path = ROOT,
+        model_options: dict | None = None,
     ) -> None:
         self.engine = engine
         self.tree = tree  # the checkout whose code is served (its src/ and bench/_server.py)
         self.upstream = upstream  # engine "upstream": the OpenAI-compatible server's base URL
         self.parallel = parallel
+        self.model_options = model_options or {}  # the llamacpp model's `options` (e.g. draft)
         self.model_path = model_path
         self.threads = threads
         self.n_ctx = n_ctx
@@ -273,6 +275,8 @@ class ServerProcess:
             cmd += ["--model-path", str(self.model_path)]
         if self.upstream is not None:
             cmd += ["--upstream", self.upstream]
+        if self.model_options:
+            cmd += ["--model-options", json.dumps(self.model_options)]
         env = with_omp_wait_policy(dict(os.environ), self.omp_wait_policy) | self.extra_env
         # this tree's code first, whatever the venv has installed (an editable install of another)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.tree / "src"), env.get("PYTHONPATH")]))
@@ -323,6 +327,7 @@ def _serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--omp-wait-policy", type=omp_argument, default=platform_omp_policy())
     parser.add_argument("--max-output-tokens", type=int, default=4096)
     parser.add_argument("--parallel", type=int, default=4, help="engine batch slots")
+    parser.add_argument("--model-options", type=json.loads, default={}, help="JSON: more model options")
     args = parser.parse_args(argv)
     with_omp_wait_policy(os.environ, args.omp_wait_policy)  # before anything loads llama.cpp
 
@@ -359,7 +364,7 @@ def _serve(argv: list[str] | None = None) -> None:
             aliases=["glm-4"],
             context_window=args.n_ctx,
             max_output_tokens=args.max_output_tokens,
-            options={"parallel": args.parallel},
+            options={"parallel": args.parallel} | args.model_options,
         )
     args.data_dir.mkdir(parents=True, exist_ok=True)
     values = {

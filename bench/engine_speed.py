@@ -23,6 +23,13 @@ with the fastest served single stream is preferred.
     .venv/bin/python bench/engine_speed.py --perplexity          # both models, ~30 min
     .venv/bin/python bench/engine_speed.py --models 0.5b --variants packaged,iq4_nl
     .venv/bin/python bench/engine_speed.py --smoke               # seconds: 0.5B packaged, tiny
+    .venv/bin/python bench/engine_speed.py --speculative --models 1.5b --variants packaged
+
+`--speculative` adds, per model and variant, the served single-stream decode with speculative
+decoding (engines/speculative.py) against the same server without it, in the same run: drafted
+by the 0.5B (packaged) and by prompt lookup, each drafting every round ("always") and as served
+by default (drafting only while the measured verify cost and acceptance say it pays); on free
+text (greedy and sampled at the Zhipu defaults 0.95 / 0.7) and on a passage to quote back.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from pathlib import Path
 
 import httpx
 from _perplexity import perplexity
-from _server import ServerProcess, loadavg, platform_omp_policy, raw_batch_rates
+from _server import ROOT, ServerProcess, loadavg, platform_omp_policy, raw_batch_rates
 from _weights import PACKAGES, model_file
 from engine_scaling import TOPICS
 
@@ -119,6 +126,74 @@ async def prefill_rate(client: httpx.AsyncClient) -> float:
     return answer["usage"]["prompt_tokens"] / (time.perf_counter() - began)
 
 
+SPECULATION = {  # setup → the model options it adds
+    "plain": {},
+    "0.5B draft, always": {"draft": "0.5b", "draft_policy": "always"},
+    "0.5B draft, measured": {"draft": "0.5b"},
+    "lookup, always": {"draft": "lookup", "draft_policy": "always"},
+    "lookup, measured": {"draft": "lookup"},
+}
+
+
+def workloads(tokens: int, count: int) -> dict[str, list[dict]]:
+    """`count` requests per workload, each a single stream."""
+    passage = (ROOT / "bench" / "data" / "perplexity" / "en.txt").read_text().split("\n\n")[3 : 3 + count]
+    quote = [
+        {
+            "model": "glm-4",
+            "stream": True,
+            "max_tokens": tokens,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": f"Copy this text exactly, word for word:\n\n{text}"}],
+        }
+        for text in passage
+    ]
+    sampled = [story(i, tokens) | {"temperature": 0.95, "top_p": 0.7, "seed": i} for i in range(count)]
+    return {"story": [story(i, tokens) for i in range(count)], "story, sampled": sampled, "quote": quote}
+
+
+async def decode_rates(server: ServerProcess, requests: list[dict]) -> float:
+    """Median single-stream decode tok/s (after the first token) over `requests`."""
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=900) as client:
+        await one_stream(client, story(0, 4))  # warm-up
+        rates = []
+        for body in requests:
+            _, seconds, tokens = await one_stream(client, body)
+            if seconds > 0 and tokens > 1:
+                rates.append((tokens - 1) / seconds)
+        return statistics.median(rates) if rates else 0.0
+
+
+def measure_speculation(model: str, path: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Setup → workload → served single-stream decode tok/s."""
+    draft_file = str(model_file(MODELS_DIR, "0.5b"))
+    table: dict[str, dict[str, float]] = {}
+    for setup in args.spec_setups:
+        options = SPECULATION[setup]
+        if options.get("draft") == "0.5b":
+            options = options | {"draft": draft_file}
+        with ServerProcess(
+            "llamacpp", model_path=path, n_ctx=4096, parallel=4, start_timeout=600, model_options=options
+        ) as server:
+            table[setup] = {
+                name: asyncio.run(decode_rates(server, bodies))
+                for name, bodies in workloads(args.tokens, args.repeat).items()
+            }
+        print(f"[{model}] {path.name} {setup}: {table[setup]}", flush=True)
+    return table
+
+
+def print_speculation(model: str, variant: str, table: dict[str, dict[str, float]]) -> None:
+    plain = table["plain"]
+    names = list(plain)
+    print(f"\n{model} {variant}: speculative decoding, served single-stream decode tok/s (× plain)")
+    print(f"{'setup':<24}" + "".join(f"{name:>22}" for name in names))
+    for setup, rates in table.items():
+        cells = "".join(f"{rates[n]:>13.1f} ({rates[n] / plain[n]:>4.2f}×)" for n in names)
+        print(f"{setup:<24}{cells}")
+
+
 def derive_candidates(model: str, names: list[str]) -> dict[str, Path]:
     """Each named variant's file, derived (minutes, once) when it is not there yet."""
     package = weights.package_for(PACKAGES[model])
@@ -153,6 +228,8 @@ def measure_model(model: str, args: argparse.Namespace) -> tuple[float, list[Row
                 row.ppl[language] = perplexity(path, language, limit=args.ppl_tokens).value
         print(f"[{model}] {name}: {row}", flush=True)
         rows.append(row)
+        if args.speculative:
+            args.speculation[(model, name)] = measure_speculation(model, path, args)
     return raw_one, rows
 
 
@@ -208,11 +285,13 @@ def main() -> None:
     parser.add_argument(
         "--ppl-tokens", type=int, default=None, help="score only the first N tokens per language"
     )
+    parser.add_argument("--speculative", action="store_true", help="also with speculative decoding")
     parser.add_argument("--smoke", action="store_true", help="0.5B packaged, 8 tokens, 2 streams: seconds")
     args = parser.parse_args()
     if args.smoke:
         args.models, args.variants, args.levels, args.tokens, args.repeat = "0.5b", "packaged", "2", 8, 1
         args.perplexity, args.ppl_tokens = True, 2048
+        args.speculative, args.spec_setups = True, ["plain", "lookup, always"]
     args.levels = [int(n) for n in args.levels.split(",")]
 
     def variant_names(model: str) -> list[str]:
@@ -222,11 +301,15 @@ def main() -> None:
         return [variants.PACKAGED, *(v.name for v in pinned)]
 
     args.variant_names = variant_names
+    args.speculation = {}
+    args.spec_setups = getattr(args, "spec_setups", list(SPECULATION))
     print(f"load average before: {loadavg()}", flush=True)
     results = {model: measure_model(model, args) for model in args.models.split(",")}
     print(f"load average after: {loadavg()}")
     for model, (raw_one, rows) in results.items():
         print_table(model, raw_one, rows, args.levels)
+    for (model, variant), table in args.speculation.items():
+        print_speculation(model, variant, table)
 
 
 if __name__ == "__main__":

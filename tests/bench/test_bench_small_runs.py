@@ -30,7 +30,8 @@ SMALL_RUNS = [
     ("engine_overhead.py", ["--rounds", "1", "--max-tokens", "8", "--n-ctx", "512"], "SUMMARY decode", True),
     ("engine_scaling.py", ["--levels", "1,2", "--max-tokens", "8", "--repeat", "1"], "OpenMaaS/raw", True),
     ("batch_ceiling.py", ["--levels", "1,4", "--tokens", "2"], "most at 4 streams", True),
-    ("engine_speed.py", ["--smoke"], "raw packaged one stream", True),
+    ("engine_speed.py", ["--smoke"], "speculative decoding, served single-stream", True),
+    ("prefill_stall.py", ["--smoke"], "A longest gap", True),
     ("omp_policy.py", ["--busy", "1", "--tokens", "4", "--busy-tokens", "4"], "spin:1000", True),
 ]
 

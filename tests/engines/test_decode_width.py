@@ -4,12 +4,14 @@ at start-up), every sequence taking its turn; output is unchanged by it."""
 from __future__ import annotations
 
 import asyncio
+import queue
 
 import pytest
 
 from openmaas.engines import decode_width
 from openmaas.engines.decode_width import StepCosts
-from openmaas.engines.llama_scheduler import Slot, stepping
+from openmaas.engines.fair_queue import FairQueue
+from openmaas.engines.llama_scheduler import Scheduler, Slot, stepping
 from tests.engines.conftest import running_engine
 from tests.engines.test_llama_scheduler import PROMPTS, answer
 
@@ -76,3 +78,35 @@ def test_the_real_measurement_gives_a_cost_per_width():
     for llm, _loop in running_engine(context_window=512, parallel=3):
         costs = llm.step_costs
         assert costs is not None and len(costs.seconds) == 3 and all(0 < s < 30 for s in costs.seconds)
+
+
+class PrefillStandIn(SequenceStandIn):
+    def __init__(self, seq_id: int, feed: list[int]) -> None:
+        super().__init__(seq_id, feed)
+        self.logits_at = None
+
+
+def scheduler_with(costs: StepCosts, active: list) -> Scheduler:
+    """A scheduler around a runtime stand-in: `_fill_batch` needs only a llama_batch."""
+    runtime = type("RuntimeStandIn", (), {"slots": 4, "n_batch": 256, "vocab": None})()
+    scheduler = Scheduler(runtime, FairQueue(), lambda texts: [], queue.SimpleQueue(), costs)
+    scheduler._active = active
+    return scheduler
+
+
+def test_a_long_prompt_is_prefilled_in_short_chunks_only_while_others_decode():
+    costs = StepCosts((0.02, 0.04), prefill_chunk=24)
+    running, arriving = PrefillStandIn(0, [7]), PrefillStandIn(1, list(range(200)))
+    scheduler = scheduler_with(costs, [running, arriving])
+    scheduler._fill_batch()
+    assert scheduler._batch.size == 1 + 24 and running.feed == [] and len(arriving.feed) == 176
+    assert running.logits_at == 0 and arriving.logits_at is None  # no logits mid-prompt
+    alone = PrefillStandIn(2, list(range(200)))
+    scheduler = scheduler_with(costs, [alone])  # nobody to stall: the whole batch
+    scheduler._fill_batch()
+    assert scheduler._batch.size == 200 and alone.logits_at == 199
+    unlimited = scheduler_with(
+        StepCosts((0.02, 0.04)), [PrefillStandIn(0, [7]), PrefillStandIn(1, list(range(200)))]
+    )
+    unlimited._fill_batch()
+    assert unlimited._batch.size == 201

@@ -139,3 +139,9 @@ def test_acceptance_follows_what_rounds_keep():
     for _ in range(40):
         policy.observe(drafted=4, kept=4)
     assert policy.acceptance > 0.95
+
+
+def test_a_draft_that_cannot_pay_even_fully_kept_is_refused():
+    assert not _policy().can_pay()  # 0.5B drafting for the packaged 1.5B on 2 cores
+    assert _policy(draft_seconds=0.0).can_pay()  # prompt lookup: 5 tokens in 102 ms > 1 in 26
+    assert not _policy(draft_seconds=0.0, verify_seconds=(0.026, 0.052, 0.078)).can_pay()

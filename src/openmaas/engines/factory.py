@@ -47,11 +47,18 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
         # options.decode_width = "all" batches every running decode (no start-up measurement)
         measure_widths=model.options.get("decode_width", "measure") != "all",
         thinking=model.thinking,
+        # while other requests decode, a step prefills only what fits in this many ms ("none": a
+        # whole batch, the running streams wait for it)
+        prefill_step_ms=prefill_step_ms(model.options.get("prefill_step_ms", 200)),
         draft=draft_source(model, settings),
         draft_tokens=int(model.options.get("draft_tokens", 4)),
         # "measured" (default): draft only while the measured costs and acceptance say it pays
         draft_always=model.options.get("draft_policy", "measured") == "always",
     )
+
+
+def prefill_step_ms(value: object) -> float | None:
+    return None if value in (None, "none") else float(str(value))
 
 
 def draft_source(model: ModelConfig, settings: Settings) -> str | None:

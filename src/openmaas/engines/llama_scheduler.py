@@ -248,17 +248,27 @@ class Scheduler:
         return True
 
     def _fill_batch(self) -> None:
-        """Running decodes first (one token each, as many as pay on this CPU: `_stepping`),
-        then prompt chunks in the room left."""
+        """Running decodes first (one token each, as many as pay on this CPU: `stepping`),
+        then prompt chunks in the room left: while others decode, only as many prompt tokens
+        as keep the step short (`StepCosts.prefill_chunk`), so they are not stalled."""
         batch, budget = self._batch, self._batch.capacity
         batch.clear()
         self._steps += 1
         for seq in self._active:
             seq.logits_at = None
-        for seq in fill_order(stepping(self._active, self._costs)):
-            take = seq.feed[:budget]
-            if len(seq.feed) == 1:
+        carried = fill_order(stepping(self._active, self._costs))
+        prefill_room = budget
+        if self._costs.prefill_chunk is not None and any(len(s.feed) == 1 for s in carried):
+            prefill_room = self._costs.prefill_chunk
+        for seq in carried:
+            decoding = len(seq.feed) == 1
+            take = seq.feed[: budget if decoding else min(budget, prefill_room)]
+            if not take:
+                continue
+            if decoding:
                 seq.last_step = self._steps
+            else:
+                prefill_room -= len(take)
             for i, token in enumerate(take):
                 last = i == len(seq.feed) - 1
                 index = batch.add(token, len(seq.slot.cached) + i, seq.slot.seq_id, last)

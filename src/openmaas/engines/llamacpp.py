@@ -12,11 +12,12 @@ model, which does no ggml compute.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import threading
 from collections.abc import AsyncGenerator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from openmaas.engines.reasoning import (
 )
 from openmaas.errors import InternalFailure
 
+log = logging.getLogger(__name__)
 END = object()  # the last item a generation's output queue receives
 # Prompts longer than this (characters) are rendered and tokenized in a worker thread: a
 # long conversation's template render and tokenization would otherwise hold the event loop
@@ -92,12 +94,15 @@ class LlamaCppEngine:
         draft: str | None = None,
         draft_tokens: int = 4,
         draft_always: bool = False,
+        prefill_step_ms: float | None = 200.0,
     ) -> None:
         self.model_path = model_path
         # speculative decoding for a lone stream: "lookup" or a draft GGUF sharing the vocabulary
         self._draft, self._draft_tokens, self._draft_always = draft, draft_tokens, draft_always
         self.speculator: Any = None  # llama_speculate.Speculator, once loaded with a draft
         self._measure_widths = measure_widths  # False: every running decode in every step
+        # while others decode, a step prefills what fits in this long (None: a whole batch)
+        self._prefill_step_ms = prefill_step_ms
         self.step_costs: Any = None  # decode_width.StepCosts, once loaded
         self.thinking = thinking
         self.context_window = context_window
@@ -252,17 +257,31 @@ class LlamaCppEngine:
         finally:
             batch.free()
         policy.always = self._draft_always  # benches, tests: every round drafts its full length
-        return Speculator(runtime, drafter, policy, self.context_window)
+        speculator = Speculator(runtime, drafter, policy, self.context_window)
+        if not policy.always and not policy.can_pay():
+            log.warning(
+                "speculative decoding off for %s: even with every draft kept it would be slower "
+                "than plain decoding on this machine (%s)",
+                self.model_path.name,
+                policy.describe(),
+            )
+            speculator.close()
+            return None
+        return speculator
 
     def _step_costs(self, runtime: Any, batch_type: Any) -> Any:
         """Decode step cost by width (engines/decode_width.py), measured unless turned off."""
-        from openmaas.engines.decode_width import StepCosts, measure_step_costs
+        from openmaas.engines.decode_width import StepCosts, measure_step_costs, prefill_chunk
 
         if not self._measure_widths or runtime.slots == 1:
             return StepCosts.uniform(runtime.slots)
-        batch = batch_type(runtime.slots)
+        batch = batch_type(max(runtime.slots, min(128, runtime.n_batch)))
         try:
-            return measure_step_costs(runtime, batch)
+            costs = measure_step_costs(runtime, batch)
+            if self._prefill_step_ms is None:
+                return costs
+            chunk = prefill_chunk(runtime, batch, self._prefill_step_ms / 1000)
+            return replace(costs, prefill_chunk=chunk)
         finally:
             batch.free()
 

@@ -146,6 +146,14 @@ class DraftPolicy:
         tokens = (1 - a ** (length + 1)) / (1 - a)
         return tokens / (length * self.draft_seconds + self.verify_seconds[length])
 
+    def can_pay(self) -> bool:
+        """Whether any draft length would beat plain decoding even if every draft were kept."""
+        plain = 1 / self.verify_seconds[0]
+        return any(
+            (k + 1) / (k * self.draft_seconds + self.verify_seconds[k]) >= plain * (1 + self.margin)
+            for k in range(1, len(self.verify_seconds))
+        )
+
     def draft_length(self) -> int:
         """0: decode plainly this step."""
         longest = len(self.verify_seconds) - 1
