@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -54,6 +53,7 @@ from typing import Any
 
 import httpx
 
+from openmaas.cjk import CJK
 from openmaas.concurrency import run_in_threadpool
 from openmaas.config import ThinkingConfig
 from openmaas.engines.base import (
@@ -85,7 +85,6 @@ from openmaas.engines.upstream_http import (
 from openmaas.engines.upstream_pool import HealthChecker, Replica, ReplicaPool
 from openmaas.errors import ModelUnsupported
 
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 TOOL_GRAMMAR_HEAD = "root ::= block"  # chat/tools.py tool_call_grammar()
 CHAT_PATH = "/v1/chat/completions"
 OFF_LOOP_PROMPT_CHARS = 65_536  # larger conversations are serialised in a worker thread

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openmaas.cjk import HAN
 from openmaas.knowledge.settings import KnowledgeSettings
 
 IDENTIFIER = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?![A-Za-z0-9])")
@@ -55,14 +56,13 @@ def named(code: str, text: str) -> bool:
     return re.search(rf"(?<![a-z0-9]){re.escape(_canonical(code))}(?![a-z0-9])", plain) is not None
 
 
-CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 LETTER = re.compile(r"[A-Za-z\u3400-\u9fff\uf900-\ufaff]")
 
 
 def mostly_cjk(text: str) -> bool:
-    """Chinese (or Japanese kanji) text: at least a third of its letters are CJK."""
+    """Chinese (or Japanese kanji) text: at least a third of its letters are HAN."""
     letters = len(LETTER.findall(text))
-    return letters > 0 and len(CJK.findall(text)) * 3 >= letters
+    return letters > 0 and len(HAN.findall(text)) * 3 >= letters
 
 
 def codes_missed(question: str, texts: Sequence[str]) -> list[str]:

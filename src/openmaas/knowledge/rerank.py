@@ -6,7 +6,6 @@ imported from it). Loaded on first use; one ONNX Runtime session, one intra-op t
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,9 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from openmaas.cjk import CJK
 from openmaas.embeddings.packaged import RERANKER_DIR, RERANKER_WEIGHTS, locate, verify
-
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 
 class Reranker(Protocol):
@@ -28,7 +26,7 @@ class Reranker(Protocol):
 
 
 def is_mostly_english(text: str) -> bool:
-    return len(_CJK.findall(text)) <= max(2, len(text) // 50)
+    return len(CJK.findall(text)) <= max(2, len(text) // 50)
 
 
 class CrossEncoderReranker:

@@ -26,6 +26,7 @@ from typing import Any
 from openmaas.auth.principal import Principal
 from openmaas.chat.ids import new_request_id
 from openmaas.chat.types import ChatRequest
+from openmaas.cjk import HAN
 from openmaas.engines.base import ChatMessage
 from openmaas.errors import InvalidField, MissingField
 from openmaas.knowledge.retrieval import Passage, RetrievalQuery, RetrievalService
@@ -66,7 +67,6 @@ NOTHING_FOUND_KNOWLEDGE_EN = (
     "(Nothing relevant to this question was found in the documents of the knowledge base.)"
 )
 _PLACEHOLDER = re.compile(r"\{\{\s*(knowledge|question)\s*\}\}")
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -114,13 +114,13 @@ def format_knowledge(passages: list[Passage], max_chars: int) -> str:
 
 def render_template(template: str | None, knowledge: str, question: str) -> str:
     if template is None:
-        template = DEFAULT_TEMPLATE_ZH if _CJK.search(question) else DEFAULT_TEMPLATE_EN
+        template = DEFAULT_TEMPLATE_ZH if HAN.search(question) else DEFAULT_TEMPLATE_EN
     return _fill(template, knowledge, question)
 
 
 def render_nothing_found(template: str | None, question: str) -> str:
     """The prompt when the evidence gate found no relevant passage (question's language)."""
-    chinese = bool(_CJK.search(question))
+    chinese = bool(HAN.search(question))
     if template is None:
         return _fill(NOTHING_FOUND_TEMPLATE_ZH if chinese else NOTHING_FOUND_TEMPLATE_EN, "", question)
     return _fill(template, NOTHING_FOUND_KNOWLEDGE_ZH if chinese else NOTHING_FOUND_KNOWLEDGE_EN, question)

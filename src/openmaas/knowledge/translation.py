@@ -15,17 +15,17 @@ import re
 from collections.abc import Callable
 from contextlib import aclosing
 
+from openmaas.cjk import HAN
 from openmaas.engines.base import ChatEngine, ChatMessage, SamplingParams, TextDelta, generation_stream
 
 log = logging.getLogger(__name__)
-CJK = re.compile(r"[\u4e00-\u9fff]")
 LATIN = re.compile(r"[A-Za-z]{3,}")
 MAX_TRANSLATION_TOKENS = 96
 
 
 def language_of(text: str) -> str:
     """'zh' when Chinese characters carry the text, else 'en' (the two the platform serves)."""
-    cjk = len(CJK.findall(text))  # characters; a Chinese word is about two of them
+    cjk = len(HAN.findall(text))  # characters; a Chinese word is about two of them
     return "zh" if cjk and cjk >= 2 * len(LATIN.findall(text)) else "en"
 
 

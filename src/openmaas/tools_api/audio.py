@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import io
 import math
-import re
 import shutil
 import tempfile
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from openmaas.auth.principal import Principal
+from openmaas.cjk import HAN
 from openmaas.concurrency import run_in_threadpool
 from openmaas.engines.upstream_tools import UpstreamToolClient
 from openmaas.engines.whisper_local import SAMPLE_RATE, LocalWhisperEngine
@@ -33,7 +33,6 @@ from openmaas.tools_api.metering import Meter, ToolMeter
 from openmaas.tools_api.prices import SPEECH, TRANSCRIPTION
 from openmaas.tools_api.settings import AudioSettings
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 ESPEAK_WPM = 175  # espeak-ng's default speaking rate (words per minute)
 SPEECH_TIMEOUT_SECONDS = 60
 ESPEAK_VOICES = frozenset({"cmn", "yue", "en", "en-us", "en-gb"})
@@ -355,4 +354,4 @@ def _voice(text: str, voice: str | None) -> str:
     such as `tongtong` have no espeak equivalent; one of ESPEAK_VOICES may be named)."""
     if voice in ESPEAK_VOICES:
         return voice
-    return "cmn" if _CJK.search(text) else "en"
+    return "cmn" if HAN.search(text) else "en"
