@@ -52,7 +52,7 @@ from openmaas.catalog import variants, weights
 from openmaas.catalog.weights import WeightsUnavailable
 
 MODELS_DIR = Path("~/.openmaas/models").expanduser()
-PREFILL_WORDS = 1100  # ~1,500 tokens of prompt
+PREFILL_WORDS = 1100  # ~3,200 tokens of prompt ("word12" is three)
 
 
 @dataclass
@@ -167,7 +167,7 @@ async def decode_rates(server: ServerProcess, requests: list[dict]) -> float:
 
 def measure_speculation(model: str, path: Path, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """Setup → workload → served single-stream decode tok/s."""
-    draft_file = str(model_file(MODELS_DIR, "0.5b"))
+    draft_file = str(model_file(MODELS_DIR, "0.5b", args.draft_variant))
     table: dict[str, dict[str, float]] = {}
     for setup in args.spec_setups:
         options = SPECULATION[setup]
@@ -286,6 +286,7 @@ def main() -> None:
         "--ppl-tokens", type=int, default=None, help="score only the first N tokens per language"
     )
     parser.add_argument("--speculative", action="store_true", help="also with speculative decoding")
+    parser.add_argument("--draft-variant", default="packaged", help="the 0.5B file that drafts (e.g. q4_0)")
     parser.add_argument("--smoke", action="store_true", help="0.5B packaged, 8 tokens, 2 streams: seconds")
     args = parser.parse_args()
     if args.smoke:

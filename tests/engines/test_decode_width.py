@@ -94,19 +94,42 @@ def scheduler_with(costs: StepCosts, active: list) -> Scheduler:
     return scheduler
 
 
-def test_a_long_prompt_is_prefilled_in_short_chunks_only_while_others_decode():
+def test_while_others_decode_prompt_chunks_and_decode_steps_take_turns():
     costs = StepCosts((0.02, 0.04), prefill_chunk=24)
-    running, arriving = PrefillStandIn(0, [7]), PrefillStandIn(1, list(range(200)))
+    running, arriving = PrefillStandIn(0, [7]), PrefillStandIn(1, list(range(60)))
     scheduler = scheduler_with(costs, [running, arriving])
-    scheduler._fill_batch()
-    assert scheduler._batch.size == 1 + 24 and running.feed == [] and len(arriving.feed) == 176
-    assert running.logits_at == 0 and arriving.logits_at is None  # no logits mid-prompt
+    sizes = []
+    for _ in range(6):
+        scheduler._fill_batch()
+        sizes.append(scheduler._batch.size)
+        if running.feed == []:
+            running.feed = [8]  # the decode sampled its next token
+    assert sizes == [24, 1, 24, 1, 12, 1]  # a 24-token chunk, a decode, ... the last 12
+    assert arriving.feed == [] and arriving.logits_at is None
+
+
+def test_a_prompt_alone_or_without_a_measured_chunk_fills_the_batch():
+    costs = StepCosts((0.02, 0.04), prefill_chunk=24)
     alone = PrefillStandIn(2, list(range(200)))
     scheduler = scheduler_with(costs, [alone])  # nobody to stall: the whole batch
     scheduler._fill_batch()
     assert scheduler._batch.size == 200 and alone.logits_at == 199
-    unlimited = scheduler_with(
-        StepCosts((0.02, 0.04)), [PrefillStandIn(0, [7]), PrefillStandIn(1, list(range(200)))]
-    )
+    running, arriving = PrefillStandIn(0, [7]), PrefillStandIn(1, list(range(200)))
+    unlimited = scheduler_with(StepCosts((0.02, 0.04)), [running, arriving])
     unlimited._fill_batch()
-    assert unlimited._batch.size == 201
+    assert unlimited._batch.size == 201 and running.logits_at == 0
+
+
+def test_the_prefill_pacer_follows_prompt_steps_toward_its_step_time():
+    pacer = decode_width.PrefillPacer(seconds=0.5, chunk=100)
+    for _ in range(8):  # deep into a long prompt a token costs 7 ms, not the 5 measured at 0
+        pacer.observe(pacer.chunk, pacer.chunk * 0.007)
+    assert 71 <= pacer.chunk <= 73
+    pacer.observe(0, 1.0)
+    assert 71 <= pacer.chunk <= 73
+    for _ in range(8):  # never below the smallest chunk that keeps prefill's speed
+        pacer.observe(pacer.chunk, pacer.chunk * 0.050)
+    assert pacer.chunk == pacer.smallest
+    for _ in range(20):
+        pacer.observe(pacer.chunk, pacer.chunk * 0.0001)
+    assert pacer.chunk == pacer.largest

@@ -164,3 +164,24 @@ def test_missed_codes_gate_even_when_the_scores_pass():
         nothing_relevant(strong, SETTINGS.model_copy(update={"no_answer_identifiers": False}), ["A3"])
         is False
     )
+
+
+def test_responses_file_search_declines_through_the_gate_too(gated):
+    """Responses `file_search` (and assistants' retrieval, through the same grounding) tell the
+    model that nothing was found instead of handing it passages the gate rejected."""
+    kb_id = gated.create_kb()
+    gated.ingest(kb_id, "varnholm.txt", FACTS.encode())
+
+    def search(question: str) -> str:
+        body = {
+            "model": "glm-4",
+            "input": question,
+            "tools": [{"type": "file_search", "vector_store_ids": [kb_id]}],
+        }
+        response = gated.client.post("/v1/responses", headers=gated.tenant.headers, json=body)
+        assert response.status_code == 200, response.text
+        return gated.fake_engine().prompts[-1].text
+
+    assert "Elsbeth" in search("Who keeps the lighthouse of Varnholm?")
+    declined = search("Quantum chromodynamics lattice gauge simulations?")
+    assert "Elsbeth" not in declined and "do not contain this information" in declined

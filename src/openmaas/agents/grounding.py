@@ -1,6 +1,7 @@
 """Knowledge-base grounding shared by Responses `file_search` and assistants' retrieval: the
 top passages of the account's knowledge bases go into the last user turn (the chat
-`retrieval` tool's template), so a document far larger than the context window can be asked."""
+`retrieval` tool's template), so a document far larger than the context window can be asked;
+when the evidence gate finds none that answers, the turn says so (as the chat tool does)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from openmaas.chat.types import ChatRequest
 from openmaas.engines.base import ChatMessage
 from openmaas.errors import InvalidField
 from openmaas.knowledge.retrieval import Passage, RetrievalQuery, RetrievalService
-from openmaas.knowledge.retrieval_tool import format_knowledge, render_template
+from openmaas.knowledge.retrieval_tool import grounded_prompt
 
 
 def last_user_text(messages: list[ChatMessage], field: str) -> str:
@@ -37,8 +38,7 @@ async def ground_in_knowledge(
         principal,
         RetrievalQuery(knowledge_ids=knowledge_ids, query=question, top_k=top_k, request_id=request_id),
     )
-    knowledge = format_knowledge(result.passages, retrieval.settings.max_knowledge_chars)
-    prompt = render_template(None, knowledge, question)
+    prompt = grounded_prompt(result, None, question, retrieval.settings.max_knowledge_chars)
     index = max(i for i, m in enumerate(chat.messages) if m.role == "user")
     messages = list(chat.messages)
     messages[index] = replace(messages[index], content=prompt)

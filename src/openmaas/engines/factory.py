@@ -49,7 +49,7 @@ def build_chat_engine(model: ModelConfig, settings: Settings) -> ChatEngine:
         thinking=model.thinking,
         # while other requests decode, a step prefills only what fits in this many ms ("none": a
         # whole batch, the running streams wait for it)
-        prefill_step_ms=prefill_step_ms(model.options.get("prefill_step_ms", 200)),
+        prefill_step_ms=prefill_step_ms(model.options.get("prefill_step_ms", 250)),
         draft=draft_source(model, settings),
         draft_tokens=int(model.options.get("draft_tokens", 4)),
         # "measured" (default): draft only while the measured costs and acceptance say it pays

@@ -22,6 +22,7 @@ import codecs
 import queue
 import random
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ import llama_cpp as C
 import numpy as np
 
 from openmaas.engines.base import Finished, PreparedPrompt, SamplingParams
-from openmaas.engines.decode_width import StepCosts
+from openmaas.engines.decode_width import PrefillPacer, StepCosts
 from openmaas.engines.fair_queue import FairQueue
 from openmaas.engines.llama_runtime import Adapters, Batch, Pieces, Runtime, build_sampler
 from openmaas.engines.llama_speculate import Speculator, common_prefix
@@ -130,6 +131,11 @@ class Scheduler:
         self._pieces = Pieces(runtime.vocab)
         self._adapters = Adapters(runtime)
         self._speculator = speculator  # drafts for a lone decoding stream (llama_speculate.py)
+        self._prompt_turn = False  # decodes and prompt chunks alternate (_split_decodes_and_prompts)
+        self._pacer = None
+        if self._costs.prefill_chunk is not None:
+            self._pacer = PrefillPacer(self._costs.prefill_seconds, self._costs.prefill_chunk)
+        self._paced_tokens = 0  # prompt tokens of the current step, when it is a paced prompt step
 
     def run(self, stopping: threading.Event) -> None:
         try:
@@ -216,10 +222,13 @@ class Scheduler:
         if not self._active or self._speculate():
             return
         self._fill_batch()
+        began = time.perf_counter()
         if self._batch.decode(self._rt) != 0:
             for seq in list(self._active):
                 self._drop(seq, InternalFailure("llama.cpp could not decode the batch"))
             return
+        if self._pacer is not None and self._paced_tokens:
+            self._pacer.observe(self._paced_tokens, time.perf_counter() - began)
         for seq in list(self._active):
             if seq.logits_at is not None:
                 self._consume(seq, C.llama_sampler_sample(seq.current_sampler(), self._rt.ctx, seq.logits_at))
@@ -248,27 +257,19 @@ class Scheduler:
         return True
 
     def _fill_batch(self) -> None:
-        """Running decodes first (one token each, as many as pay on this CPU: `stepping`),
-        then prompt chunks in the room left: while others decode, only as many prompt tokens
-        as keep the step short (`StepCosts.prefill_chunk`), so they are not stalled."""
+        """Running decodes (one token each, as many as pay on this CPU: `stepping`) and prompt
+        chunks in the room left. While others decode, with a measured `prefill_chunk`, decode
+        steps and prompt steps alternate instead (`_split_decodes_and_prompts`)."""
         batch, budget = self._batch, self._batch.capacity
         batch.clear()
         self._steps += 1
         for seq in self._active:
             seq.logits_at = None
-        carried = fill_order(stepping(self._active, self._costs))
-        prefill_room = budget
-        if self._costs.prefill_chunk is not None and any(len(s.feed) == 1 for s in carried):
-            prefill_room = self._costs.prefill_chunk
-        for seq in carried:
-            decoding = len(seq.feed) == 1
-            take = seq.feed[: budget if decoding else min(budget, prefill_room)]
-            if not take:
-                continue
-            if decoding:
+        carried, budget = self._split_decodes_and_prompts(stepping(self._active, self._costs), budget)
+        for seq in fill_order(carried):
+            take = seq.feed[:budget]
+            if len(seq.feed) == 1:
                 seq.last_step = self._steps
-            else:
-                prefill_room -= len(take)
             for i, token in enumerate(take):
                 last = i == len(seq.feed) - 1
                 index = batch.add(token, len(seq.slot.cached) + i, seq.slot.seq_id, last)
@@ -277,6 +278,24 @@ class Scheduler:
             seq.slot.cached.extend(take)
             seq.feed = seq.feed[len(take) :]
             budget -= len(take)
+
+    def _split_decodes_and_prompts(self, carried: list[Sequence], budget: int) -> tuple[list[Sequence], int]:
+        """A whole-batch prompt chunk beside running decodes stalls them for seconds (a
+        512-token chunk of the packaged 1.5B: 3.1 s), and mixing a short chunk into their step
+        costs more than the two steps apart (a decode of another sequence splits llama.cpp's
+        batch: +60-80 ms here). So while streams decode, a step either decodes them or
+        prefills prompt tokens that fit in the measured chunk, in turn: their gaps stay near
+        one chunk's time, and the prompt keeps most of its prefill speed."""
+        self._paced_tokens = 0
+        decodes = [s for s in carried if len(s.feed) == 1]
+        prompts = [s for s in carried if len(s.feed) != 1]
+        if self._pacer is None or not decodes or not prompts:
+            return carried, budget
+        self._prompt_turn = not self._prompt_turn
+        if not self._prompt_turn:
+            return decodes, budget
+        self._paced_tokens = min(budget, self._pacer.chunk, sum(len(s.feed) for s in prompts))
+        return prompts, self._paced_tokens
 
     def _consume(self, seq: Sequence, token: int) -> None:
         if C.llama_vocab_is_eog(self._rt.vocab, token):

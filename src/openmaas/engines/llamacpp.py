@@ -94,7 +94,7 @@ class LlamaCppEngine:
         draft: str | None = None,
         draft_tokens: int = 4,
         draft_always: bool = False,
-        prefill_step_ms: float | None = 200.0,
+        prefill_step_ms: float | None = 250.0,
     ) -> None:
         self.model_path = model_path
         # speculative decoding for a lone stream: "lookup" or a draft GGUF sharing the vocabulary
@@ -281,7 +281,7 @@ class LlamaCppEngine:
             if self._prefill_step_ms is None:
                 return costs
             chunk = prefill_chunk(runtime, batch, self._prefill_step_ms / 1000)
-            return replace(costs, prefill_chunk=chunk)
+            return replace(costs, prefill_chunk=chunk, prefill_seconds=self._prefill_step_ms / 1000)
         finally:
             batch.free()
 

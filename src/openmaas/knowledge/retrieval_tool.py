@@ -29,7 +29,7 @@ from openmaas.chat.types import ChatRequest
 from openmaas.cjk import HAN
 from openmaas.engines.base import ChatMessage
 from openmaas.errors import InvalidField, MissingField
-from openmaas.knowledge.retrieval import Passage, RetrievalQuery, RetrievalService
+from openmaas.knowledge.retrieval import Passage, RetrievalQuery, RetrievalResult, RetrievalService
 
 # The GLM platform's own default (its documented `prompt_template`): documents, question, then
 # "answer from the documents, else from your own knowledge and say so". Measured on a dev
@@ -126,6 +126,14 @@ def render_nothing_found(template: str | None, question: str) -> str:
     return _fill(template, NOTHING_FOUND_KNOWLEDGE_ZH if chinese else NOTHING_FOUND_KNOWLEDGE_EN, question)
 
 
+def grounded_prompt(result: RetrievalResult, template: str | None, question: str, max_chars: int) -> str:
+    """The question rewritten around what retrieval found, or around "nothing relevant" when
+    the evidence gate judged no passage to answer it."""
+    if result.nothing_relevant:
+        return render_nothing_found(template, question)
+    return render_template(template, format_knowledge(result.passages, max_chars), question)
+
+
 def _fill(template: str, knowledge: str, question: str) -> str:
     values = {"knowledge": knowledge, "question": question}
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
@@ -149,11 +157,7 @@ async def augment_messages(
             knowledge_ids=[tool.knowledge_id], query=question, top_k=tool.top_k, request_id=request_id
         ),
     )
-    if result.nothing_relevant:
-        prompt = render_nothing_found(tool.prompt_template, question)
-    else:
-        knowledge = format_knowledge(result.passages, retrieval.settings.max_knowledge_chars)
-        prompt = render_template(tool.prompt_template, knowledge, question)
+    prompt = grounded_prompt(result, tool.prompt_template, question, retrieval.settings.max_knowledge_chars)
     rewritten = list(messages)
     rewritten[last] = dataclasses.replace(messages[last], content=prompt)
     return rewritten
