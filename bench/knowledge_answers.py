@@ -93,6 +93,12 @@ NOT_IN_DOCS = (
     "并未",
     "没有记载",
     "未记载",
+    # the GLM platform's retrieval prompt asks for exactly this when the passages lack the answer
+    "不是来自文档",
+    "不来自文档",
+    "not from the document",
+    "not come from the document",
+    "isn't from the document",
 )
 CJK = re.compile(r"[\u4e00-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")

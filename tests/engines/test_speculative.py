@@ -145,3 +145,16 @@ def test_a_draft_that_cannot_pay_even_fully_kept_is_refused():
     assert not _policy().can_pay()  # 0.5B drafting for the packaged 1.5B on 2 cores
     assert _policy(draft_seconds=0.0).can_pay()  # prompt lookup: 5 tokens in 102 ms > 1 in 26
     assert not _policy(draft_seconds=0.0, verify_seconds=(0.026, 0.052, 0.078)).can_pay()
+
+
+def test_rounds_slower_than_plain_steps_stop_drafting_whatever_the_cost_model_says():
+    cheap = (0.026, 0.028, 0.030, 0.032, 0.034)
+    policy = _policy(verify_seconds=cheap, draft_seconds=0.0, kept=9.0, rejected=1.0)
+    assert policy.draft_length() == 4
+    for _ in range(10):
+        policy.observe_time(1, 0.026, drafted=False)  # plain: 38 tok/s
+        policy.observe_time(3, 0.120, drafted=True)  # rounds: 25 tok/s
+    assert policy.draft_length() == 0
+    for _ in range(40):
+        policy.observe_time(5, 0.050, drafted=True)  # rounds got fast: 100 tok/s
+    assert policy.draft_length() == 4

@@ -221,6 +221,7 @@ class Scheduler:
             self._drop(seq, None)
         if not self._active or self._speculate():
             return
+        lone = self._speculator is not None and len(self._active) == 1 and len(self._active[0].feed) == 1
         self._fill_batch()
         began = time.perf_counter()
         if self._batch.decode(self._rt) != 0:
@@ -229,6 +230,8 @@ class Scheduler:
             return
         if self._pacer is not None and self._paced_tokens:
             self._pacer.observe(self._paced_tokens, time.perf_counter() - began)
+        if lone and self._speculator is not None:  # a plain step the drafts must beat
+            self._speculator.policy.observe_time(1, time.perf_counter() - began, drafted=False)
         for seq in list(self._active):
             if seq.logits_at is not None:
                 self._consume(seq, C.llama_sampler_sample(seq.current_sampler(), self._rt.ctx, seq.logits_at))
@@ -241,6 +244,7 @@ class Scheduler:
         seq = self._active[0]
         if len(seq.feed) != 1 or seq.job.params.grammar is not None:
             return False
+        began = time.perf_counter()
         try:
             out = self._speculator.step(seq, self._batch, seq.job.params.max_tokens - seq.produced)
         except RuntimeError as exc:
@@ -248,6 +252,7 @@ class Scheduler:
             return True
         if out is None:
             return False
+        self._speculator.policy.observe_time(len(out), time.perf_counter() - began, drafted=True)
         self._steps += 1
         seq.last_step, seq.feed = self._steps, []
         for token in out:

@@ -135,6 +135,9 @@ class DraftPolicy:
     probe_every: int = 32
     plain_steps: int = 0
     always: bool = False  # draft the longest length every round (benches, tests)
+    # tokens per second seen (decayed averages): drafting rounds, and plain steps of a lone stream
+    drafted_rate: float | None = None
+    plain_rate: float | None = None
 
     @property
     def acceptance(self) -> float:
@@ -160,13 +163,32 @@ class DraftPolicy:
         if self.always:
             return longest
         best = max(range(1, longest + 1), key=self.expected_rate, default=0)
-        if best and self.expected_rate(best) >= self.expected_rate(0) * (1 + self.margin):
+        promised = best and self.expected_rate(best) >= self.expected_rate(0) * (1 + self.margin)
+        if promised and not self._losing():
             return best
         self.plain_steps += 1
         if self.plain_steps >= self.probe_every:
             self.plain_steps = 0
             return longest
         return 0
+
+    def _losing(self) -> bool:
+        """What the rounds actually deliver overrules the cost model (which leaves out the
+        draft catching up, sampling in Python, and attention deeper into the context)."""
+        if self.drafted_rate is None or self.plain_rate is None:
+            return False
+        return self.drafted_rate < self.plain_rate
+
+    def observe_time(self, tokens: int, seconds: float, drafted: bool) -> None:
+        if tokens <= 0 or seconds <= 0:
+            return
+        rate = tokens / seconds
+        old = self.drafted_rate if drafted else self.plain_rate
+        new = rate if old is None else old * self.decay + rate * (1 - self.decay)
+        if drafted:
+            self.drafted_rate = new
+        else:
+            self.plain_rate = new
 
     def observe(self, drafted: int, kept: int) -> None:
         self.kept = self.kept * self.decay + kept
