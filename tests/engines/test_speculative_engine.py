@@ -14,12 +14,13 @@ import pytest
 
 from openmaas.config import Settings
 from openmaas.engines import llama_speculate
-from openmaas.engines.base import ChatMessage, Finished, SamplingParams, TextDelta
+from openmaas.engines.base import ChatMessage
 from openmaas.engines.llama_runtime import Batch, load_runtime
 from openmaas.engines.llama_scheduler import Scheduler
 from openmaas.engines.llama_speculate import logits_row
 from openmaas.engines.llamacpp import LlamaCppEngine
 from tests.conftest import assembled_default_model
+from tests.engines.test_llama_scheduler import answer
 
 pytestmark = pytest.mark.slow
 
@@ -50,23 +51,10 @@ def answers(model: Path, prompts: list[str], parallel: int = 1, **options) -> tu
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(engine.start())
-        return [loop.run_until_complete(answer(engine, p)) for p in prompts], engine
+        return [loop.run_until_complete(answer(engine, p, max_tokens=40)) for p in prompts], engine
     finally:
         loop.run_until_complete(engine.close())
         loop.close()
-
-
-async def answer(engine: LlamaCppEngine, text: str, **params) -> tuple[str, Finished]:
-    prompt = await engine.prepare([ChatMessage("user", text)])
-    parts, finish = [], None
-    sampling = SamplingParams(**({"max_tokens": 40, "greedy": True} | params))
-    async for event in engine.generate(prompt, sampling, owner="t"):
-        if isinstance(event, TextDelta):
-            parts.append(event.text)
-        else:
-            finish = event
-    assert isinstance(finish, Finished)
-    return "".join(parts), finish
 
 
 def emitted_tokens(monkeypatch) -> dict[str, list[int]]:
