@@ -4,6 +4,8 @@ chat `web_search` tool shares the same filtering."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import httpx
 import pytest
 
@@ -16,7 +18,7 @@ SEARX_RESULTS = [
         "url": "https://news.example.com/openmaas",
         "content": "A" * 900,
         "engine": "bing",
-        "publishedDate": "2026-12-01T08:00:00",
+        "publishedDate": f"{date.today() - timedelta(days=6)}T08:00:00",  # inside oneYear, whenever run
     },
     {
         "title": "Old post",

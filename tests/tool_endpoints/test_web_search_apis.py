@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -23,6 +24,14 @@ from openmaas.search.providers import build_search_provider
 from tests.conftest import add_tenant, free_port, start_live_server
 from tests.sdk._support import usage_rows, wait_for
 from tests.tool_endpoints.conftest import tool_settings
+
+
+def days_ago(days: int) -> str:
+    """Vendors' publish dates relative to today: recency filters are judged against the clock."""
+    return (date.today() - timedelta(days=days)).isoformat()
+
+
+BRAVE_PAGE_DAY = days_ago(2)  # inside oneWeek
 
 KEYS = {"brave": "brave-key", "tavily": "tavily-key", "zhipu": "zhipu-key"}
 
@@ -80,7 +89,7 @@ class StubSearchVendors:
                             "title": "Brave one",
                             "url": "https://a.example.com/1",
                             "description": "first hit",
-                            "page_age": "2026-12-01T00:00:00",
+                            "page_age": f"{BRAVE_PAGE_DAY}T00:00:00",
                             "profile": {"name": "Example"},
                             "meta_url": {"favicon": "https://a.example.com/icon.png"},
                         },
@@ -103,7 +112,7 @@ class StubSearchVendors:
                         "url": "https://t.example.org/x",
                         "content": "tavily content",
                         "score": 0.9,
-                        "published_date": "2026-11-30",
+                        "published_date": days_ago(9),
                     }
                 ],
             }
@@ -125,7 +134,7 @@ class StubSearchVendors:
                         "media": "新闻",
                         "icon": "",
                         "refer": "ref_1",
-                        "publish_date": "2026-12-02",
+                        "publish_date": days_ago(5),
                     }
                 ],
             }
@@ -202,7 +211,7 @@ def test_each_engine_reaches_its_vendor_in_the_platform_shape(routed_server, ven
         "Example",
         "ref_1",
     )
-    assert first["publish_date"].startswith("2026-12-01") and first["icon"].endswith("icon.png")
+    assert first["publish_date"].startswith(BRAVE_PAGE_DAY) and first["icon"].endswith("icon.png")
     assert vendors.seen[-1] == ("brave", {"q": "OpenMaaS site:example.com", "count": "3", "freshness": "pw"})
 
     tavily = search(
