@@ -95,31 +95,45 @@ class PrefillPacer:
             self.chunk = int(min(max((self.chunk + wanted) / 2, self.smallest), self.largest))
 
 
-def prefill_chunk(runtime: Runtime, batch: Batch, step_seconds: float) -> int:
-    """The prompt tokens one step can prefill within `step_seconds`: a step of 32 and one of
-    128 prompt tokens timed (after a warm-up), cost taken as linear in tokens between them.
-    On this CPU a step's cost grows almost linearly with its tokens, so small chunks keep
-    nearly all of prefill's speed while a long prompt no longer stalls running streams for
-    seconds (a 512-token chunk of the packaged 1.5B: ~4.6 s)."""
-    small, large = (min(n, batch.capacity) for n in (32, 128))
-    timing = {}
-    for tokens in (small, small, large):  # the first is a warm-up
+def step_seconds(
+    runtime: Runtime, batch: Batch, tokens: int, all_logits: bool = True, rounds: int = 3
+) -> float:
+    """One decode step of `tokens` tokens of one sequence (median of `rounds` after a warm-up),
+    with logits at every position (a verify step) or only the last (a prompt chunk); the
+    sequence's cache is emptied afterwards. Raises RuntimeError if llama.cpp cannot decode."""
+    token = max(C.llama_vocab_bos(runtime.vocab), 0)
+    times = []
+    for attempt in range(rounds + 1):
         batch.clear()
         for i in range(tokens):
-            batch.add(0, i, 0, i == tokens - 1)
+            batch.add(token, i, 0, all_logits or i == tokens - 1)
         began = time.perf_counter()
         failed = batch.decode(runtime) != 0
         C.llama_memory_seq_rm(runtime.memory, 0, 0, -1)
         if failed:
-            return batch.capacity
-        timing[tokens] = time.perf_counter() - began
+            raise RuntimeError("llama.cpp could not decode a timing step")
+        if attempt:
+            times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def prefill_chunk(runtime: Runtime, batch: Batch, target_seconds: float) -> int:
+    """The prompt tokens one step can prefill within `target_seconds` at a prompt's start: a
+    step of 32 and one of 128 prompt tokens timed, cost taken as linear in tokens between
+    them (it nearly is on this CPU). `PrefillPacer` then follows the steps it sees, since
+    deeper into a long prompt a chunk costs more."""
+    small, large = (min(n, batch.capacity) for n in (32, 128))
+    try:
+        timing = {n: step_seconds(runtime, batch, n, all_logits=False, rounds=1) for n in (small, large)}
+    except RuntimeError:
+        return batch.capacity
     per_token = max((timing[large] - timing[small]) / max(large - small, 1), 1e-6)
     fixed = max(timing[small] - small * per_token, 0.0)
-    chunk = int((step_seconds - fixed) / per_token)
+    chunk = max(PrefillPacer.smallest, min(int((target_seconds - fixed) / per_token), runtime.n_batch))
     log.info(
         "prefill: %.1f ms per prompt token (+%.1f ms a step); %d tokens a step while others decode",
         per_token * 1000,
         fixed * 1000,
-        max(chunk, PrefillPacer.smallest),
+        chunk,
     )
-    return max(PrefillPacer.smallest, min(chunk, runtime.n_batch))
+    return chunk

@@ -5,14 +5,13 @@ rewinds the KV cache past the first rejected token."""
 from __future__ import annotations
 
 import logging
-import statistics
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import llama_cpp as C
 import numpy as np
 
+from openmaas.engines.decode_width import step_seconds
 from openmaas.engines.llama_runtime import Batch, Pieces, Runtime, load_runtime
 from openmaas.engines.speculative import (
     Drafter,
@@ -101,25 +100,6 @@ class ModelDrafter:
     def close(self) -> None:
         self.batch.free()
         self.runtime.close()
-
-
-def step_seconds(runtime: Runtime, batch: Batch, tokens: int, rounds: int = 3) -> float:
-    """One decode step of `tokens` tokens of one sequence (median after a warm-up); the
-    sequence's cache is emptied afterwards."""
-    token = max(C.llama_vocab_bos(runtime.vocab), 0)
-    times = []
-    for attempt in range(rounds + 1):
-        batch.clear()
-        for i in range(tokens):
-            batch.add(token, i, 0, True)
-        began = time.perf_counter()
-        failed = batch.decode(runtime) != 0
-        C.llama_memory_seq_rm(runtime.memory, 0, 0, -1)
-        if failed:
-            raise RuntimeError("llama.cpp could not decode a timing step")
-        if attempt:
-            times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def measure_policy(runtime: Runtime, batch: Batch, drafter: Drafter, longest: int) -> DraftPolicy:
